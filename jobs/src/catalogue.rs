@@ -1,0 +1,73 @@
+//! The payloads. Each one is a contract with jobs already queued: add optional fields only.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Job;
+
+/// Send one email. The message is rendered when the job is written (in the same
+/// transaction as the change that causes it), so a template change never alters a mail
+/// that was already promised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendEmail {
+    /// Unique per message; becomes the `Message-ID`, so a retried delivery is recognisable.
+    pub message_id: Uuid,
+    /// The tenant on whose behalf the mail goes out; none for platform mail.
+    pub tenant_id: Option<Uuid>,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+}
+
+impl Job for SendEmail {
+    const NAME: &'static str = "send_email";
+    const QUEUE: &'static str = "emails";
+    const RETRIES: usize = 8;
+    const TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+/// A scheduled job: a payload-less tick on a cron schedule.
+pub trait CronJob {
+    /// Stable name, also the worker's name.
+    const NAME: &'static str;
+    /// Cron expression, seconds first (`"0 0 3 * * *"` is daily at 03:00 UTC).
+    const SCHEDULE: &'static str;
+}
+
+/// Deletes outbox rows dispatched more than a week ago. Idempotent, so it is safe for every
+/// worker node to run it.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxCleanup;
+
+impl CronJob for OutboxCleanup {
+    const NAME: &'static str = "outbox_cleanup";
+    const SCHEDULE: &'static str = "0 17 3 * * *";
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn cron_schedules_parse() {
+        assert!(cron::Schedule::from_str(OutboxCleanup::SCHEDULE).is_ok());
+    }
+
+    #[test]
+    fn queue_names_are_unique() {
+        let queues = [SendEmail::QUEUE];
+        let mut sorted = queues.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), queues.len());
+    }
+}

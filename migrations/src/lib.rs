@@ -1,0 +1,39 @@
+//! Msingi's schema, as sea-orm migrations.
+//!
+//! One concern per file, named `mYYYYMMDD_HHMMSS_verb_object.rs`, never edited after it
+//! lands. Every tenant-owned table follows the same rules so the control plane can later be
+//! distributed by tenant (Citus) without schema changes: `tenant_id NOT NULL` is the first
+//! column of the primary key and of every foreign key between tenant tables, indexes are led
+//! by `tenant_id`, and unique constraints include it.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_tenants;
+mod m20261122_000002_create_users;
+mod m20261122_000003_create_stores;
+mod m20261122_000004_create_memberships;
+mod m20261122_000005_create_outbox;
+
+/// The ordered list of Msingi's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_tenants::Migration),
+            Box::new(m20261122_000002_create_users::Migration),
+            Box::new(m20261122_000003_create_stores::Migration),
+            Box::new(m20261122_000004_create_memberships::Migration),
+            Box::new(m20261122_000005_create_outbox::Migration),
+        ]
+    }
+}
+
+/// `created_at`/`updated_at` columns, UTC, set by the application.
+pub(crate) fn timestamp(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}

@@ -1,0 +1,114 @@
+//! Stores: tenant-owned, reached only through a [`TenantScope`].
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
+};
+
+use super::entities::stores;
+use super::page::{Page, PageRequest};
+use super::scope::{SystemScope, TenantScope};
+use crate::error::{AppError, AppResult};
+use crate::ids::{StoreId, TenantId};
+use crate::tenancy::{NewStore, Store, StorePatch, StoreStatus};
+
+impl TenantScope {
+    /// Creates a store in this tenant; a taken code is `CONFLICT`.
+    pub async fn insert_store(&self, new: NewStore) -> AppResult<Store> {
+        let now = self.now();
+        let code = new.code.clone();
+        let row = self
+            .insert(stores::ActiveModel {
+                id: Set(StoreId::new().into_uuid()),
+                name: Set(new.name),
+                code: Set(new.code),
+                status: Set(StoreStatus::Active.as_str().to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| code_conflict(e, code.as_deref()))?;
+        Ok(to_store(row))
+    }
+
+    /// A store of this tenant.
+    pub async fn get_store(&self, id: StoreId) -> AppResult<Option<Store>> {
+        let row = self.select_by_id::<stores::Entity, _>(id.into_uuid()).one(self.conn()).await?;
+        Ok(row.map(to_store))
+    }
+
+    /// A page of this tenant's stores, oldest first.
+    pub async fn list_stores(&self, page: PageRequest) -> AppResult<Page<Store>> {
+        let total = self.select::<stores::Entity>().count(self.conn()).await?;
+        let mut query = self.select::<stores::Entity>();
+        if let Some(after) = page.after {
+            query = query.filter(stores::Column::Id.gt(after));
+        }
+        let mut rows = query
+            .order_by_asc(stores::Column::Id)
+            .limit(page.first + 1)
+            .all(self.conn())
+            .await?;
+        let has_next = rows.len() as u64 > page.first;
+        rows.truncate(page.first as usize);
+        Ok(Page {
+            items: rows.into_iter().map(to_store).collect(),
+            has_next,
+            has_previous: page.after.is_some(),
+            total,
+        })
+    }
+
+    /// Applies `patch` to a store of this tenant; `None` when it is not in this tenant.
+    pub async fn update_store(&self, id: StoreId, patch: StorePatch) -> AppResult<Option<Store>> {
+        let code = patch.code.clone();
+        let mut update = self
+            .update_many::<stores::Entity>()
+            .filter(stores::Column::Id.eq(id.into_uuid()))
+            .col_expr(stores::Column::UpdatedAt, Expr::value(self.now()));
+        if let Some(name) = patch.name {
+            update = update.col_expr(stores::Column::Name, Expr::value(name));
+        }
+        if let Some(code) = patch.code {
+            update = update.col_expr(stores::Column::Code, Expr::value(code));
+        }
+        if let Some(status) = patch.status {
+            update = update.col_expr(stores::Column::Status, Expr::value(status.as_str()));
+        }
+        let result = update
+            .exec(self.conn())
+            .await
+            .map_err(|e| code_conflict(e, code.as_deref()))?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.get_store(id).await
+    }
+}
+
+impl SystemScope<'_> {
+    /// Whether `store` belongs to `tenant` (resolving `X-Store-ID`).
+    pub async fn store_exists(&self, tenant: TenantId, store: StoreId) -> AppResult<bool> {
+        let count = stores::Entity::find()
+            .filter(stores::Column::TenantId.eq(tenant.into_uuid()))
+            .filter(stores::Column::Id.eq(store.into_uuid()))
+            .count(self.conn())
+            .await?;
+        Ok(count > 0)
+    }
+}
+
+fn code_conflict(err: sea_orm::DbErr, code: Option<&str>) -> AppError {
+    AppError::conflict_on_unique(err, format!("a store with code {:?} exists", code.unwrap_or_default()))
+}
+
+fn to_store(row: stores::Model) -> Store {
+    Store {
+        id: StoreId::from_uuid(row.id),
+        name: row.name,
+        code: row.code,
+        status: StoreStatus::from_stored(&row.status),
+        created_at: row.created_at,
+    }
+}

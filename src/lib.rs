@@ -1,0 +1,17 @@
+//! Msingi: a multi-tenant SaaS backend.
+//!
+//! Layers, top to bottom: `http` (axum: routes, middleware) → `graphql` (thin resolvers) →
+//! services (`identity`, `tenancy`, …: rules and transactions) → `db` (the only SQL, tenant
+//! scoping). Jobs are declared in the `msingi-jobs` crate and handled next to their domain;
+//! `worker` runs them. See `../shared/DESIGN.md` for the whole picture.
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod notify;
+pub mod rbac;
+pub mod tenancy;
+pub mod worker;

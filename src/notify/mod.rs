@@ -1,0 +1,3 @@
+//! Notifications. For now: email delivery.
+
+pub mod email;

@@ -1,0 +1,11 @@
+//! Tenancy: who is asking ([`Principal`]), in which tenant and store ([`TenantContext`]),
+//! and the tenant and store records themselves.
+
+mod context;
+mod stores;
+mod tenants;
+
+pub use crate::ids::{StoreId, TenantId, UserId};
+pub use context::{Principal, TenantContext};
+pub use stores::{NewStore, Store, StorePatch, StoreStatus};
+pub use tenants::{IsolationTier, NewTenant, Slug, Tenant, TenantStatus};
