@@ -5,13 +5,18 @@
 //! scoping). Jobs are declared in the `msingi-jobs` crate and handled next to their domain;
 //! `worker` runs them. See `../shared/DESIGN.md` for the whole picture.
 
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod graphql;
+pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod notify;
 pub mod rbac;
+pub mod telemetry;
 pub mod tenancy;
 pub mod worker;
+pub use app::Application;

@@ -1,1 +1,162 @@
-fn main() {}
+//! The `msingi` binary: one program, several commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use msingi::clock::SystemClock;
+use msingi::config::{Config, ConfigError};
+use msingi::{Application, app, telemetry, worker};
+use tokio_util::sync::CancellationToken;
+
+/// Msingi: a multi-tenant SaaS backend (tenants, stores, identity, RBAC, M-Pesa billing).
+#[derive(Parser)]
+#[command(name = "msingi", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default). In the embedded shape (SQLite) the job workers run in
+    /// this process too.
+    Serve,
+    /// Run the job workers (and the outbox drainer) without the API.
+    Worker,
+    /// Apply pending database migrations, as MIGRATION_DATABASE_URL (or DATABASE_URL).
+    Migrate,
+    /// Print the GraphQL schema (SDL), or write it to a file.
+    ExportSchema {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a platform admin, or promote an existing user and set their password.
+    Create {
+        /// The admin's login email.
+        #[arg(long)]
+        email: String,
+        /// The admin's password (8 to 128 characters).
+        #[arg(long)]
+        password: String,
+    },
+}
+
+/// Exit status for configuration errors.
+const CONFIG_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::ExportSchema { output }) = &cli.command {
+        return export_schema(output.as_ref());
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(ConfigError { var, message }) => {
+            eprintln!("msingi: configuration error: {var}: {message}");
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+    telemetry::init_logging(config.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("msingi: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("msingi: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn export_schema(output: Option<&PathBuf>) -> ExitCode {
+    let sdl = msingi::graphql::sdl();
+    match output {
+        None => {
+            print!("{sdl}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, sdl) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("msingi: writing {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let application = Application::build(config).await?;
+            application.run(shutdown_on_signal()).await
+        }
+        Command::Worker => {
+            let (db, jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            tracing::info!(queue = jobs.kind(), "running job workers");
+            worker::run(app::worker_deps(&config, db, jobs)?, shutdown_on_signal()).await
+        }
+        Command::Migrate => {
+            msingi::db::Db::migrate(&config.migration_database_url).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::ExportSchema { .. } => Ok(()),
+        Command::Admin {
+            command: AdminCommand::Create { email, password },
+        } => {
+            let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            let (admin, created) = msingi::identity::ensure_platform_admin(&db, &email, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let verb = if created { "created" } else { "updated" };
+            println!("platform admin {} {verb}", admin.email);
+            Ok(())
+        }
+    }
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = terminate => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests and running jobs");
+        cancel.cancel();
+    });
+    token
+}

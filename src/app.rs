@@ -1,0 +1,167 @@
+//! Start-up: from a [`Config`] to a bound, running server (and, in the embedded shape, the
+//! workers beside it). Tests build the same [`Application`] on port 0.
+
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use msingi_jobs::JobBackend;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, DatabaseKind};
+use crate::db::Db;
+use crate::http::{AppState, router};
+use crate::notify::email::Mailer;
+use crate::worker::{self, WorkerDeps};
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    workers: Option<WorkerDeps>,
+}
+
+/// Opens the database (migrating first when configured to) and the job store.
+pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<(Db, JobBackend)> {
+    if config.auto_migrate {
+        Db::migrate(&config.migration_database_url).await?;
+    }
+    let db = Db::connect(&config.database_url, clock).await?;
+    let pending = db.pending_migrations().await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database has {} pending migration(s) (first: {}); run `msingi migrate`",
+            pending.len(),
+            pending[0]
+        );
+    }
+    let jobs = job_backend(config, &db).await?;
+    Ok((db, jobs))
+}
+
+async fn job_backend(config: &Config, db: &Db) -> anyhow::Result<JobBackend> {
+    let namespace = &config.jobs_namespace;
+    let backend = match (&config.redis_url, db.postgres_pool()) {
+        (Some(url), _) => JobBackend::redis(url, namespace).await,
+        (None, Some(pool)) => JobBackend::postgres(pool, namespace).await,
+        (None, None) => JobBackend::sqlite(&config.sqlite_jobs_url(), namespace).await,
+    };
+    backend.context("opening the job store")
+}
+
+/// What the workers need, from the configuration and the open stores.
+pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<WorkerDeps> {
+    Ok(WorkerDeps {
+        db,
+        jobs,
+        mailer: Mailer::from_config(config)?,
+        shutdown_timeout: config.shutdown_timeout,
+    })
+}
+
+impl Application {
+    /// Builds the server on the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the server with an injected clock.
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let (db, jobs) = open_stores(&config, clock).await?;
+        if let Some((email, password)) = &config.admin {
+            let (admin, created) = crate::identity::ensure_platform_admin(&db, email, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("MSINGI_ADMIN_EMAIL/MSINGI_ADMIN_PASSWORD: {e}"))?;
+            tracing::info!(email = %admin.email, created, "platform admin ensured");
+        }
+        let workers = if config.in_process_workers {
+            Some(worker_deps(&config, db.clone(), jobs.clone())?)
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {} (MSINGI_BIND)", config.bind))?;
+        let state = AppState {
+            schema: crate::graphql::schema(config.graphql, config.environment),
+            config: Arc::new(config),
+            db,
+            jobs,
+            metrics: crate::telemetry::metrics(),
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            workers,
+        })
+    }
+
+    /// The address the server listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.bind)
+    }
+
+    /// The application database (tests use it to arrange data).
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// The job store.
+    pub fn jobs(&self) -> &JobBackend {
+        &self.state.jobs
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests and running jobs
+    /// finish (for at most `SHUTDOWN_TIMEOUT_SECS`).
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            workers,
+        } = self;
+        let grace = state.config.shutdown_timeout;
+        let embedded = state.config.database_kind() == DatabaseKind::Sqlite;
+        let ws_shutdown = state.shutdown.clone();
+        let db = state.db.clone();
+        let app = router(state);
+        tracing::info!(
+            address = %listener.local_addr()?,
+            workers = workers.is_some(),
+            embedded,
+            "serving: GraphQL at /graphql, GraphiQL at /graphiql"
+        );
+
+        let workers = workers.map(|deps| tokio::spawn(worker::run(deps, shutdown.clone())));
+        let stop = shutdown.clone();
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                stop.cancelled().await;
+                ws_shutdown.cancel();
+            })
+            .into_future();
+        let server = async {
+            tokio::pin!(server);
+            tokio::select! {
+                result = &mut server => result.context("HTTP server"),
+                () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                    tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+                    Ok(())
+                }
+            }
+        };
+        let served = server.await;
+        if let Some(workers) = workers {
+            workers.await.context("worker task")??;
+        }
+        db.close().await;
+        served
+    }
+}
+
+

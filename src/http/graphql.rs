@@ -1,0 +1,223 @@
+//! GraphQL over HTTP and WebSocket.
+//!
+//! - `POST /graphql`: JSON only (`application/json`), single or batched (up to
+//!   `GRAPHQL_MAX_BATCH` operations).
+//! - `GET /graphql`: queries from the query string; a mutation is refused with 405, so a
+//!   link or an image tag can never change anything. With `Upgrade: websocket` it is the
+//!   subscription endpoint, like `/graphql/ws`.
+//! - WebSocket: `graphql-transport-ws` (and the legacy `graphql-ws`).
+
+use std::net::SocketAddr;
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, Data};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::{AppState, REQUEST_ID};
+use crate::graphql::RequestMeta;
+
+fn meta(parts_headers: &HeaderMap, client: Option<SocketAddr>) -> RequestMeta {
+    RequestMeta {
+        request_id: parts_headers
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        client_ip: client.map(|a| a.ip()),
+        user_agent: parts_headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(ToOwned::to_owned),
+    }
+}
+
+/// A transport-level refusal, shaped like a GraphQL error.
+fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {
+    let body = json!({
+        "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The client's address, when the server was started with connection info.
+pub(super) struct ClientAddr(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_addr(parts)))
+    }
+}
+
+fn client_addr(parts: &Parts) -> Option<SocketAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// `POST /graphql`.
+pub(super) async fn post(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let meta = meta(&headers, client);
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/graphql-response+json"));
+    if !json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "send the request as application/json",
+            &meta.request_id,
+        );
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("the body is not a GraphQL request: {e}"),
+                &meta.request_id,
+            );
+        }
+    };
+    if let BatchRequest::Batch(list) = &batch {
+        let max = state.config.graphql.max_batch;
+        if list.len() > max {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("a batch may hold at most {max} operations"),
+                &meta.request_id,
+            );
+        }
+        if list.is_empty() {
+            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "the batch is empty", &meta.request_id);
+        }
+    }
+    let batch = batch.data(meta);
+    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+}
+
+/// `GET /graphql`: a query from the query string, or a WebSocket upgrade.
+pub(super) async fn get(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if is_websocket(&parts) {
+        return upgrade(state, &mut parts).await;
+    }
+    let meta = meta(&parts.headers, client_addr(&parts));
+    let request = match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(e) => {
+            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &e.to_string(), &meta.request_id);
+        }
+    };
+    if is_mutation(&request.query, request.operation_name.as_deref()) {
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations must be sent with POST",
+            &meta.request_id,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return response;
+    }
+    GraphQLResponse::from(state.schema.execute(request.data(meta)).await).into_response()
+}
+
+/// Whether the operation that would run is a mutation. A document that does not parse is
+/// left to the executor, which reports the syntax error.
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    match &document.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops
+                .iter()
+                .any(|(n, op)| n.as_str() == name && op.node.ty == OperationType::Mutation),
+            // Several operations and no name: the executor refuses it; refuse any mutation
+            // among them here too, to be safe.
+            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
+}
+
+fn is_websocket(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// `GET /graphql/ws`.
+pub(super) async fn websocket(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    upgrade(state, &mut parts).await
+}
+
+async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
+    let protocol = match GraphQLProtocol::from_request_parts(parts, &state).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let meta = meta(&parts.headers, client_addr(parts));
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| async move {
+            let mut data = Data::default();
+            data.insert(meta);
+            let session = GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .with_data(data)
+                .serve();
+            tokio::select! {
+                () = session => {}
+                () = state.shutdown.cancelled() => {}
+            }
+        })
+}
+
+/// `GET /graphiql`: the in-browser IDE, with a header editor for the bearer token.
+pub(super) async fn graphiql() -> impl IntoResponse {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Msingi GraphiQL")
+            .finish(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutations_are_recognised_by_operation() {
+        assert!(is_mutation("mutation { x }", None));
+        assert!(!is_mutation("{ x }", None));
+        assert!(!is_mutation("query A { x } mutation B { y }", Some("A")));
+        assert!(is_mutation("query A { x } mutation B { y }", Some("B")));
+        assert!(is_mutation("query A { x } mutation B { y }", None));
+        assert!(!is_mutation("this is not graphql", None));
+    }
+}

@@ -1,0 +1,46 @@
+//! Liveness, readiness and metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::AppState;
+
+/// `/healthz`: the process is up.
+pub(super) async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `/readyz`: the database and the job queue answer. 503 names what does not.
+pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (database, queue) = tokio::join!(state.db.ping(), state.jobs.ping());
+    let check = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let ready = database.is_ok() && queue.is_ok();
+    if let Err(e) = &database {
+        tracing::warn!(error = ?e, "readiness: database");
+    }
+    if let Err(e) = &queue {
+        tracing::warn!(error = %e, "readiness: job queue");
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": check(database.is_ok()),
+        "queue": check(queue.is_ok()),
+        "queueBackend": state.jobs.kind(),
+    });
+    (status, Json(body))
+}
+
+/// `/metrics`: Prometheus text format.
+pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(backlog) = state.db.outbox_backlog().await {
+        metrics::gauge!("msingi_outbox_backlog").set(backlog as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
