@@ -9,8 +9,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
-use async_graphql::{Response, ServerError, Value};
+use std::any::TypeId;
+use std::sync::OnceLock;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
+};
+use async_graphql::{Request, Response, ServerError, ServerResult, Value};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
@@ -22,17 +27,48 @@ pub struct ErrorMapping;
 
 impl ExtensionFactory for ErrorMapping {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorMappingExtension)
+        Arc::new(ErrorMappingExtension::default())
     }
 }
 
-struct ErrorMappingExtension;
+/// One instance per request. The request id is read from the request's data when it is
+/// prepared, because errors of parsing and validation happen before any resolver context
+/// (with its data) exists.
+#[derive(Default)]
+struct ErrorMappingExtension {
+    request_id: OnceLock<String>,
+}
+
+impl ErrorMappingExtension {
+    fn request_id(&self, ctx: &ExtensionContext<'_>) -> String {
+        match self.request_id.get() {
+            Some(id) => id.clone(),
+            None => request_id(ctx),
+        }
+    }
+}
 
 #[async_trait::async_trait]
 impl Extension for ErrorMappingExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let meta = request
+            .data
+            .get(&TypeId::of::<RequestMeta>())
+            .and_then(|d| d.downcast_ref::<RequestMeta>());
+        if let Some(meta) = meta {
+            let _ = self.request_id.set(meta.request_id.clone());
+        }
+        next.run(ctx, request).await
+    }
+
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let request_id = request_id(ctx);
         let mut response = next.run(ctx).await;
+        let request_id = self.request_id(ctx);
         for error in &mut response.errors {
             shape(error, &request_id);
         }
@@ -45,7 +81,7 @@ impl Extension for ErrorMappingExtension {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        let request_id = request_id(ctx);
+        let request_id = self.request_id(ctx);
         next.run(ctx, stream)
             .map(move |mut response| {
                 for error in &mut response.errors {

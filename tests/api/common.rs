@@ -1,0 +1,462 @@
+//! The test harness: the real server on port 0, a fresh database per test, helpers to talk
+//! to it over HTTP and WebSocket.
+//!
+//! Backends: SQLite in a temporary directory by default. With `TEST_DATABASE_URL` (an admin
+//! URL, e.g. `postgres://postgres@127.0.0.1/postgres`) each test gets its own PostgreSQL
+//! database, cloned from a migrated template and dropped afterwards. With `TEST_REDIS_URL`
+//! jobs go through Redis, in a namespace of their own per test. Under `CI=true` a missing
+//! URL is a failure, not a silent fallback, unless `MSINGI_TEST_BACKEND=sqlite` says the run
+//! is the SQLite pass on purpose.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use msingi::Application;
+use msingi::clock::{SharedClock, SystemClock};
+use msingi::config::Config;
+use msingi::db::Db;
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_util::sync::CancellationToken;
+
+/// Whether a variable is required in this run (CI, not the deliberate SQLite pass).
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        && std::env::var("MSINGI_TEST_BACKEND").map_or(true, |v| v != "sqlite")
+}
+
+/// The PostgreSQL admin URL for this run, if any.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if required() => panic!("CI=true: TEST_DATABASE_URL must be set (PostgreSQL tests may not skip)"),
+        _ => None,
+    }
+}
+
+/// The Redis URL for this run, if any.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if required() => panic!("CI=true: TEST_REDIS_URL must be set (Redis tests may not skip)"),
+        _ => None,
+    }
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The server's database, for arranging and checking rows.
+    pub db: Db,
+    /// The server's data directory (email outbox, job store).
+    pub data_dir: PathBuf,
+    /// `sqlite`, `postgres` or `redis`.
+    pub queue_backend: &'static str,
+    jobs: msingi_jobs::JobBackend,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+    postgres: Option<PostgresDatabase>,
+}
+
+/// Builds a [`TestApp`] with extra environment.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    env: HashMap<String, String>,
+    clock: Option<SharedClock>,
+    redis: bool,
+}
+
+impl TestAppBuilder {
+    /// Sets a configuration variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Injects a clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Starts the server.
+    pub async fn spawn(self) -> TestApp {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let data_dir = dir.path().to_owned();
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("MSINGI_BIND".into(), "127.0.0.1:0".into());
+        env.insert("MSINGI_DATA_DIR".into(), data_dir.display().to_string());
+        env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
+        env.insert("MSINGI_AUTO_MIGRATE".into(), "true".into());
+        env.insert("SHUTDOWN_TIMEOUT_SECS".into(), "5".into());
+        env.insert(
+            "MSINGI_JOBS_NAMESPACE".into(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        );
+        let postgres = match postgres_url() {
+            Some(admin) => {
+                let database = PostgresDatabase::create(&admin).await;
+                env.insert("DATABASE_URL".into(), database.url.clone());
+                Some(database)
+            }
+            None => None,
+        };
+        if self.redis || !self.env.contains_key("REDIS_URL") {
+            if let Some(url) = redis_url() {
+                env.insert("REDIS_URL".into(), url);
+            }
+        }
+        env.extend(self.env);
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let application = Application::build_with_clock(config, clock)
+            .await
+            .expect("the application builds");
+        let address = format!("http://{}", application.local_addr());
+        let db = application.db().clone();
+        let jobs = application.jobs().clone();
+        let queue_backend = jobs.kind();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(application.run(shutdown.clone()));
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            data_dir,
+            queue_backend,
+            jobs,
+            shutdown,
+            server: Some(server),
+            _dir: dir,
+            postgres,
+        }
+    }
+}
+
+/// A GraphQL response, with helpers for the common assertions.
+#[derive(Debug, Clone)]
+pub struct GqlResponse {
+    /// HTTP status.
+    pub status: reqwest::StatusCode,
+    /// `X-Request-ID` of the response.
+    pub request_id: Option<String>,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl GqlResponse {
+    /// `data`, asserting there are no errors.
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        &self.body["data"]
+    }
+
+    /// The first error's `extensions.code`.
+    pub fn error_code(&self) -> &str {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+    }
+
+    /// The first error.
+    pub fn error(&self) -> &Value {
+        &self.body["errors"][0]
+    }
+}
+
+impl TestApp {
+    /// A server with the default test configuration.
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    /// A server with extra configuration.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// `GET <path>`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /graphql` with a JSON body.
+    pub async fn post_graphql_body(&self, body: &Value) -> GqlResponse {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::read(response).await
+    }
+
+    /// Runs a GraphQL operation over `POST /graphql`.
+    pub async fn graphql(&self, query: &str, variables: Value) -> GqlResponse {
+        self.post_graphql_body(&json!({ "query": query, "variables": variables }))
+            .await
+    }
+
+    /// Reads a response as a GraphQL response.
+    pub async fn read(response: reqwest::Response) -> GqlResponse {
+        let status = response.status();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(ToOwned::to_owned);
+        let body = response.json().await.unwrap_or(Value::Null);
+        GqlResponse {
+            status,
+            request_id,
+            body,
+        }
+    }
+
+    /// Opens a `graphql-transport-ws` session on `path` and waits for `connection_ack`.
+    pub async fn websocket(&self, path: &str, init_payload: Value) -> WsSession {
+        let url = format!("{}{path}", self.address.replace("http://", "ws://"));
+        let mut request = url.into_client_request().expect("ws request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (mut stream, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some("graphql-transport-ws")
+        );
+        stream
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": init_payload }).to_string(),
+            ))
+            .await
+            .expect("connection_init sent");
+        let mut session = WsSession { stream };
+        let ack = session.next_message().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        session
+    }
+
+    /// Waits until `check` passes, polling every 50 ms, for at most `timeout`.
+    pub async fn eventually<F, Fut>(&self, timeout: Duration, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        check().await
+    }
+
+    /// Emails written to the file outbox, as raw `.eml` text.
+    pub fn sent_emails(&self) -> Vec<String> {
+        let dir = self.data_dir.join("outbox");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
+    }
+
+    /// The server's job store.
+    pub fn jobs_backend(&self) -> &msingi_jobs::JobBackend {
+        &self.jobs
+    }
+
+    /// Stops the server gracefully and returns what `run` returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some(database) = self.postgres.take() {
+            database.drop_blocking();
+        }
+    }
+}
+
+/// One `graphql-transport-ws` session.
+pub struct WsSession {
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl WsSession {
+    /// Sends a `subscribe` message.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.stream
+            .send(Message::text(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                    .to_string(),
+            ))
+            .await
+            .expect("subscribe sent");
+    }
+
+    /// The next protocol message (pings answered), within five seconds.
+    pub async fn next_message(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+                .await
+                .expect("a websocket message within 5 s")
+                .expect("the websocket is open")
+                .expect("a websocket frame");
+            match message {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    if value["type"] == "ping" {
+                        let pong = json!({ "type": "pong" }).to_string();
+                        self.stream.send(Message::text(pong)).await.expect("pong sent");
+                        continue;
+                    }
+                    return value;
+                }
+                Message::Close(frame) => return json!({ "type": "closed", "frame": format!("{frame:?}") }),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// A PostgreSQL database of one test, cloned from a migrated template.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create(admin_url: &str) -> Self {
+        let template = template_name();
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("TEST_DATABASE_URL answers");
+        // One process at a time builds the template; the others wait, then find it.
+        sqlx::query("SELECT pg_advisory_lock(727274)")
+            .execute(&mut admin)
+            .await
+            .expect("advisory lock");
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(&template)
+            .fetch_optional(&mut admin)
+            .await
+            .expect("template lookup");
+        if exists.is_none() {
+            let building = format!("{template}_building");
+            sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .expect("drop a half-built template");
+            sqlx::query(ddl(format!("CREATE DATABASE {building}")))
+                .execute(&mut admin)
+                .await
+                .expect("create the template");
+            let url = database_url(admin_url, &building);
+            Db::migrate(&url).await.expect("migrate the template");
+            let pool = sqlx::PgPool::connect(&url).await.expect("template pool");
+            msingi_jobs::JobBackend::postgres(pool.clone(), "template")
+                .await
+                .expect("job tables in the template");
+            pool.close().await;
+            sqlx::query(ddl(format!("ALTER DATABASE {building} RENAME TO {template}")))
+                .execute(&mut admin)
+                .await
+                .expect("publish the template");
+        }
+        sqlx::query("SELECT pg_advisory_unlock(727274)")
+            .execute(&mut admin)
+            .await
+            .expect("advisory unlock");
+        let name = format!("msingi_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(ddl(format!("CREATE DATABASE {name} TEMPLATE {template}")))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        Self {
+            admin_url: admin_url.to_owned(),
+            url: database_url(admin_url, &name),
+            name,
+        }
+    }
+
+    fn drop_blocking(self) {
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+                    let _ = sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
+
+/// The template's name changes with the migration list, so a new migration gets a new
+/// template.
+fn template_name() -> String {
+    use msingi_migrations::MigratorTrait as _;
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for migration in msingi_migrations::Migrator::migrations() {
+        migration.name().hash(&mut hasher);
+    }
+    format!("msingi_tpl_{:016x}", hasher.finish())
+}
+
+/// DDL on database names the harness generated itself (a hash or a UUID): no user input.
+fn ddl(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+fn database_url(admin_url: &str, database: &str) -> String {
+    let mut url = url::Url::parse(admin_url).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(database);
+    url.to_string()
+}

@@ -1,0 +1,115 @@
+//! Jobs: the outbox carries committed work into the queue, workers run it.
+
+use std::time::Duration;
+
+use msingi::db::Db;
+use msingi::identity::{Email, NewUser};
+use msingi::tenancy::{NewTenant, Principal, Slug, TenantContext};
+use msingi_jobs::SendEmail;
+
+use crate::common::TestApp;
+
+async fn context(db: &Db) -> TenantContext {
+    let tx = db.unscoped_system("test arrangement").begin().await.unwrap();
+    let tenant = tx
+        .insert_tenant(NewTenant {
+            slug: Slug::parse("duka-jobs", "slug").unwrap(),
+            name: "Jobs".into(),
+        })
+        .await
+        .unwrap();
+    let user = tx
+        .insert_user(NewUser {
+            email: Email::parse("owner@jobs.example", "email").unwrap(),
+            name: "Owner".into(),
+            phone: None,
+            password_hash: None,
+            is_platform_admin: false,
+        })
+        .await
+        .unwrap();
+    tx.insert_active_membership(tenant.id, user.id).await.unwrap();
+    tx.commit().await.unwrap();
+    let principal = Principal::User {
+        user_id: user.id,
+        platform_admin: false,
+    };
+    TenantContext::for_member(db, principal, tenant.id, None).await.unwrap()
+}
+
+fn email(subject: &str) -> SendEmail {
+    SendEmail {
+        message_id: uuid::Uuid::new_v4(),
+        tenant_id: None,
+        to: "wanjiru@example.com".into(),
+        subject: subject.into(),
+        text: "Karibu! Plain text part.".into(),
+        html: "<p>Karibu! <b>HTML</b> part.</p>".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_committed_job_reaches_its_worker_and_the_email_is_written() {
+    let app = TestApp::spawn().await;
+    let ctx = context(&app.db).await;
+    let scope = app.db.write(&ctx).await.unwrap();
+    scope.enqueue(&email("Welcome to Msingi")).await.unwrap();
+    scope.commit().await.unwrap();
+
+    let delivered = app
+        .eventually(Duration::from_secs(15), || async { !app.sent_emails().is_empty() })
+        .await;
+    assert!(delivered, "no email within 15 s (queue backend: {})", app.queue_backend);
+    let sent = app.sent_emails();
+    assert_eq!(sent.len(), 1);
+    let eml = &sent[0];
+    assert!(eml.contains("Subject: Welcome to Msingi"), "{eml}");
+    assert!(eml.contains("To: wanjiru@example.com"), "{eml}");
+    assert!(eml.contains("text/plain") && eml.contains("text/html"), "{eml}");
+    assert_eq!(app.db.outbox_backlog().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_job_written_in_a_rolled_back_unit_of_work_never_leaves() {
+    let app = TestApp::spawn().await;
+    let ctx = context(&app.db).await;
+    let scope = app.db.write(&ctx).await.unwrap();
+    scope.enqueue(&email("Never sent")).await.unwrap();
+    drop(scope);
+
+    let scope = app.db.write(&ctx).await.unwrap();
+    scope.enqueue(&email("Sent")).await.unwrap();
+    scope.commit().await.unwrap();
+
+    assert!(
+        app.eventually(Duration::from_secs(15), || async { !app.sent_emails().is_empty() })
+            .await
+    );
+    // Give a wrongly queued second message time to arrive too.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let sent = app.sent_emails();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("Subject: Sent"));
+}
+
+#[tokio::test]
+async fn jobs_wait_in_the_outbox_while_no_worker_runs_and_leave_when_drained() {
+    let mut app = TestApp::builder()
+        .env("MSINGI_IN_PROCESS_WORKERS", "false")
+        .spawn()
+        .await;
+    let ctx = context(&app.db).await;
+    let scope = app.db.write(&ctx).await.unwrap();
+    for i in 0..3 {
+        scope.enqueue(&email(&format!("Queued {i}"))).await.unwrap();
+    }
+    scope.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.db.outbox_backlog().await.unwrap(), 3, "nothing drains without a worker");
+
+    let moved = msingi::worker::drain_once(&app.db, app.jobs_backend()).await.unwrap();
+    assert_eq!(moved, 3);
+    assert_eq!(app.db.outbox_backlog().await.unwrap(), 0);
+    assert_eq!(msingi::worker::drain_once(&app.db, app.jobs_backend()).await.unwrap(), 0);
+    app.stop().await.unwrap();
+}
