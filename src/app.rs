@@ -139,12 +139,15 @@ impl Application {
 
         let workers = workers.map(|deps| tokio::spawn(worker::run(deps, shutdown.clone())));
         let stop = shutdown.clone();
-        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                stop.cancelled().await;
-                ws_shutdown.cancel();
-            })
-            .into_future();
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.cancelled().await;
+            ws_shutdown.cancel();
+        })
+        .into_future();
         let server = async {
             tokio::pin!(server);
             tokio::select! {
@@ -163,5 +166,3 @@ impl Application {
         served
     }
 }
-
-

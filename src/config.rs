@@ -132,7 +132,11 @@ impl Config {
 
     /// Builds the configuration from any source of variables (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let bind = match var("MSINGI_BIND") {
             Some(v) => v
@@ -189,7 +193,9 @@ impl Config {
         if mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(
                 "MAIL_FROM",
-                format!("expected an address like \"Msingi <no-reply@example.com>\", got {mail_from:?}"),
+                format!(
+                    "expected an address like \"Msingi <no-reply@example.com>\", got {mail_from:?}"
+                ),
             ));
         }
 
@@ -197,10 +203,16 @@ impl Config {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(invalid("MSINGI_ADMIN_PASSWORD", "required when MSINGI_ADMIN_EMAIL is set"));
+                return Err(invalid(
+                    "MSINGI_ADMIN_PASSWORD",
+                    "required when MSINGI_ADMIN_EMAIL is set",
+                ));
             }
             (None, Some(_)) => {
-                return Err(invalid("MSINGI_ADMIN_EMAIL", "required when MSINGI_ADMIN_PASSWORD is set"));
+                return Err(invalid(
+                    "MSINGI_ADMIN_EMAIL",
+                    "required when MSINGI_ADMIN_PASSWORD is set",
+                ));
             }
         };
 
@@ -208,14 +220,20 @@ impl Config {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
             Some(other) => {
-                return Err(invalid("MSINGI_ENV", format!("expected development or production, got {other:?}")));
+                return Err(invalid(
+                    "MSINGI_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
             }
         };
         let log_format = match var("LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(invalid("LOG_FORMAT", format!("expected pretty or json, got {other:?}")));
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ));
             }
         };
         let cors_origins = match var("CORS_ORIGINS").as_deref() {
@@ -229,21 +247,28 @@ impl Config {
             ),
         };
 
-        let number = |name: &'static str, default: usize, min: usize| -> Result<usize, ConfigError> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => match v.parse::<usize>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(invalid(name, format!("expected a whole number of at least {min}, got {v:?}"))),
-                },
-            }
-        };
+        let number =
+            |name: &'static str, default: usize, min: usize| -> Result<usize, ConfigError> {
+                match var(name) {
+                    None => Ok(default),
+                    Some(v) => match v.parse::<usize>() {
+                        Ok(n) if n >= min => Ok(n),
+                        _ => Err(invalid(
+                            name,
+                            format!("expected a whole number of at least {min}, got {v:?}"),
+                        )),
+                    },
+                }
+            };
         let flag = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
             match var(name).as_deref() {
                 None => Ok(default),
                 Some("1" | "true" | "yes" | "on") => Ok(true),
                 Some("0" | "false" | "no" | "off") => Ok(false),
-                Some(other) => Err(invalid(name, format!("expected true or false, got {other:?}"))),
+                Some(other) => Err(invalid(
+                    name,
+                    format!("expected true or false, got {other:?}"),
+                )),
             }
         };
         let embedded = kind == DatabaseKind::Sqlite;
@@ -307,13 +332,20 @@ fn database_kind(var: &'static str, url: &str) -> Result<DatabaseKind, ConfigErr
     }
 }
 
-fn http_url(var: &'static str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+fn http_url(
+    var: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
     let value = value.unwrap_or_else(|| default.to_owned());
     match url::Url::parse(&value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
             Ok(value.trim_end_matches('/').to_owned())
         }
-        _ => Err(invalid(var, format!("expected an http(s) URL, got {value:?}"))),
+        _ => Err(invalid(
+            var,
+            format!("expected an http(s) URL, got {value:?}"),
+        )),
     }
 }
 
@@ -324,8 +356,10 @@ mod tests {
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -378,6 +412,9 @@ mod tests {
         }
         let err = load(&[("REDIS_URL", "http://user:hunter2@x")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
-        assert_eq!(load(&[("MSINGI_ADMIN_EMAIL", "a@b.c")]).unwrap_err().var, "MSINGI_ADMIN_PASSWORD");
+        assert_eq!(
+            load(&[("MSINGI_ADMIN_EMAIL", "a@b.c")]).unwrap_err().var,
+            "MSINGI_ADMIN_PASSWORD"
+        );
     }
 }

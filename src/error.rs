@@ -90,7 +90,9 @@ impl AppError {
                 reason: Some(reason),
                 ..
             } => vec![("reason", (*reason).into())],
-            Self::RateLimited { retry_after_secs } => vec![("retryAfter", (*retry_after_secs).into())],
+            Self::RateLimited { retry_after_secs } => {
+                vec![("retryAfter", (*retry_after_secs).into())]
+            }
             _ => Vec::new(),
         }
     }
@@ -138,7 +140,9 @@ mod tests {
 
     #[test]
     fn internal_errors_never_show_their_cause() {
-        let err = AppError::from(DbErr::Custom("relation \"secret_table\" does not exist".into()));
+        let err = AppError::from(DbErr::Custom(
+            "relation \"secret_table\" does not exist".into(),
+        ));
         assert_eq!(err.code(), "INTERNAL");
         assert_eq!(err.to_string(), "internal error");
     }
@@ -147,6 +151,9 @@ mod tests {
     fn bad_input_names_the_field() {
         let err = AppError::bad_input("input.email", "not an email address");
         assert_eq!(err.code(), "BAD_USER_INPUT");
-        assert_eq!(err.extensions(), vec![("field", serde_json::json!("input.email"))]);
+        assert_eq!(
+            err.extensions(),
+            vec![("field", serde_json::json!("input.email"))]
+        );
     }
 }

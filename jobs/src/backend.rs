@@ -11,9 +11,9 @@ use apalis_sqlite::SqliteStorage;
 
 use crate::Job;
 
-/// Polling period of the SQL backends while a queue is idle: the upper bound on the delay
-/// between an enqueue and the start of the job.
-const SQL_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Polling period of every backend while a queue is idle: the upper bound on the delay
+/// between an enqueue and the start of the job (apalis parks an idle worker until polled).
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The configured job store and the namespace prefixed to every queue name (so several
 /// deployments, or parallel test runs, can share one Redis). Cheap to clone.
@@ -57,11 +57,16 @@ pub enum JobBackendError {
 impl JobBackend {
     /// Opens (creating when missing) the SQLite job store at `url` and prepares its tables.
     pub async fn sqlite(url: &str, namespace: &str) -> Result<Self, JobBackendError> {
-        let options: apalis_sqlite::SqliteConnectOptions =
-            url.parse().map_err(|e: apalis_sqlite::SqlxError| JobBackendError::Sql(e.to_string()))?;
+        let options: apalis_sqlite::SqliteConnectOptions = url
+            .parse()
+            .map_err(|e: apalis_sqlite::SqlxError| JobBackendError::Sql(e.to_string()))?;
         let pool = apalis_sqlite::SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.create_if_missing(true).busy_timeout(Duration::from_secs(10)))
+            .connect_with(
+                options
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(10)),
+            )
             .await
             .map_err(|e| JobBackendError::Sql(e.to_string()))?;
         SqliteStorage::setup(&pool)
@@ -71,7 +76,10 @@ impl JobBackend {
     }
 
     /// Uses the application's PostgreSQL pool and prepares apalis's tables in it.
-    pub async fn postgres(pool: apalis_postgres::PgPool, namespace: &str) -> Result<Self, JobBackendError> {
+    pub async fn postgres(
+        pool: apalis_postgres::PgPool,
+        namespace: &str,
+    ) -> Result<Self, JobBackendError> {
         PostgresStorage::setup(&pool)
             .await
             .map_err(|e| JobBackendError::Sql(e.to_string()))?;
@@ -80,7 +88,10 @@ impl JobBackend {
 
     /// Connects to Redis at `url`.
     pub async fn redis(url: &str, namespace: &str) -> Result<Self, JobBackendError> {
-        Ok(Self::new(Store::Redis(apalis_redis::connect(url).await?), namespace))
+        Ok(Self::new(
+            Store::Redis(apalis_redis::connect(url).await?),
+            namespace,
+        ))
     }
 
     fn new(store: Store, namespace: &str) -> Self {
@@ -125,7 +136,11 @@ impl JobBackend {
     /// Pushes an already-serialised payload onto `queue`. The outbox drainer uses this: it
     /// holds rows, not types, and every backend stores JSON, so the bytes a typed worker
     /// reads are the same.
-    pub async fn push_json(&self, queue: &str, payload: serde_json::Value) -> Result<(), JobBackendError> {
+    pub async fn push_json(
+        &self,
+        queue: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), JobBackendError> {
         self.queue::<serde_json::Value>(queue).push(payload).await
     }
 
@@ -137,10 +152,12 @@ impl JobBackend {
                 SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(queue)),
             ),
             Store::Postgres(pool) => Storage::Postgres(
-                PostgresStorage::new(pool).with_config(apalis_postgres::Config::default().queue(queue)),
+                PostgresStorage::new(pool)
+                    .with_config(apalis_postgres::Config::default().queue(queue)),
             ),
             Store::Redis(conn) => Storage::Redis(
-                RedisStorage::new(conn.clone()).with_config(apalis_redis::Config::default().queue(queue)),
+                RedisStorage::new(conn.clone())
+                    .with_config(apalis_redis::Config::default().queue(queue)),
             ),
         }
     }
@@ -178,16 +195,18 @@ impl<J: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + Unpin + '
 }
 
 fn sql_ping<T>(result: Result<T, sqlx::Error>) -> Result<(), JobBackendError> {
-    result.map(drop).map_err(|e| JobBackendError::Sql(e.to_string()))
+    result
+        .map(drop)
+        .map_err(|e| JobBackendError::Sql(e.to_string()))
 }
 
 fn push_error<E: std::fmt::Debug>(e: E) -> JobBackendError {
     JobBackendError::Push(format!("{e:?}"))
 }
 
-/// The SQL backends' idle polling period, for worker set-up.
-pub const fn sql_poll_interval() -> Duration {
-    SQL_POLL_INTERVAL
+/// The idle polling period, for worker set-up.
+pub const fn poll_interval() -> Duration {
+    POLL_INTERVAL
 }
 
 /// Registers one worker pool for `$storage` (a [`Storage`]) on `$monitor`, building each
@@ -199,15 +218,15 @@ macro_rules! register_worker {
         use ::apalis::prelude::BackendExt as _;
         match $storage {
             $crate::Storage::Sqlite(s) => $monitor.register(move |_| {
-                let $backend = s.clone().poll_with_interval($crate::sql_poll_interval());
+                let $backend = s.clone().poll_with_interval($crate::poll_interval());
                 $build
             }),
             $crate::Storage::Postgres(s) => $monitor.register(move |_| {
-                let $backend = s.clone().poll_with_interval($crate::sql_poll_interval());
+                let $backend = s.clone().poll_with_interval($crate::poll_interval());
                 $build
             }),
             $crate::Storage::Redis(s) => $monitor.register(move |_| {
-                let $backend = s.clone();
+                let $backend = s.clone().poll_with_interval($crate::poll_interval());
                 $build
             }),
         }

@@ -16,11 +16,20 @@ impl MigrationTrait for Migration {
                     .table(Users::Table)
                     .col(ColumnDef::new(Users::Id).uuid().not_null().primary_key())
                     // Stored lower-cased, so uniqueness is case-insensitive on every backend.
-                    .col(ColumnDef::new(Users::Email).string_len(254).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Users::Email)
+                            .string_len(254)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Users::Name).string_len(200).not_null())
                     .col(ColumnDef::new(Users::Phone).string_len(20).null())
                     .col(ColumnDef::new(Users::PasswordHash).string().null())
-                    .col(ColumnDef::new(Users::EmailVerifiedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Users::EmailVerifiedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(Users::IsPlatformAdmin)
                             .boolean()

@@ -25,7 +25,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .default("ACTIVE"),
                     )
-                    .col(ColumnDef::new(Memberships::JoinedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Memberships::JoinedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(timestamp(Memberships::CreatedAt))
                     .col(timestamp(Memberships::UpdatedAt))
                     .primary_key(

@@ -29,8 +29,17 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Outbox::Queue).string_len(100).not_null())
                     .col(ColumnDef::new(Outbox::Payload).json_binary().not_null())
                     .col(timestamp(Outbox::CreatedAt))
-                    .col(ColumnDef::new(Outbox::DispatchedAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(Outbox::Attempts).integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(Outbox::DispatchedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Outbox::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(ColumnDef::new(Outbox::LastError).text().null())
                     .to_owned(),
             )

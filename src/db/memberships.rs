@@ -1,6 +1,8 @@
 //! Memberships: a user's place in a tenant.
 
-use sea_orm::{ActiveValue::Set, ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+};
 
 use super::entities::memberships;
 use super::scope::{SystemScope, SystemTx};

@@ -23,8 +23,8 @@ mod users;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use msingi_migrations::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use outbox::PendingJob;
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest, encode_cursor};

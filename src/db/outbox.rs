@@ -4,13 +4,15 @@
 use chrono::{DateTime, Utc};
 use msingi_jobs::Job;
 use sea_orm::{
-    ActiveValue::Set, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::{LockBehavior, LockType},
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{LockBehavior, LockType},
 };
 
+use super::Db;
 use super::entities::outbox;
 use super::scope::{SystemTx, TenantScope};
-use super::Db;
 use crate::error::{AppError, AppResult};
 
 /// An undispatched outbox row.
@@ -26,7 +28,11 @@ pub struct PendingJob {
     pub payload: serde_json::Value,
 }
 
-fn row<J: Job>(job: &J, tenant: Option<uuid::Uuid>, now: DateTime<Utc>) -> AppResult<outbox::ActiveModel> {
+fn row<J: Job>(
+    job: &J,
+    tenant: Option<uuid::Uuid>,
+    now: DateTime<Utc>,
+) -> AppResult<outbox::ActiveModel> {
     Ok(outbox::ActiveModel {
         tenant_id: Set(tenant),
         job: Set(J::NAME.to_owned()),
@@ -126,4 +132,3 @@ impl Db {
             .await?)
     }
 }
-

@@ -2,9 +2,8 @@
 
 use sea_orm::{
     AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend,
-    DeleteMany, EntityTrait, QueryFilter, Select, Statement, TransactionOptions,
-    IdenStatic, Iterable, TransactionTrait, UpdateMany,
-    sea_query::IntoValueTuple,
+    DeleteMany, EntityTrait, IdenStatic, Iterable, QueryFilter, Select, Statement,
+    TransactionOptions, TransactionTrait, UpdateMany, sea_query::IntoValueTuple,
 };
 
 use super::Db;
@@ -200,4 +199,3 @@ async fn begin(db: &Db, write: bool) -> AppResult<DatabaseTransaction> {
     };
     Ok(db.conn.begin_with_options(options).await?)
 }
-

@@ -34,7 +34,10 @@ impl TenantScope {
 
     /// A store of this tenant.
     pub async fn get_store(&self, id: StoreId) -> AppResult<Option<Store>> {
-        let row = self.select_by_id::<stores::Entity, _>(id.into_uuid()).one(self.conn()).await?;
+        let row = self
+            .select_by_id::<stores::Entity, _>(id.into_uuid())
+            .one(self.conn())
+            .await?;
         Ok(row.map(to_store))
     }
 
@@ -100,7 +103,10 @@ impl SystemScope<'_> {
 }
 
 fn code_conflict(err: sea_orm::DbErr, code: Option<&str>) -> AppError {
-    AppError::conflict_on_unique(err, format!("a store with code {:?} exists", code.unwrap_or_default()))
+    AppError::conflict_on_unique(
+        err,
+        format!("a store with code {:?} exists", code.unwrap_or_default()),
+    )
 }
 
 fn to_store(row: stores::Model) -> Store {

@@ -1,6 +1,6 @@
 //! Tenants: platform-level rows (the tenant itself is the root of tenancy).
 
-use sea_orm::{ActiveValue::Set, ActiveModelTrait, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 
 use super::entities::tenants;
 use super::scope::{SystemScope, SystemTx};
@@ -11,7 +11,9 @@ use crate::tenancy::{IsolationTier, NewTenant, Slug, Tenant, TenantStatus};
 impl SystemScope<'_> {
     /// A tenant by id.
     pub async fn find_tenant(&self, id: TenantId) -> AppResult<Option<Tenant>> {
-        let row = tenants::Entity::find_by_id(id.into_uuid()).one(self.conn()).await?;
+        let row = tenants::Entity::find_by_id(id.into_uuid())
+            .one(self.conn())
+            .await?;
         Ok(row.map(to_tenant))
     }
 }
@@ -32,7 +34,9 @@ impl SystemTx {
         }
         .insert(self.conn())
         .await
-        .map_err(|e| AppError::conflict_on_unique(e, format!("the slug {:?} is taken", new.slug.as_str())))?;
+        .map_err(|e| {
+            AppError::conflict_on_unique(e, format!("the slug {:?} is taken", new.slug.as_str()))
+        })?;
         Ok(to_tenant(row))
     }
 }
@@ -40,7 +44,8 @@ impl SystemTx {
 fn to_tenant(row: tenants::Model) -> Tenant {
     Tenant {
         id: TenantId::from_uuid(row.id),
-        slug: Slug::parse(&row.slug, "slug").unwrap_or_else(|_| Slug::derive("tenant").expect("constant slug")),
+        slug: Slug::parse(&row.slug, "slug")
+            .unwrap_or_else(|_| Slug::derive("tenant").expect("constant slug")),
         name: row.name,
         status: TenantStatus::from_stored(&row.status),
         isolation: IsolationTier::from_stored(&row.isolation),

@@ -1,6 +1,6 @@
 //! Users: global rows (one login, many tenants).
 
-use sea_orm::{ActiveValue::Set, ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::users;
 use super::scope::SystemTx;

@@ -163,6 +163,9 @@ mod tests {
         let mut error = error_from(AppError::from(cause).into());
         shape(&mut error, "rid-3");
         assert_eq!(error.message, "internal error");
-        assert_eq!(error.extensions.unwrap().get("code"), Some(&Value::from("INTERNAL")));
+        assert_eq!(
+            error.extensions.unwrap().get("code"),
+            Some(&Value::from("INTERNAL"))
+        );
     }
 }

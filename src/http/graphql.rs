@@ -58,7 +58,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 fn client_addr(parts: &Parts) -> Option<SocketAddr> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
 }
 
 /// `POST /graphql`.
@@ -72,7 +75,10 @@ pub(super) async fn post(
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/graphql-response+json"));
+        .is_some_and(|ct| {
+            ct.starts_with("application/json")
+                || ct.starts_with("application/graphql-response+json")
+        });
     if !json {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -103,7 +109,12 @@ pub(super) async fn post(
             );
         }
         if list.is_empty() {
-            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "the batch is empty", &meta.request_id);
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "the batch is empty",
+                &meta.request_id,
+            );
         }
     }
     let batch = batch.data(meta);
@@ -117,12 +128,18 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         return upgrade(state, &mut parts).await;
     }
     let meta = meta(&parts.headers, client_addr(&parts));
-    let request = match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
-        Ok(request) => request,
-        Err(e) => {
-            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &e.to_string(), &meta.request_id);
-        }
-    };
+    let request =
+        match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
+            Ok(request) => request,
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    &e.to_string(),
+                    &meta.request_id,
+                );
+            }
+        };
     if is_mutation(&request.query, request.operation_name.as_deref()) {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -24,7 +24,11 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if let Err(e) = &queue {
         tracing::warn!(error = %e, "readiness: job queue");
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "database": check(database.is_ok()),

@@ -66,7 +66,10 @@ pub fn router(state: AppState) -> Router {
             .layer(TraceLayer::new_for_http().make_span_with(middleware::span))
             .layer(axum::middleware::from_fn(middleware::record_metrics))
             .layer(cors(&config.cors_origins))
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                config.request_timeout,
+            ))
             .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
             .layer(CatchPanicLayer::custom(middleware::panic_response)),
     )

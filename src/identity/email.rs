@@ -40,7 +40,12 @@ mod tests {
 
     #[test]
     fn addresses_are_validated_and_lower_cased() {
-        assert_eq!(Email::parse(" Wanjiru@Example.COM ", "email").unwrap().as_str(), "wanjiru@example.com");
+        assert_eq!(
+            Email::parse(" Wanjiru@Example.COM ", "email")
+                .unwrap()
+                .as_str(),
+            "wanjiru@example.com"
+        );
         for bad in ["", "no-at-sign", "a@", "@b.c", "a b@c.d"] {
             assert!(Email::parse(bad, "email").is_err(), "{bad}");
         }

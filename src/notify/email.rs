@@ -100,4 +100,3 @@ pub async fn send_email(
         e.into()
     })
 }
-

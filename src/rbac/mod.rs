@@ -21,16 +21,32 @@ const fn p(code: &'static str, module: &'static str, description: &'static str) 
 
 /// Every permission, in display order.
 pub const CATALOGUE: &[Permission] = &[
-    p("tenant.manage", "core", "Rename the tenant and change its settings"),
+    p(
+        "tenant.manage",
+        "core",
+        "Rename the tenant and change its settings",
+    ),
     p("store.read", "core", "See stores"),
     p("store.manage", "core", "Create, edit and archive stores"),
     p("member.read", "core", "See members"),
     p("member.invite", "core", "Invite members"),
     p("member.manage", "core", "Remove members"),
     p("role.read", "core", "See roles"),
-    p("role.manage", "core", "Create, edit and delete roles, toggle permissions, assign and revoke roles"),
-    p("billing.read", "billing", "See the subscription, invoices and payments"),
-    p("billing.manage", "billing", "Change plan, cancel, pay invoices"),
+    p(
+        "role.manage",
+        "core",
+        "Create, edit and delete roles, toggle permissions, assign and revoke roles",
+    ),
+    p(
+        "billing.read",
+        "billing",
+        "See the subscription, invoices and payments",
+    ),
+    p(
+        "billing.manage",
+        "billing",
+        "Change plan, cancel, pay invoices",
+    ),
     p("usage.read", "metering", "See usage"),
     p("usage.write", "metering", "Record usage"),
     p("audit.read", "core", "Read the audit log"),

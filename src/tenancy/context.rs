@@ -64,10 +64,10 @@ impl TenantContext {
         if !system.is_active_member(tenant, user).await? {
             return Err(AppError::NotFound { entity: "tenant" });
         }
-        if let Some(store) = store {
-            if !system.store_exists(tenant, store).await? {
-                return Err(AppError::NotFound { entity: "store" });
-            }
+        if let Some(store) = store
+            && !system.store_exists(tenant, store).await?
+        {
+            return Err(AppError::NotFound { entity: "store" });
         }
         Ok(Self {
             tenant,
@@ -79,7 +79,12 @@ impl TenantContext {
 
     /// The context a job runs in: the server acting for `tenant`, which must exist.
     pub async fn for_job(db: &Db, tenant: TenantId, job: &'static str) -> AppResult<Self> {
-        if db.unscoped_system("job tenant context").find_tenant(tenant).await?.is_none() {
+        if db
+            .unscoped_system("job tenant context")
+            .find_tenant(tenant)
+            .await?
+            .is_none()
+        {
             return Err(AppError::NotFound { entity: "tenant" });
         }
         Ok(Self {

@@ -155,7 +155,10 @@ mod tests {
         for bad in ["ab", "-abc", "abc-", "Abc", "a_b_c", &"a".repeat(41)] {
             assert!(Slug::parse(bad, "slug").is_err(), "{bad}");
         }
-        assert_eq!(Slug::derive("Mama Mboga Ltd.").unwrap().as_str(), "mama-mboga-ltd");
+        assert_eq!(
+            Slug::derive("Mama Mboga Ltd.").unwrap().as_str(),
+            "mama-mboga-ltd"
+        );
         assert_eq!(Slug::derive("!!"), None);
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use apalis::layers::retry::HasherRng;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
-use apalis::prelude::{BackoffRetryPolicy, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{
+    BackoffRetryPolicy, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt,
+};
 use apalis_cron::{CronScheduler, Tick};
 use msingi_jobs::{CronJob, Job, JobBackend, OutboxCleanup, SendEmail, register_worker};
 use tokio_util::sync::CancellationToken;
@@ -40,20 +42,26 @@ pub struct WorkerDeps {
 /// refuses a name that is still alive).
 fn worker_name(queue: &str) -> String {
     static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let instance = INSTANCE.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
+    let instance =
+        INSTANCE.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
     format!("{queue}-{instance}")
 }
 
 fn retry_policy<J: Job>() -> anyhow::Result<BackoffRetryPolicy<ExponentialBackoff>> {
-    let backoff = ExponentialBackoffMaker::new(J::MIN_BACKOFF, J::MAX_BACKOFF, 0.5, HasherRng::default())
-        .map_err(|e| anyhow::anyhow!("backoff of {}: {e}", J::NAME))?
-        .make_backoff();
+    let backoff =
+        ExponentialBackoffMaker::new(J::MIN_BACKOFF, J::MAX_BACKOFF, 0.5, HasherRng::default())
+            .map_err(|e| anyhow::anyhow!("backoff of {}: {e}", J::NAME))?
+            .make_backoff();
     Ok(BackoffRetryPolicy::new(J::RETRIES, backoff))
 }
 
 /// Runs every worker until `shutdown` is cancelled, then waits for running jobs.
 pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let drainer = tokio::spawn(outbox::run(deps.db.clone(), deps.jobs.clone(), shutdown.clone()));
+    let drainer = tokio::spawn(outbox::run(
+        deps.db.clone(),
+        deps.jobs.clone(),
+        shutdown.clone(),
+    ));
 
     let email_retry = retry_policy::<SendEmail>()?;
     let mailer = deps.mailer.clone();

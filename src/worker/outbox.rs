@@ -43,7 +43,9 @@ pub async fn drain_once(db: &Db, jobs: &JobBackend) -> AppResult<usize> {
             Ok(()) => {
                 metrics::counter!("msingi_outbox_dispatched_total", "job" => job.job).increment(1);
             }
-            Err(error) => tracing::warn!(outbox_id = job.id, job = job.job, error, "enqueue failed"),
+            Err(error) => {
+                tracing::warn!(outbox_id = job.id, job = job.job, error, "enqueue failed")
+            }
         }
         result
     })

@@ -4,7 +4,13 @@ use std::process::Command;
 
 fn msingi() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_msingi"));
-    for var in ["DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL", "MSINGI_ADMIN_EMAIL", "MSINGI_ADMIN_PASSWORD"] {
+    for var in [
+        "DATABASE_URL",
+        "MIGRATION_DATABASE_URL",
+        "REDIS_URL",
+        "MSINGI_ADMIN_EMAIL",
+        "MSINGI_ADMIN_PASSWORD",
+    ] {
         command.env_remove(var);
     }
     command
@@ -18,9 +24,15 @@ fn help_lists_every_command() {
     for command in ["serve", "worker", "migrate", "export-schema", "admin"] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
-    let output = msingi().args(["admin", "create", "--help"]).output().unwrap();
+    let output = msingi()
+        .args(["admin", "create", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    assert!(help.contains("--email") && help.contains("--password"), "{help}");
+    assert!(
+        help.contains("--email") && help.contains("--password"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -42,7 +54,8 @@ fn a_bad_database_url_exits_2_with_one_line_naming_it() {
 fn export_schema_prints_the_committed_schema() {
     let output = msingi().arg("export-schema").output().unwrap();
     assert!(output.status.success());
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
 }
 
@@ -58,18 +71,53 @@ fn migrate_then_admin_create_makes_and_then_updates_a_platform_admin() {
             .unwrap()
     };
     let migrated = run(&["migrate"]);
-    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     assert!(dir.path().join("data/msingi.db").exists());
 
-    let created = run(&["admin", "create", "--email", "Root@Example.com", "--password", "a long secret"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    assert_eq!(String::from_utf8_lossy(&created.stdout).trim(), "platform admin root@example.com created");
+    let created = run(&[
+        "admin",
+        "create",
+        "--email",
+        "Root@Example.com",
+        "--password",
+        "a long secret",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&created.stdout).trim(),
+        "platform admin root@example.com created"
+    );
 
-    let updated = run(&["admin", "create", "--email", "root@example.com", "--password", "another secret"]);
+    let updated = run(&[
+        "admin",
+        "create",
+        "--email",
+        "root@example.com",
+        "--password",
+        "another secret",
+    ]);
     assert!(updated.status.success());
-    assert_eq!(String::from_utf8_lossy(&updated.stdout).trim(), "platform admin root@example.com updated");
+    assert_eq!(
+        String::from_utf8_lossy(&updated.stdout).trim(),
+        "platform admin root@example.com updated"
+    );
 
-    let short = run(&["admin", "create", "--email", "x@example.com", "--password", "short"]);
+    let short = run(&[
+        "admin",
+        "create",
+        "--email",
+        "x@example.com",
+        "--password",
+        "short",
+    ]);
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
 }

@@ -5,8 +5,8 @@
 //! URL, e.g. `postgres://postgres@127.0.0.1/postgres`) each test gets its own PostgreSQL
 //! database, cloned from a migrated template and dropped afterwards. With `TEST_REDIS_URL`
 //! jobs go through Redis, in a namespace of their own per test. Under `CI=true` a missing
-//! URL is a failure, not a silent fallback, unless `MSINGI_TEST_BACKEND=sqlite` says the run
-//! is the SQLite pass on purpose.
+//! URL is a failure, not a silent fallback. `MSINGI_TEST_BACKEND` pins a pass on purpose:
+//! `sqlite` ignores both URLs, `postgres` ignores `TEST_REDIS_URL` (jobs on PostgreSQL).
 
 #![allow(dead_code)]
 
@@ -26,23 +26,37 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 use tokio_util::sync::CancellationToken;
 
-/// Whether a variable is required in this run (CI, not the deliberate SQLite pass).
+/// The backend this pass is pinned to, if any.
+fn pinned() -> Option<String> {
+    std::env::var("MSINGI_TEST_BACKEND")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the URLs are required in this run (CI, and no pinned pass).
 fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        && std::env::var("MSINGI_TEST_BACKEND").map_or(true, |v| v != "sqlite")
+    std::env::var("CI").is_ok_and(|v| v == "true") && pinned().is_none()
 }
 
 /// The PostgreSQL admin URL for this run, if any.
 pub fn postgres_url() -> Option<String> {
+    if pinned().as_deref() == Some("sqlite") {
+        return None;
+    }
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if required() => panic!("CI=true: TEST_DATABASE_URL must be set (PostgreSQL tests may not skip)"),
+        _ if required() => {
+            panic!("CI=true: TEST_DATABASE_URL must be set (PostgreSQL tests may not skip)")
+        }
         _ => None,
     }
 }
 
 /// The Redis URL for this run, if any.
 pub fn redis_url() -> Option<String> {
+    if pinned().is_some() {
+        return None;
+    }
     match std::env::var("TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if required() => panic!("CI=true: TEST_REDIS_URL must be set (Redis tests may not skip)"),
@@ -63,6 +77,7 @@ pub struct TestApp {
     /// `sqlite`, `postgres` or `redis`.
     pub queue_backend: &'static str,
     jobs: msingi_jobs::JobBackend,
+    namespace: String,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -74,7 +89,6 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     env: HashMap<String, String>,
     clock: Option<SharedClock>,
-    redis: bool,
 }
 
 impl TestAppBuilder {
@@ -101,10 +115,8 @@ impl TestAppBuilder {
         env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
         env.insert("MSINGI_AUTO_MIGRATE".into(), "true".into());
         env.insert("SHUTDOWN_TIMEOUT_SECS".into(), "5".into());
-        env.insert(
-            "MSINGI_JOBS_NAMESPACE".into(),
-            format!("test-{}", uuid::Uuid::new_v4().simple()),
-        );
+        let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+        env.insert("MSINGI_JOBS_NAMESPACE".into(), namespace.clone());
         let postgres = match postgres_url() {
             Some(admin) => {
                 let database = PostgresDatabase::create(&admin).await;
@@ -113,10 +125,8 @@ impl TestAppBuilder {
             }
             None => None,
         };
-        if self.redis || !self.env.contains_key("REDIS_URL") {
-            if let Some(url) = redis_url() {
-                env.insert("REDIS_URL".into(), url);
-            }
+        if let Some(url) = redis_url() {
+            env.insert("REDIS_URL".into(), url);
         }
         env.extend(self.env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
@@ -137,6 +147,7 @@ impl TestAppBuilder {
             data_dir,
             queue_backend,
             jobs,
+            namespace,
             shutdown,
             server: Some(server),
             _dir: dir,
@@ -159,7 +170,11 @@ pub struct GqlResponse {
 impl GqlResponse {
     /// `data`, asserting there are no errors.
     pub fn data(&self) -> &Value {
-        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
         &self.body["data"]
     }
 
@@ -313,12 +328,39 @@ impl Drop for TestApp {
         if let Some(database) = self.postgres.take() {
             database.drop_blocking();
         }
+        if self.queue_backend == "redis"
+            && let Some(url) = redis_url()
+        {
+            delete_redis_namespace(url, self.namespace.clone());
+        }
     }
+}
+
+/// Deletes every Redis key of a test's job namespace.
+fn delete_redis_namespace(url: String, namespace: String) {
+    let cleanup = std::thread::spawn(move || {
+        let Ok(client) = redis::Client::open(url) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{namespace}.*"))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    });
+    let _ = cleanup.join();
 }
 
 /// One `graphql-transport-ws` session.
 pub struct WsSession {
-    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl WsSession {
@@ -346,12 +388,17 @@ impl WsSession {
                     let value: Value = serde_json::from_str(&text).expect("JSON message");
                     if value["type"] == "ping" {
                         let pong = json!({ "type": "pong" }).to_string();
-                        self.stream.send(Message::text(pong)).await.expect("pong sent");
+                        self.stream
+                            .send(Message::text(pong))
+                            .await
+                            .expect("pong sent");
                         continue;
                     }
                     return value;
                 }
-                Message::Close(frame) => return json!({ "type": "closed", "frame": format!("{frame:?}") }),
+                Message::Close(frame) => {
+                    return json!({ "type": "closed", "frame": format!("{frame:?}") });
+                }
                 _ => continue,
             }
         }
@@ -376,17 +423,20 @@ impl PostgresDatabase {
             .execute(&mut admin)
             .await
             .expect("advisory lock");
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(&template)
-            .fetch_optional(&mut admin)
-            .await
-            .expect("template lookup");
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(&template)
+                .fetch_optional(&mut admin)
+                .await
+                .expect("template lookup");
         if exists.is_none() {
             let building = format!("{template}_building");
-            sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await
-                .expect("drop a half-built template");
+            sqlx::query(ddl(format!(
+                "DROP DATABASE IF EXISTS {building} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("drop a half-built template");
             sqlx::query(ddl(format!("CREATE DATABASE {building}")))
                 .execute(&mut admin)
                 .await
@@ -398,10 +448,12 @@ impl PostgresDatabase {
                 .await
                 .expect("job tables in the template");
             pool.close().await;
-            sqlx::query(ddl(format!("ALTER DATABASE {building} RENAME TO {template}")))
-                .execute(&mut admin)
-                .await
-                .expect("publish the template");
+            sqlx::query(ddl(format!(
+                "ALTER DATABASE {building} RENAME TO {template}"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("publish the template");
         }
         sqlx::query("SELECT pg_advisory_unlock(727274)")
             .execute(&mut admin)
@@ -428,9 +480,12 @@ impl PostgresDatabase {
                 .expect("runtime");
             runtime.block_on(async {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-                    let _ = sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-                        .execute(&mut admin)
-                        .await;
+                    let _ = sqlx::query(ddl(format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    )))
+                    .execute(&mut admin)
+                    .await;
                 }
             });
         });

@@ -11,11 +11,23 @@ async fn a_query_over_post_returns_the_permission_catalogue() {
     let app = TestApp::spawn().await;
     let response = app.graphql(PERMISSIONS, json!({})).await;
     let permissions = response.data()["permissions"].as_array().unwrap();
-    let codes: Vec<&str> = permissions.iter().map(|p| p["code"].as_str().unwrap()).collect();
-    for code in ["tenant.manage", "store.read", "role.manage", "billing.manage", "inventory.read"] {
+    let codes: Vec<&str> = permissions
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    for code in [
+        "tenant.manage",
+        "store.read",
+        "role.manage",
+        "billing.manage",
+        "inventory.read",
+    ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
-    let billing = permissions.iter().find(|p| p["code"] == "billing.read").unwrap();
+    let billing = permissions
+        .iter()
+        .find(|p| p["code"] == "billing.read")
+        .unwrap();
     assert_eq!(billing["module"], "billing");
 }
 
@@ -39,7 +51,10 @@ async fn a_mutation_over_get_is_refused_with_405() {
     let app = TestApp::spawn().await;
     for (query, name) in [
         ("mutation { __typename }", None),
-        ("query A { permissions { code } } mutation B { __typename }", Some("B")),
+        (
+            "query A { permissions { code } } mutation B { __typename }",
+            Some("B"),
+        ),
     ] {
         let mut params = vec![("query", query)];
         if let Some(name) = name {
@@ -81,7 +96,10 @@ async fn a_post_that_is_not_json_is_refused() {
 
 #[tokio::test]
 async fn batches_run_up_to_the_configured_size() {
-    let app = TestApp::builder().env("GRAPHQL_MAX_BATCH", "3").spawn().await;
+    let app = TestApp::builder()
+        .env("GRAPHQL_MAX_BATCH", "3")
+        .spawn()
+        .await;
     let op = json!({ "query": "{ permissions { code } }" });
     let ok = app.post_graphql_body(&json!([op, op, op])).await;
     assert_eq!(ok.status, 200);
@@ -94,13 +112,18 @@ async fn batches_run_up_to_the_configured_size() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_with_413() {
-    let app = TestApp::builder().env("MAX_BODY_BYTES", "2048").spawn().await;
+    let app = TestApp::builder()
+        .env("MAX_BODY_BYTES", "2048")
+        .spawn()
+        .await;
     let padding = " ".repeat(4096);
     let response = app
         .client
         .post(format!("{}/graphql", app.address))
         .header("content-type", "application/json")
-        .body(format!(r#"{{"query":"{{ permissions {{ code }} }}{padding}"}}"#))
+        .body(format!(
+            r#"{{"query":"{{ permissions {{ code }} }}{padding}"}}"#
+        ))
         .send()
         .await
         .unwrap();
@@ -109,22 +132,37 @@ async fn a_body_over_the_limit_is_refused_with_413() {
 
 #[tokio::test]
 async fn queries_deeper_than_the_limit_are_refused() {
-    let app = TestApp::builder().env("GRAPHQL_MAX_DEPTH", "4").spawn().await;
+    let app = TestApp::builder()
+        .env("GRAPHQL_MAX_DEPTH", "4")
+        .spawn()
+        .await;
     let deep = "{ __schema { types { fields { type { ofType { name } } } } } }";
     let response = app.graphql(deep, json!({})).await;
     assert_eq!(response.error_code(), "BAD_USER_INPUT");
     assert!(response.body["data"].is_null());
-    let shallow = app.graphql("{ __schema { queryType { name } } }", json!({})).await;
+    let shallow = app
+        .graphql("{ __schema { queryType { name } } }", json!({}))
+        .await;
     assert_eq!(shallow.data()["__schema"]["queryType"]["name"], "Query");
 }
 
 #[tokio::test]
 async fn too_complex_queries_are_refused() {
-    let app = TestApp::builder().env("GRAPHQL_MAX_COMPLEXITY", "10").spawn().await;
+    let app = TestApp::builder()
+        .env("GRAPHQL_MAX_COMPLEXITY", "10")
+        .spawn()
+        .await;
     let wide = "{ a: permissions { code module description } b: permissions { code module description } c: permissions { code module description } }";
     let response = app.graphql(wide, json!({})).await;
     assert_eq!(response.error_code(), "BAD_USER_INPUT");
-    assert!(response.error()["message"].as_str().unwrap().contains("complex"), "{}", response.body);
+    assert!(
+        response.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("complex"),
+        "{}",
+        response.body
+    );
 }
 
 #[tokio::test]
@@ -132,7 +170,9 @@ async fn every_error_carries_a_code_and_the_request_id() {
     let app = TestApp::spawn().await;
     let response = app.graphql("{ noSuchField }", json!({})).await;
     assert_eq!(response.error_code(), "BAD_USER_INPUT");
-    let request_id = response.error()["extensions"]["requestId"].as_str().unwrap();
+    let request_id = response.error()["extensions"]["requestId"]
+        .as_str()
+        .unwrap();
     assert_eq!(Some(request_id), response.request_id.as_deref());
 
     let syntax = app.graphql("{ permissions { code ", json!({})).await;

@@ -39,7 +39,10 @@ async fn metrics_count_requests_by_route_template() {
         text.contains(r#"msingi_http_requests_total{method="GET",route="/healthz",status="200"}"#),
         "{text}"
     );
-    assert!(text.contains("msingi_http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("msingi_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("msingi_outbox_backlog"), "{text}");
 }
 
@@ -47,7 +50,10 @@ async fn metrics_count_requests_by_route_template() {
 async fn a_request_id_is_generated_when_absent_and_echoed_when_sent() {
     let app = TestApp::spawn().await;
     let generated = app.get("/healthz").await;
-    let id = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
 
     let echoed = app
@@ -71,16 +77,29 @@ async fn cors_allows_only_the_configured_origins() {
             .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "authorization,content-type,x-tenant-id")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type,x-tenant-id",
+            )
             .send()
     };
     let allowed = preflight("https://app.example.com").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
-    let allowed_headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
     assert!(allowed_headers.contains("x-tenant-id"), "{allowed_headers}");
 
     let refused = preflight("https://evil.example.net").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -89,7 +108,15 @@ async fn shutdown_finishes_cleanly_and_closes_the_port() {
     assert_eq!(app.get("/healthz").await.status(), 200);
     let started = std::time::Instant::now();
     app.stop().await.expect("a clean shutdown");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
-    let after = app.client.get(format!("{}/healthz", app.address)).send().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let after = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await;
     assert!(after.is_err(), "the server still answers after shutdown");
 }

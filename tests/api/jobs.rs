@@ -10,7 +10,11 @@ use msingi_jobs::SendEmail;
 use crate::common::TestApp;
 
 async fn context(db: &Db) -> TenantContext {
-    let tx = db.unscoped_system("test arrangement").begin().await.unwrap();
+    let tx = db
+        .unscoped_system("test arrangement")
+        .begin()
+        .await
+        .unwrap();
     let tenant = tx
         .insert_tenant(NewTenant {
             slug: Slug::parse("duka-jobs", "slug").unwrap(),
@@ -28,13 +32,17 @@ async fn context(db: &Db) -> TenantContext {
         })
         .await
         .unwrap();
-    tx.insert_active_membership(tenant.id, user.id).await.unwrap();
+    tx.insert_active_membership(tenant.id, user.id)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let principal = Principal::User {
         user_id: user.id,
         platform_admin: false,
     };
-    TenantContext::for_member(db, principal, tenant.id, None).await.unwrap()
+    TenantContext::for_member(db, principal, tenant.id, None)
+        .await
+        .unwrap()
 }
 
 fn email(subject: &str) -> SendEmail {
@@ -57,15 +65,24 @@ async fn a_committed_job_reaches_its_worker_and_the_email_is_written() {
     scope.commit().await.unwrap();
 
     let delivered = app
-        .eventually(Duration::from_secs(15), || async { !app.sent_emails().is_empty() })
+        .eventually(Duration::from_secs(15), || async {
+            !app.sent_emails().is_empty()
+        })
         .await;
-    assert!(delivered, "no email within 15 s (queue backend: {})", app.queue_backend);
+    assert!(
+        delivered,
+        "no email within 15 s (queue backend: {})",
+        app.queue_backend
+    );
     let sent = app.sent_emails();
     assert_eq!(sent.len(), 1);
     let eml = &sent[0];
     assert!(eml.contains("Subject: Welcome to Msingi"), "{eml}");
     assert!(eml.contains("To: wanjiru@example.com"), "{eml}");
-    assert!(eml.contains("text/plain") && eml.contains("text/html"), "{eml}");
+    assert!(
+        eml.contains("text/plain") && eml.contains("text/html"),
+        "{eml}"
+    );
     assert_eq!(app.db.outbox_backlog().await.unwrap(), 0);
 }
 
@@ -82,8 +99,10 @@ async fn a_job_written_in_a_rolled_back_unit_of_work_never_leaves() {
     scope.commit().await.unwrap();
 
     assert!(
-        app.eventually(Duration::from_secs(15), || async { !app.sent_emails().is_empty() })
-            .await
+        app.eventually(Duration::from_secs(15), || async {
+            !app.sent_emails().is_empty()
+        })
+        .await
     );
     // Give a wrongly queued second message time to arrive too.
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -105,11 +124,22 @@ async fn jobs_wait_in_the_outbox_while_no_worker_runs_and_leave_when_drained() {
     }
     scope.commit().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.db.outbox_backlog().await.unwrap(), 3, "nothing drains without a worker");
+    assert_eq!(
+        app.db.outbox_backlog().await.unwrap(),
+        3,
+        "nothing drains without a worker"
+    );
 
-    let moved = msingi::worker::drain_once(&app.db, app.jobs_backend()).await.unwrap();
+    let moved = msingi::worker::drain_once(&app.db, app.jobs_backend())
+        .await
+        .unwrap();
     assert_eq!(moved, 3);
     assert_eq!(app.db.outbox_backlog().await.unwrap(), 0);
-    assert_eq!(msingi::worker::drain_once(&app.db, app.jobs_backend()).await.unwrap(), 0);
+    assert_eq!(
+        msingi::worker::drain_once(&app.db, app.jobs_backend())
+            .await
+            .unwrap(),
+        0
+    );
     app.stop().await.unwrap();
 }

@@ -1,5 +1,7 @@
 //! Black-box tests: the real server over real sockets, laid out like the API.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod cli;

@@ -3,13 +3,19 @@
 use msingi::db::{Db, PageRequest};
 use msingi::error::AppError;
 use msingi::identity::{Email, NewUser, User};
-use msingi::tenancy::{NewStore, NewTenant, Principal, Slug, StorePatch, Tenant, TenantContext, TenantId};
+use msingi::tenancy::{
+    NewStore, NewTenant, Principal, Slug, StorePatch, Tenant, TenantContext, TenantId,
+};
 
 use crate::common::TestApp;
 
 /// A tenant with one active owner, and the owner's context in it.
 async fn tenant_with_member(db: &Db, slug: &str) -> (Tenant, User, TenantContext) {
-    let tx = db.unscoped_system("test arrangement").begin().await.unwrap();
+    let tx = db
+        .unscoped_system("test arrangement")
+        .begin()
+        .await
+        .unwrap();
     let tenant = tx
         .insert_tenant(NewTenant {
             slug: Slug::parse(slug, "slug").unwrap(),
@@ -27,13 +33,17 @@ async fn tenant_with_member(db: &Db, slug: &str) -> (Tenant, User, TenantContext
         })
         .await
         .unwrap();
-    tx.insert_active_membership(tenant.id, user.id).await.unwrap();
+    tx.insert_active_membership(tenant.id, user.id)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let principal = Principal::User {
         user_id: user.id,
         platform_admin: false,
     };
-    let ctx = TenantContext::for_member(db, principal, tenant.id, None).await.unwrap();
+    let ctx = TenantContext::for_member(db, principal, tenant.id, None)
+        .await
+        .unwrap();
     (tenant, user, ctx)
 }
 
@@ -53,13 +63,23 @@ async fn another_tenants_scope_cannot_read_or_change_a_store() {
 
     let b = db.write(&ctx_b).await.unwrap();
     assert_eq!(b.get_store(store.id).await.unwrap(), None);
-    assert_eq!(b.list_stores(PageRequest::parse(None, None).unwrap()).await.unwrap().total, 0);
+    assert_eq!(
+        b.list_stores(PageRequest::parse(None, None).unwrap())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
     let patch = StorePatch::parse(Some("Hijacked"), None).unwrap();
     assert_eq!(b.update_store(store.id, patch).await.unwrap(), None);
     b.commit().await.unwrap();
 
     let a = db.read(&ctx_a).await.unwrap();
-    let unchanged = a.get_store(store.id).await.unwrap().expect("A still sees its store");
+    let unchanged = a
+        .get_store(store.id)
+        .await
+        .unwrap()
+        .expect("A still sees its store");
     assert_eq!(unchanged.name, "Westlands");
     assert_eq!(unchanged, store);
 }
@@ -72,7 +92,10 @@ async fn the_same_store_code_may_exist_in_two_tenants_but_not_twice_in_one() {
     let (_, _, ctx_b) = tenant_with_member(db, "duka-b").await;
     for ctx in [&ctx_a, &ctx_b] {
         let scope = db.write(ctx).await.unwrap();
-        scope.insert_store(NewStore::parse("Main", Some("MAIN")).unwrap()).await.unwrap();
+        scope
+            .insert_store(NewStore::parse("Main", Some("MAIN")).unwrap())
+            .await
+            .unwrap();
         scope.commit().await.unwrap();
     }
     let scope = db.write(&ctx_a).await.unwrap();
@@ -90,13 +113,26 @@ async fn stores_page_in_creation_order_with_opaque_cursors() {
     let (_, _, ctx) = tenant_with_member(db, "duka-a").await;
     let scope = db.write(&ctx).await.unwrap();
     for name in ["One", "Two", "Three"] {
-        scope.insert_store(NewStore::parse(name, None).unwrap()).await.unwrap();
+        scope
+            .insert_store(NewStore::parse(name, None).unwrap())
+            .await
+            .unwrap();
     }
     scope.commit().await.unwrap();
 
     let scope = db.read(&ctx).await.unwrap();
-    let first = scope.list_stores(PageRequest::parse(Some(2), None).unwrap()).await.unwrap();
-    assert_eq!(first.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["One", "Two"]);
+    let first = scope
+        .list_stores(PageRequest::parse(Some(2), None).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .items
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["One", "Two"]
+    );
     assert!(first.has_next && !first.has_previous);
     assert_eq!(first.total, 3);
     let cursor = msingi::db::encode_cursor(first.items[1].id.into_uuid());
@@ -104,7 +140,13 @@ async fn stores_page_in_creation_order_with_opaque_cursors() {
         .list_stores(PageRequest::parse(Some(2), Some(&cursor)).unwrap())
         .await
         .unwrap();
-    assert_eq!(rest.items.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Three"]);
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Three"]
+    );
     assert!(!rest.has_next && rest.has_previous);
 }
 
@@ -122,18 +164,30 @@ async fn a_context_is_refused_to_non_members_and_foreign_stores() {
     let err = TenantContext::for_member(db, member_of_a.clone(), tenant_b.id, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, AppError::NotFound { entity: "tenant" }), "{err:?}");
+    assert!(
+        matches!(err, AppError::NotFound { entity: "tenant" }),
+        "{err:?}"
+    );
 
     let scope = db.write(&ctx_b).await.unwrap();
-    let store_b = scope.insert_store(NewStore::parse("B's", None).unwrap()).await.unwrap();
+    let store_b = scope
+        .insert_store(NewStore::parse("B's", None).unwrap())
+        .await
+        .unwrap();
     scope.commit().await.unwrap();
     let err = TenantContext::for_member(db, member_of_a.clone(), tenant_a.id, Some(store_b.id))
         .await
         .unwrap_err();
-    assert!(matches!(err, AppError::NotFound { entity: "store" }), "{err:?}");
+    assert!(
+        matches!(err, AppError::NotFound { entity: "store" }),
+        "{err:?}"
+    );
 
     let scope = db.write(&ctx_a).await.unwrap();
-    let store_a = scope.insert_store(NewStore::parse("A's", None).unwrap()).await.unwrap();
+    let store_a = scope
+        .insert_store(NewStore::parse("A's", None).unwrap())
+        .await
+        .unwrap();
     scope.commit().await.unwrap();
     let narrowed = TenantContext::for_member(db, member_of_a, tenant_a.id, Some(store_a.id))
         .await
@@ -150,9 +204,13 @@ async fn a_context_is_refused_to_non_members_and_foreign_stores() {
 async fn a_job_context_needs_an_existing_tenant() {
     let app = TestApp::spawn().await;
     let (tenant, _, _) = tenant_with_member(&app.db, "duka-a").await;
-    let ctx = TenantContext::for_job(&app.db, tenant.id, "test job").await.unwrap();
+    let ctx = TenantContext::for_job(&app.db, tenant.id, "test job")
+        .await
+        .unwrap();
     assert_eq!(ctx.tenant_id(), tenant.id);
-    let err = TenantContext::for_job(&app.db, TenantId::new(), "test job").await.unwrap_err();
+    let err = TenantContext::for_job(&app.db, TenantId::new(), "test job")
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
 }
 

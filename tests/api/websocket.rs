@@ -9,11 +9,19 @@ async fn an_operation_over_the_websocket_answers_then_completes() {
     let app = TestApp::spawn().await;
     for path in ["/graphql/ws", "/graphql"] {
         let mut session = app.websocket(path, json!({})).await;
-        session.subscribe("1", "{ permissions { code } }", json!({})).await;
+        session
+            .subscribe("1", "{ permissions { code } }", json!({}))
+            .await;
         let next = session.next_message().await;
         assert_eq!(next["type"], "next", "{next}");
         assert_eq!(next["id"], "1");
-        assert!(next["payload"]["data"]["permissions"].as_array().unwrap().len() > 10);
+        assert!(
+            next["payload"]["data"]["permissions"]
+                .as_array()
+                .unwrap()
+                .len()
+                > 10
+        );
         let complete = session.next_message().await;
         assert_eq!(complete["type"], "complete", "{complete}");
     }
@@ -31,5 +39,8 @@ async fn websocket_errors_carry_codes_too() {
     } else {
         message["payload"]["errors"].clone()
     };
-    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{message}");
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{message}"
+    );
 }
