@@ -117,6 +117,21 @@ pub struct Config {
     pub in_process_workers: bool,
     /// `MSINGI_AUTO_MIGRATE`: whether `serve` migrates at start (default: on SQLite, yes).
     pub auto_migrate: bool,
+    /// `JWT_SIGNING_KEY_FILE`: the Ed25519 private key (PKCS#8 PEM) that signs access
+    /// tokens; generated when missing (default `data/jwt-signing-key.pem`).
+    pub jwt_signing_key_file: PathBuf,
+    /// `JWT_VERIFY_KEY_FILES`: comma-separated public keys (SPKI PEM) still accepted, for
+    /// rotation.
+    pub jwt_verify_key_files: Vec<PathBuf>,
+    /// `ACCESS_TOKEN_TTL_SECS`: access token lifetime (default 15 minutes).
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS`: session lifetime (default 30 days).
+    pub refresh_token_ttl: Duration,
+    /// `LOGIN_MAX_FAILURES`: failed logins per account (and ten times that per client
+    /// address) before RATE_LIMITED, within `LOGIN_LOCKOUT_SECS`.
+    pub login_max_failures: u32,
+    /// `LOGIN_LOCKOUT_SECS`: the window failures are counted in.
+    pub login_lockout: Duration,
 }
 
 impl Config {
@@ -272,6 +287,17 @@ impl Config {
             }
         };
         let embedded = kind == DatabaseKind::Sqlite;
+        let jwt_signing_key_file = var("JWT_SIGNING_KEY_FILE")
+            .map_or_else(|| data_dir.join("jwt-signing-key.pem"), PathBuf::from);
+        let jwt_verify_key_files = var("JWT_VERIFY_KEY_FILES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
 
         Ok(Self {
             bind,
@@ -298,6 +324,14 @@ impl Config {
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 30, 1)? as u64),
             in_process_workers: flag("MSINGI_IN_PROCESS_WORKERS", embedded)?,
             auto_migrate: flag("MSINGI_AUTO_MIGRATE", embedded)?,
+            jwt_signing_key_file,
+            jwt_verify_key_files,
+            access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECS", 15 * 60, 30)? as u64),
+            refresh_token_ttl: Duration::from_secs(
+                number("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600, 300)? as u64,
+            ),
+            login_max_failures: number("LOGIN_MAX_FAILURES", 5, 1)? as u32,
+            login_lockout: Duration::from_secs(number("LOGIN_LOCKOUT_SECS", 15 * 60, 1)? as u64),
         })
     }
 

@@ -20,6 +20,10 @@ pub enum AppError {
     /// `UNAUTHENTICATED`: no credentials, or credentials that are not (or no longer) valid.
     #[error("authentication required")]
     Unauthenticated,
+    /// `UNAUTHENTICATED`: a login with an unknown email or a wrong password (one message
+    /// for both, so accounts cannot be enumerated).
+    #[error("invalid email or password")]
+    InvalidCredentials,
     /// `FORBIDDEN`: authenticated, but not allowed. `reason` (e.g. `TENANT_SUSPENDED`) is
     /// sent as `extensions.reason`.
     #[error("{message}")]
@@ -70,7 +74,7 @@ impl AppError {
     /// The `extensions.code` the client sees.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated | Self::InvalidCredentials => "UNAUTHENTICATED",
             Self::Forbidden { .. } => "FORBIDDEN",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",

@@ -65,6 +65,22 @@ id_type!(
     /// A user.
     UserId
 );
+id_type!(
+    /// A role inside a tenant.
+    RoleId
+);
+id_type!(
+    /// A login session (one device, one family of refresh tokens).
+    SessionId
+);
+id_type!(
+    /// An invitation to join a tenant.
+    InvitationId
+);
+id_type!(
+    /// A tenant API key.
+    ApiKeyId
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,8 @@
 //! `worker` runs them. See `../shared/DESIGN.md` for the whole picture.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -16,6 +18,7 @@ pub mod identity;
 pub mod ids;
 pub mod notify;
 pub mod rbac;
+pub mod services;
 pub mod telemetry;
 pub mod tenancy;
 pub mod worker;

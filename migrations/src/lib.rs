@@ -13,6 +13,12 @@ mod m20261122_000002_create_users;
 mod m20261122_000003_create_stores;
 mod m20261122_000004_create_memberships;
 mod m20261122_000005_create_outbox;
+mod m20261122_000006_create_roles;
+mod m20261122_000007_create_sessions;
+mod m20261122_000008_create_user_tokens;
+mod m20261122_000009_create_invitations;
+mod m20261122_000010_create_api_keys;
+mod m20261122_000011_create_audit_log;
 
 /// The ordered list of Msingi's migrations.
 pub struct Migrator;
@@ -26,6 +32,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_stores::Migration),
             Box::new(m20261122_000004_create_memberships::Migration),
             Box::new(m20261122_000005_create_outbox::Migration),
+            Box::new(m20261122_000006_create_roles::Migration),
+            Box::new(m20261122_000007_create_sessions::Migration),
+            Box::new(m20261122_000008_create_user_tokens::Migration),
+            Box::new(m20261122_000009_create_invitations::Migration),
+            Box::new(m20261122_000010_create_api_keys::Migration),
+            Box::new(m20261122_000011_create_audit_log::Migration),
         ]
     }
 }

@@ -11,13 +11,19 @@
 //! - Platform-wide work goes through [`Db::unscoped_system`], which takes a reason and logs
 //!   it: one door, easy to grep.
 
+mod api_keys;
+mod audit;
 mod entities;
+mod invitations;
 mod memberships;
 mod outbox;
 mod page;
+mod roles;
 mod scope;
+mod sessions;
 mod stores;
 mod tenants;
+mod user_tokens;
 mod users;
 
 use std::time::Duration;
@@ -26,9 +32,15 @@ use anyhow::Context as _;
 use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+pub use api_keys::{ApiKey, NewApiKey};
+pub use invitations::{Invitation, InvitationStatus, NewInvitation};
+pub use memberships::{Membership, MembershipStatus};
 pub use outbox::PendingJob;
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest, encode_cursor};
-pub use scope::{SystemScope, TenantScope};
+pub use scope::{SystemScope, SystemTx, TenantScope};
+pub use sessions::{ClientInfo, RefreshRecord, Session};
+pub use user_tokens::TokenPurpose;
+pub use users::Credentials;
 
 use crate::clock::SharedClock;
 use crate::config::DatabaseKind;

@@ -135,6 +135,10 @@ impl<'a> SystemScope<'a> {
         &self.db.conn
     }
 
+    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.db.clock.now()
+    }
+
     /// A transaction for platform work that writes several rows together.
     pub async fn begin(&self) -> AppResult<SystemTx> {
         Ok(SystemTx {
@@ -158,10 +162,19 @@ impl SystemTx {
         Ok(())
     }
 
-    /// Continues this transaction inside the tenant of `ctx`, e.g. to create a new tenant's
-    /// first rows together with the tenant itself.
+    /// Continues this transaction inside the tenant of `ctx`.
     pub async fn into_tenant(self, ctx: &TenantContext) -> AppResult<TenantScope> {
-        let tenant = ctx.tenant_id();
+        self.into_tenant_id(ctx.tenant_id()).await
+    }
+
+    /// Continues this transaction inside `tenant`, a record this transaction just created
+    /// or read (so it is known to exist): a new tenant's first rows are written together
+    /// with the tenant itself.
+    pub async fn into_new_tenant(self, tenant: &crate::tenancy::Tenant) -> AppResult<TenantScope> {
+        self.into_tenant_id(tenant.id).await
+    }
+
+    async fn into_tenant_id(self, tenant: TenantId) -> AppResult<TenantScope> {
         if self.tx.get_database_backend() == DbBackend::Postgres {
             self.tx
                 .execute_raw(Statement::from_sql_and_values(

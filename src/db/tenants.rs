@@ -9,6 +9,16 @@ use crate::ids::TenantId;
 use crate::tenancy::{IsolationTier, NewTenant, Slug, Tenant, TenantStatus};
 
 impl SystemScope<'_> {
+    /// A tenant by slug.
+    pub async fn find_tenant_by_slug(&self, slug: &str) -> AppResult<Option<Tenant>> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let row = tenants::Entity::find()
+            .filter(tenants::Column::Slug.eq(slug))
+            .one(self.conn())
+            .await?;
+        Ok(row.map(to_tenant))
+    }
+
     /// A tenant by id.
     pub async fn find_tenant(&self, id: TenantId) -> AppResult<Option<Tenant>> {
         let row = tenants::Entity::find_by_id(id.into_uuid())
@@ -41,7 +51,7 @@ impl SystemTx {
     }
 }
 
-fn to_tenant(row: tenants::Model) -> Tenant {
+pub(super) fn to_tenant(row: tenants::Model) -> Tenant {
     Tenant {
         id: TenantId::from_uuid(row.id),
         slug: Slug::parse(&row.slug, "slug")

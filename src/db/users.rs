@@ -3,12 +3,102 @@
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::users;
-use super::scope::SystemTx;
+use super::scope::{SystemScope, SystemTx};
 use crate::error::{AppError, AppResult};
 use crate::identity::{Email, NewUser, User};
 use crate::ids::UserId;
 
+/// A user with the stored password hash, for login only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// argon2id PHC string; none for users who never set a password.
+    pub password_hash: Option<String>,
+}
+
+impl SystemScope<'_> {
+    /// A user by id.
+    pub async fn find_user(&self, id: UserId) -> AppResult<Option<User>> {
+        Ok(users::Entity::find_by_id(id.into_uuid())
+            .one(self.conn())
+            .await?
+            .map(to_user))
+    }
+
+    /// A user and their password hash, by (lower-cased) email.
+    pub async fn credentials(&self, email: &Email) -> AppResult<Option<Credentials>> {
+        let row = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(self.conn())
+            .await?;
+        Ok(row.map(|row| {
+            let password_hash = row.password_hash.clone();
+            Credentials {
+                user: to_user(row),
+                password_hash,
+            }
+        }))
+    }
+
+    /// A user by (lower-cased) email, outside any transaction.
+    pub async fn find_user_by_email(&self, email: &Email) -> AppResult<Option<User>> {
+        let row = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(self.conn())
+            .await?;
+        Ok(row.map(to_user))
+    }
+
+    /// Replaces a password hash (rehash on login after a parameter change).
+    pub async fn update_password_hash(&self, id: UserId, hash: &str) -> AppResult<()> {
+        users::ActiveModel {
+            id: Set(id.into_uuid()),
+            password_hash: Set(Some(hash.to_owned())),
+            updated_at: Set(self.now()),
+            ..Default::default()
+        }
+        .update(self.conn())
+        .await?;
+        Ok(())
+    }
+}
+
 impl SystemTx {
+    /// A user by id.
+    pub async fn find_user(&self, id: UserId) -> AppResult<Option<User>> {
+        Ok(users::Entity::find_by_id(id.into_uuid())
+            .one(self.conn())
+            .await?
+            .map(to_user))
+    }
+
+    /// Sets a new password hash.
+    pub async fn set_password_hash(&self, id: UserId, hash: &str) -> AppResult<()> {
+        users::ActiveModel {
+            id: Set(id.into_uuid()),
+            password_hash: Set(Some(hash.to_owned())),
+            updated_at: Set(self.now()),
+            ..Default::default()
+        }
+        .update(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Records that the user proved they read mail at their address (idempotent).
+    pub async fn mark_email_verified(&self, id: UserId) -> AppResult<()> {
+        use sea_orm::sea_query::Expr;
+        users::Entity::update_many()
+            .col_expr(users::Column::EmailVerifiedAt, Expr::value(self.now()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(self.now()))
+            .filter(users::Column::Id.eq(id.into_uuid()))
+            .filter(users::Column::EmailVerifiedAt.is_null())
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// A user by (lower-cased) email.
     pub async fn find_user_by_email(&self, email: &Email) -> AppResult<Option<User>> {
         let row = users::Entity::find()

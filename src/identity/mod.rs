@@ -1,8 +1,15 @@
 //! Identity: users, their credentials, and platform admins.
 
 mod admins;
+pub mod api_keys;
 mod email;
+pub mod invitations;
+pub mod mail;
+pub mod me;
 pub mod password;
+pub mod recovery;
+pub mod registration;
+pub mod sessions;
 
 pub use admins::ensure_platform_admin;
 pub use email::Email;

@@ -18,6 +18,13 @@ fn hasher() -> Result<Argon2<'static>, AppError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// Whether a stored hash was made with other parameters than today's (then the login
+/// that just verified it stores a new one).
+pub fn needs_rehash(stored: &str) -> bool {
+    let current = format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}$");
+    !stored.starts_with(&current)
+}
+
 /// Checks the length rule (8 to 128 characters); `field` names the argument.
 pub fn validate(password: &str, field: &str) -> Result<(), AppError> {
     let len = password.chars().count();
@@ -67,6 +74,12 @@ mod tests {
         );
         assert!(verify("correct horse battery", &stored).await.unwrap());
         assert!(!verify("wrong horse battery", &stored).await.unwrap());
+    }
+
+    #[test]
+    fn hashes_with_old_parameters_need_a_rehash() {
+        assert!(needs_rehash("$argon2id$v=19$m=4096,t=3,p=1$c2FsdA$aGFzaA"));
+        assert!(!needs_rehash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
     }
 
     #[test]

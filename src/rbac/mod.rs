@@ -1,4 +1,8 @@
-//! Role-based access control. For now: the permission catalogue every role draws from.
+//! Role-based access control: the permission catalogue every role draws from, and roles.
+
+pub mod roles;
+
+pub use roles::{NewRole, Role, RoleAssignment};
 
 /// One permission of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::ids::{StoreId, TenantId, UserId};
+use crate::db::ApiKey;
+use crate::ids::{ApiKeyId, StoreId, TenantId, UserId};
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,11 @@ pub enum Principal {
         user_id: UserId,
         /// Whether the user may use the platform scope.
         platform_admin: bool,
+    },
+    /// A tenant API key.
+    ApiKey {
+        /// The key.
+        key_id: ApiKeyId,
     },
     /// The server itself, acting for a job or a start-up task.
     System {
@@ -69,12 +75,24 @@ impl TenantContext {
         {
             return Err(AppError::NotFound { entity: "store" });
         }
+        let permissions = system.member_permissions(tenant, user, store).await?;
         Ok(Self {
             tenant,
             principal,
             store,
-            permissions: BTreeSet::new(),
+            permissions,
         })
+    }
+
+    /// The context of a request made with an API key that authentication has just
+    /// checked: the key's tenant, exactly the key's permissions.
+    pub(crate) fn for_api_key(key: &ApiKey) -> Self {
+        Self {
+            tenant: key.tenant,
+            principal: Principal::ApiKey { key_id: key.id },
+            store: None,
+            permissions: key.permissions.iter().cloned().collect(),
+        }
     }
 
     /// The context a job runs in: the server acting for `tenant`, which must exist.
@@ -113,5 +131,19 @@ impl TenantContext {
     /// Effective permission codes.
     pub fn permissions(&self) -> &BTreeSet<String> {
         &self.permissions
+    }
+
+    /// Whether the context holds `permission`.
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// `FORBIDDEN` unless the context holds `permission`.
+    pub fn require(&self, permission: &str) -> AppResult<()> {
+        if self.has(permission) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!("requires the {permission} permission")))
+        }
     }
 }

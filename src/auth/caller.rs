@@ -1,0 +1,267 @@
+//! The caller of one request: who they are (from `Authorization`), in which tenant (the
+//! token's, or `X-Tenant-ID`) and store (`X-Store-ID`), checked against the database on
+//! every request so a revoked session, membership or key stops working at once.
+//!
+//! Bad credentials do not fail the request: public operations (login, refresh) still work,
+//! and anything that needs a caller answers UNAUTHENTICATED.
+
+use crate::audit::Actor;
+use crate::db::{ApiKey, ClientInfo};
+use crate::error::{AppError, AppResult};
+use crate::graphql::RequestMeta;
+use crate::ids::{SessionId, StoreId, TenantId, UserId};
+use crate::services::Services;
+use crate::tenancy::{Principal, TenantContext};
+
+use super::tokens;
+
+/// Why the requested tenant could not be entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TenantRefusal {
+    /// Not a member (or no such tenant or store): NOT_FOUND.
+    NotFound(&'static str),
+    /// A header that is not an id: BAD_USER_INPUT.
+    BadHeader(&'static str),
+}
+
+#[derive(Debug, Clone)]
+enum Identity {
+    Anonymous,
+    Invalid,
+    User {
+        user: UserId,
+        platform_admin: bool,
+        session: SessionId,
+        tenant: Option<Result<TenantContext, TenantRefusal>>,
+    },
+    ApiKey {
+        key: ApiKey,
+        ctx: TenantContext,
+    },
+}
+
+/// The caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Request id, client address, user agent.
+    pub meta: RequestMeta,
+    identity: Identity,
+}
+
+/// A logged-in user, as resolvers need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerUser {
+    /// The user.
+    pub id: UserId,
+    /// Platform admin?
+    pub platform_admin: bool,
+    /// The session the token belongs to.
+    pub session: SessionId,
+}
+
+/// The credentials a request presented.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// `Authorization: Bearer …`, without the scheme.
+    pub bearer: Option<String>,
+    /// `X-Tenant-ID`.
+    pub tenant: Option<String>,
+    /// `X-Store-ID`.
+    pub store: Option<String>,
+}
+
+impl Caller {
+    /// A caller without credentials (e.g. before authentication ran).
+    pub fn anonymous(meta: RequestMeta) -> Self {
+        Self {
+            meta,
+            identity: Identity::Anonymous,
+        }
+    }
+
+    /// Resolves the request's credentials against the database.
+    pub async fn authenticate(services: &Services, meta: RequestMeta, credentials: Credentials) -> AppResult<Self> {
+        let identity = match credentials.bearer.as_deref().map(str::trim) {
+            None | Some("") => Identity::Anonymous,
+            Some(key) if key.starts_with(API_KEY_PREFIX) => api_key(services, key).await?,
+            Some(token) => user(services, token, &credentials).await?,
+        };
+        if matches!(identity, Identity::Invalid) {
+            tracing::debug!(request_id = %meta.request_id, "credentials refused");
+        }
+        Ok(Self { meta, identity })
+    }
+
+    /// The logged-in user, or UNAUTHENTICATED.
+    pub fn user(&self) -> AppResult<CallerUser> {
+        match &self.identity {
+            Identity::User {
+                user,
+                platform_admin,
+                session,
+                ..
+            } => Ok(CallerUser {
+                id: *user,
+                platform_admin: *platform_admin,
+                session: *session,
+            }),
+            _ => Err(AppError::Unauthenticated),
+        }
+    }
+
+    /// The tenant the request acts in.
+    pub fn tenant(&self) -> AppResult<&TenantContext> {
+        match &self.identity {
+            Identity::ApiKey { ctx, .. } => Ok(ctx),
+            Identity::User { tenant: Some(Ok(ctx)), .. } => Ok(ctx),
+            Identity::User {
+                tenant: Some(Err(refusal)),
+                ..
+            } => Err(match refusal {
+                TenantRefusal::NotFound(entity) => AppError::NotFound { entity },
+                TenantRefusal::BadHeader(header) => AppError::bad_input(*header, "not a valid id"),
+            }),
+            Identity::User { tenant: None, .. } => Err(AppError::forbidden(
+                "no active tenant: switch to a tenant or send X-Tenant-ID",
+            )),
+            Identity::Anonymous | Identity::Invalid => Err(AppError::Unauthenticated),
+        }
+    }
+
+    /// The tenant, when the caller holds `permission` in it.
+    pub fn require(&self, permission: &str) -> AppResult<&TenantContext> {
+        let ctx = self.tenant()?;
+        ctx.require(permission)?;
+        Ok(ctx)
+    }
+
+    /// The tenant context when there is a usable one (for `me`).
+    pub fn active_tenant(&self) -> Option<&TenantContext> {
+        self.tenant().ok()
+    }
+
+    /// Who to record in the audit log.
+    pub fn actor(&self) -> Actor {
+        let (user, api_key) = match &self.identity {
+            Identity::User { user, .. } => (Some(*user), None),
+            Identity::ApiKey { key, .. } => (None, Some(key.id)),
+            _ => (None, None),
+        };
+        Actor {
+            user,
+            api_key,
+            ip: self.meta.client_ip.map(|ip| ip.to_string()),
+            user_agent: self.meta.user_agent.clone(),
+            request_id: Some(self.meta.request_id.clone()),
+        }
+    }
+
+    /// Where the request came from, for new sessions.
+    pub fn client(&self) -> ClientInfo {
+        ClientInfo {
+            ip: self.meta.client_ip.map(|ip| ip.to_string()),
+            user_agent: self.meta.user_agent.clone(),
+        }
+    }
+}
+
+/// API keys look like `msk_<prefix>_<secret>`.
+pub const API_KEY_PREFIX: &str = "msk_";
+
+/// Splits `msk_<prefix>_<secret>` into its prefix.
+pub fn api_key_prefix(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(API_KEY_PREFIX)?;
+    let (prefix, secret) = rest.split_once('_')?;
+    (!prefix.is_empty() && !secret.is_empty()).then_some(prefix)
+}
+
+async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
+    let Some(prefix) = api_key_prefix(presented) else {
+        return Ok(Identity::Invalid);
+    };
+    let system = services.db.unscoped_system("authenticate api key");
+    let hash = tokens::hash(presented);
+    let now = services.now();
+    for (key, stored) in system.api_keys_by_prefix(prefix).await? {
+        if !tokens::hashes_match(&hash, &stored) {
+            continue;
+        }
+        let live = key.revoked_at.is_none() && key.expires_at.is_none_or(|t| t > now);
+        if !live || system.find_tenant(key.tenant).await?.is_none() {
+            return Ok(Identity::Invalid);
+        }
+        system.touch_api_key(&key).await?;
+        let ctx = TenantContext::for_api_key(&key);
+        return Ok(Identity::ApiKey { key, ctx });
+    }
+    Ok(Identity::Invalid)
+}
+
+async fn user(services: &Services, token: &str, credentials: &Credentials) -> AppResult<Identity> {
+    let claims = match services.keys.verify(token, services.now()) {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::debug!(error = %e, "access token refused");
+            return Ok(Identity::Invalid);
+        }
+    };
+    let system = services.db.unscoped_system("authenticate user");
+    let session = system.find_session(SessionId::from_uuid(claims.sid)).await?;
+    let user_id = UserId::from_uuid(claims.sub);
+    let Some(session) = session.filter(|s| s.user == user_id && s.is_live(services.now())) else {
+        return Ok(Identity::Invalid);
+    };
+    let Some(user) = system.find_user(user_id).await? else {
+        return Ok(Identity::Invalid);
+    };
+    let principal = Principal::User {
+        user_id,
+        platform_admin: user.is_platform_admin,
+    };
+    let tenant = match parse_header(credentials.tenant.as_deref(), "X-Tenant-ID", TenantId::parse) {
+        Err(refusal) => Some(Err(refusal)),
+        Ok(header) => match header.or(claims.tid.map(TenantId::from_uuid)) {
+            None => None,
+            Some(tenant) => match parse_header(credentials.store.as_deref(), "X-Store-ID", StoreId::parse) {
+                Err(refusal) => Some(Err(refusal)),
+                Ok(store) => Some(
+                    match TenantContext::for_member(&services.db, principal, tenant, store).await {
+                        Ok(ctx) => Ok(ctx),
+                        Err(AppError::NotFound { entity }) => Err(TenantRefusal::NotFound(entity)),
+                        Err(other) => return Err(other),
+                    },
+                ),
+            },
+        },
+    };
+    Ok(Identity::User {
+        user: user_id,
+        platform_admin: user.is_platform_admin,
+        session: session.id,
+        tenant,
+    })
+}
+
+fn parse_header<T>(
+    value: Option<&str>,
+    header: &'static str,
+    parse: fn(&str, &str) -> AppResult<T>,
+) -> Result<Option<T>, TenantRefusal> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => parse(v, header).map(Some).map_err(|_| TenantRefusal::BadHeader(header)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_prefixes_are_split_out() {
+        assert_eq!(api_key_prefix("msk_ab12cd34_s3cr3t_with_underscores"), Some("ab12cd34"));
+        assert_eq!(api_key_prefix("msk__secret"), None);
+        assert_eq!(api_key_prefix("msk_prefixonly"), None);
+        assert_eq!(api_key_prefix("Bearer x"), None);
+    }
+}

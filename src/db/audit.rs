@@ -1,0 +1,120 @@
+//! Appending to the hash-chained audit log.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, Statement,
+};
+
+use super::entities::audit_log;
+use super::scope::{SystemTx, TenantScope};
+use crate::audit::{Actor, AuditEntry, GENESIS, chain_hash};
+use crate::error::AppResult;
+use crate::ids::{ApiKeyId, TenantId, UserId};
+
+/// Appends `entry` to `tenant`'s chain. On PostgreSQL a transaction-scoped advisory lock
+/// per tenant serialises appends; SQLite's writing transactions are serial already.
+async fn append<C: ConnectionTrait>(
+    conn: &C,
+    tenant: uuid::Uuid,
+    actor: &Actor,
+    entry: AuditEntry,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 42))",
+            [tenant.to_string().into()],
+        ))
+        .await?;
+    }
+    let last = audit_log::Entity::find()
+        .filter(audit_log::Column::TenantId.eq(tenant))
+        .order_by_desc(audit_log::Column::Seq)
+        .one(conn)
+        .await?;
+    let (seq, prev_hash) = match last {
+        Some(last) => (last.seq + 1, last.hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let content = Content {
+        tenant_id: tenant,
+        seq,
+        id: uuid::Uuid::now_v7(),
+        actor_user_id: actor.user.map(UserId::into_uuid),
+        actor_api_key_id: actor.api_key.map(ApiKeyId::into_uuid),
+        action: entry.action,
+        target_type: entry.target_type,
+        target_id: entry.target_id,
+        changes: entry.changes,
+        ip: actor.ip.clone(),
+        user_agent: actor.user_agent.as_deref().map(|ua| ua.chars().take(400).collect()),
+        request_id: actor.request_id.as_deref().map(|r| r.chars().take(128).collect()),
+        created_at: now,
+    };
+    let hash = content.hash(&prev_hash);
+    audit_log::ActiveModel {
+        tenant_id: Set(content.tenant_id),
+        seq: Set(content.seq),
+        id: Set(content.id),
+        actor_user_id: Set(content.actor_user_id),
+        actor_api_key_id: Set(content.actor_api_key_id),
+        action: Set(content.action),
+        target_type: Set(content.target_type),
+        target_id: Set(content.target_id),
+        changes: Set(content.changes),
+        ip: Set(content.ip),
+        user_agent: Set(content.user_agent),
+        request_id: Set(content.request_id),
+        created_at: Set(content.created_at),
+        prev_hash: Set(prev_hash),
+        hash: Set(hash),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every column of an entry but the hashes: what the chain hash covers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+struct Content {
+    tenant_id: uuid::Uuid,
+    seq: i64,
+    id: uuid::Uuid,
+    actor_user_id: Option<uuid::Uuid>,
+    actor_api_key_id: Option<uuid::Uuid>,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    changes: Option<serde_json::Value>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    #[serde(serialize_with = "micros")]
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn micros<S: serde::Serializer>(t: &chrono::DateTime<chrono::Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+impl Content {
+    fn hash(&self, prev_hash: &str) -> String {
+        chain_hash(prev_hash, &serde_json::to_value(self).unwrap_or_default())
+    }
+}
+
+impl TenantScope {
+    /// Appends an audit entry to this tenant's chain, in this unit of work.
+    pub async fn audit(&self, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
+        append(self.conn(), self.tenant_id().into_uuid(), actor, entry, self.now()).await
+    }
+}
+
+impl SystemTx {
+    /// Appends an audit entry to `tenant`'s chain (the platform's when `None`).
+    pub async fn audit(&self, tenant: Option<TenantId>, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
+        let tenant = tenant.map_or(uuid::Uuid::nil(), TenantId::into_uuid);
+        append(self.conn(), tenant, actor, entry, self.now()).await
+    }
+}

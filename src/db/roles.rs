@@ -1,0 +1,217 @@
+//! Roles, their permissions and assignments: tenant-owned.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::entities::{role_assignments, role_permissions, roles};
+use super::scope::{SystemScope, TenantScope};
+use crate::error::{AppError, AppResult};
+use crate::ids::{RoleId, StoreId, TenantId, UserId};
+use crate::rbac::roles::{OWNER, all_permissions};
+use crate::rbac::{NewRole, Role, RoleAssignment};
+
+/// The `scope` of a tenant-wide assignment.
+const TENANT_SCOPE: &str = "tenant";
+
+fn scope_of(store: Option<StoreId>) -> String {
+    store.map_or_else(|| TENANT_SCOPE.to_owned(), |s| s.to_string())
+}
+
+impl TenantScope {
+    /// Creates a role with its permissions; a taken name is `CONFLICT`.
+    pub async fn insert_role(&self, new: NewRole) -> AppResult<Role> {
+        let now = self.now();
+        let id = RoleId::new();
+        let name = new.name.clone();
+        self.insert(roles::ActiveModel {
+            id: Set(id.into_uuid()),
+            name: Set(new.name),
+            description: Set(new.description),
+            is_system: Set(new.is_system),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| AppError::conflict_on_unique(e, format!("a role named {name:?} exists")))?;
+        for permission in &new.permissions {
+            self.insert(role_permissions::ActiveModel {
+                role_id: Set(id.into_uuid()),
+                permission: Set(permission.clone()),
+                ..Default::default()
+            })
+            .await?;
+        }
+        self.get_role(id)
+            .await?
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("role vanished after insert")))
+    }
+
+    /// Every role of this tenant, system roles first.
+    pub async fn list_roles(&self) -> AppResult<Vec<Role>> {
+        let rows = self
+            .select::<roles::Entity>()
+            .order_by_desc(roles::Column::IsSystem)
+            .order_by_asc(roles::Column::CreatedAt)
+            .all(self.conn())
+            .await?;
+        self.with_permissions(rows).await
+    }
+
+    /// A role of this tenant.
+    pub async fn get_role(&self, id: RoleId) -> AppResult<Option<Role>> {
+        let rows = self
+            .select_by_id::<roles::Entity, _>(id.into_uuid())
+            .all(self.conn())
+            .await?;
+        Ok(self.with_permissions(rows).await?.pop())
+    }
+
+    /// A role of this tenant by name.
+    pub async fn role_by_name(&self, name: &str) -> AppResult<Option<Role>> {
+        let rows = self
+            .select::<roles::Entity>()
+            .filter(roles::Column::Name.eq(name))
+            .all(self.conn())
+            .await?;
+        Ok(self.with_permissions(rows).await?.pop())
+    }
+
+    /// Gives `user` the role, tenant-wide or in one store; holding it already is fine.
+    pub async fn assign_role(&self, user: UserId, role: RoleId, store: Option<StoreId>) -> AppResult<()> {
+        let exists = self
+            .select::<role_assignments::Entity>()
+            .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
+            .filter(role_assignments::Column::RoleId.eq(role.into_uuid()))
+            .filter(role_assignments::Column::Scope.eq(scope_of(store)))
+            .one(self.conn())
+            .await?;
+        if exists.is_none() {
+            self.insert(role_assignments::ActiveModel {
+                user_id: Set(user.into_uuid()),
+                role_id: Set(role.into_uuid()),
+                scope: Set(scope_of(store)),
+                store_id: Set(store.map(StoreId::into_uuid)),
+                created_at: Set(self.now()),
+                ..Default::default()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The roles `user` holds in this tenant.
+    pub async fn member_roles(&self, user: UserId) -> AppResult<Vec<RoleAssignment>> {
+        let assignments = self
+            .select::<role_assignments::Entity>()
+            .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
+            .order_by_asc(role_assignments::Column::CreatedAt)
+            .all(self.conn())
+            .await?;
+        let ids: Vec<_> = assignments.iter().map(|a| a.role_id).collect();
+        let roles: BTreeMap<_, _> = self
+            .with_permissions(
+                self.select::<roles::Entity>()
+                    .filter(roles::Column::Id.is_in(ids))
+                    .all(self.conn())
+                    .await?,
+            )
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        Ok(assignments
+            .into_iter()
+            .filter_map(|a| {
+                roles.get(&RoleId::from_uuid(a.role_id)).map(|role| RoleAssignment {
+                    role: role.clone(),
+                    store: a.store_id.map(StoreId::from_uuid),
+                })
+            })
+            .collect())
+    }
+
+    async fn with_permissions(&self, rows: Vec<roles::Model>) -> AppResult<Vec<Role>> {
+        let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+        let mut granted: BTreeMap<uuid::Uuid, Vec<String>> = BTreeMap::new();
+        for p in self
+            .select::<role_permissions::Entity>()
+            .filter(role_permissions::Column::RoleId.is_in(ids))
+            .order_by_asc(role_permissions::Column::Permission)
+            .all(self.conn())
+            .await?
+        {
+            granted.entry(p.role_id).or_default().push(p.permission);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let permissions = granted.remove(&r.id).unwrap_or_default();
+                to_role(r, permissions)
+            })
+            .collect())
+    }
+}
+
+impl SystemScope<'_> {
+    /// The permissions `user` holds in `tenant` (tenant-wide roles, plus the roles held in
+    /// `store` when a store is given).
+    pub async fn member_permissions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        store: Option<StoreId>,
+    ) -> AppResult<BTreeSet<String>> {
+        let mut scopes = vec![TENANT_SCOPE.to_owned()];
+        if let Some(store) = store {
+            scopes.push(store.to_string());
+        }
+        let role_ids: Vec<uuid::Uuid> = role_assignments::Entity::find()
+            .filter(role_assignments::Column::TenantId.eq(tenant.into_uuid()))
+            .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
+            .filter(role_assignments::Column::Scope.is_in(scopes))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|a| a.role_id)
+            .collect();
+        if role_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let holds_owner = roles::Entity::find()
+            .filter(roles::Column::TenantId.eq(tenant.into_uuid()))
+            .filter(roles::Column::Id.is_in(role_ids.clone()))
+            .filter(roles::Column::IsSystem.eq(true))
+            .filter(roles::Column::Name.eq(OWNER))
+            .one(self.conn())
+            .await?
+            .is_some();
+        if holds_owner {
+            return Ok(all_permissions().into_iter().collect());
+        }
+        Ok(role_permissions::Entity::find()
+            .filter(role_permissions::Column::TenantId.eq(tenant.into_uuid()))
+            .filter(role_permissions::Column::RoleId.is_in(role_ids))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|p| p.permission)
+            .collect())
+    }
+}
+
+fn to_role(row: roles::Model, permissions: Vec<String>) -> Role {
+    let permissions = if row.is_system && row.name == OWNER {
+        all_permissions()
+    } else {
+        permissions
+    };
+    Role {
+        id: RoleId::from_uuid(row.id),
+        name: row.name,
+        description: row.description,
+        is_system: row.is_system,
+        permissions,
+    }
+}

@@ -1,0 +1,230 @@
+//! Inviting people into a tenant, and joining by invitation.
+
+use chrono::Duration;
+
+use crate::audit::AuditEntry;
+use crate::auth::{Caller, tokens};
+use crate::db::{Invitation, InvitationStatus, NewInvitation};
+use crate::error::{AppError, AppResult};
+use crate::identity::registration::parse_name;
+use crate::identity::sessions::{AuthTokens, start_session, tokens_for};
+use crate::identity::{Email, NewUser, mail, password};
+use crate::ids::{InvitationId, RoleId, StoreId};
+use crate::rbac::Role;
+use crate::services::Services;
+
+/// How long an invitation can be accepted.
+pub const INVITATION_TTL: Duration = Duration::days(7);
+/// Invitation links carry `inv_…` tokens.
+const INVITATION_PREFIX: &str = "inv_";
+
+/// Invitation arguments, as sent.
+#[derive(Debug, Clone)]
+pub struct InviteInput {
+    /// Who.
+    pub email: String,
+    /// Role ids.
+    pub role_ids: Vec<String>,
+    /// Store ids the roles are limited to.
+    pub store_ids: Option<Vec<String>>,
+}
+
+/// Invites `email` with roles (and stores). The inviter must hold every permission the
+/// roles grant; an existing member is a CONFLICT; a pending invitation for the same address
+/// is replaced.
+pub async fn invite(services: &Services, caller: &Caller, input: InviteInput) -> AppResult<(Invitation, Vec<Role>)> {
+    let ctx = caller.require("member.invite")?;
+    let email = Email::parse(&input.email, "input.email")?;
+    if input.role_ids.is_empty() {
+        return Err(AppError::bad_input("input.roleIds", "give at least one role"));
+    }
+    let role_ids = input
+        .role_ids
+        .iter()
+        .map(|id| RoleId::parse(id, "input.roleIds"))
+        .collect::<AppResult<Vec<_>>>()?;
+    let store_ids = input
+        .store_ids
+        .unwrap_or_default()
+        .iter()
+        .map(|id| StoreId::parse(id, "input.storeIds"))
+        .collect::<AppResult<Vec<_>>>()?;
+
+    let system = services.db.unscoped_system("invite: existing member check");
+    if let Some(user) = system.find_user_by_email(&email).await?
+        && system.is_active_member(ctx.tenant_id(), user.id).await?
+    {
+        return Err(AppError::Conflict(format!("{email} is already a member")));
+    }
+    let tenant = system
+        .find_tenant(ctx.tenant_id())
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant" })?;
+    let inviter = match caller.user() {
+        Ok(me) => system.find_user(me.id).await?,
+        Err(_) => None,
+    };
+
+    let scope = services.db.write(ctx).await?;
+    let mut roles = Vec::with_capacity(role_ids.len());
+    for id in &role_ids {
+        let role = scope.get_role(*id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+        if let Some(missing) = role.permissions.iter().find(|p| !ctx.has(p)) {
+            return Err(AppError::forbidden(format!(
+                "the role {} grants {missing}, which you do not hold",
+                role.name
+            )));
+        }
+        roles.push(role);
+    }
+    for id in &store_ids {
+        scope.get_store(*id).await?.ok_or(AppError::NotFound { entity: "store" })?;
+    }
+    let token = tokens::generate(INVITATION_PREFIX);
+    let invitation = scope
+        .insert_invitation(NewInvitation {
+            email: email.clone(),
+            role_ids,
+            store_ids,
+            token_hash: tokens::hash(&token),
+            invited_by: inviter.as_ref().map(|u| u.id),
+            expires_at: services.now() + INVITATION_TTL,
+        })
+        .await?;
+    let link = mail::link(&services.config.app_url, "accept-invitation", &token);
+    let inviter_name = inviter.as_ref().map_or("A colleague", |u| u.name.as_str());
+    scope
+        .enqueue(&mail::invitation(&tenant.name, inviter_name, &link).to_job(&email, Some(tenant.id)))
+        .await?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("member.invite", "invitation", invitation.id).with_changes(serde_json::json!({
+                "email": email.as_str(),
+                "roles": roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+            })),
+        )
+        .await?;
+    scope.commit().await?;
+    Ok((invitation, roles))
+}
+
+/// Withdraws a pending invitation.
+pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult<(Invitation, Vec<Role>)> {
+    let ctx = caller.require("member.invite")?;
+    let id = InvitationId::parse(id, "id")?;
+    let scope = services.db.write(ctx).await?;
+    let invitation = scope
+        .revoke_invitation(id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "invitation" })?;
+    let roles = roles_of(&scope, &invitation).await?;
+    scope
+        .audit(&caller.actor(), AuditEntry::new("member.invitation_revoke", "invitation", id))
+        .await?;
+    scope.commit().await?;
+    Ok((invitation, roles))
+}
+
+/// The tenant's invitations.
+pub async fn list(services: &Services, caller: &Caller) -> AppResult<Vec<(Invitation, Vec<Role>)>> {
+    let ctx = caller.require("member.read")?;
+    let scope = services.db.read(ctx).await?;
+    let mut out = Vec::new();
+    for invitation in scope.list_invitations().await? {
+        let roles = roles_of(&scope, &invitation).await?;
+        out.push((invitation, roles));
+    }
+    Ok(out)
+}
+
+async fn roles_of(scope: &crate::db::TenantScope, invitation: &Invitation) -> AppResult<Vec<Role>> {
+    let mut roles = Vec::new();
+    for id in &invitation.role_ids {
+        if let Some(role) = scope.get_role(*id).await? {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
+/// Joins the invitation's tenant: creates the account when the address is new (name and
+/// password required), or adds the membership to the existing account. Logs in.
+pub async fn accept(
+    services: &Services,
+    caller: &Caller,
+    token: &str,
+    name: Option<&str>,
+    plain_password: Option<&str>,
+) -> AppResult<AuthTokens> {
+    let tx = services.db.unscoped_system("accept invitation").begin().await?;
+    let invitation = tx
+        .find_invitation_by_token(&tokens::hash(token.trim()))
+        .await?
+        .ok_or_else(|| AppError::bad_input("token", "this invitation link is invalid"))?;
+    match invitation.status {
+        InvitationStatus::Pending => {}
+        InvitationStatus::Expired => {
+            return Err(AppError::bad_input("token", "this invitation has expired: ask for a new one"));
+        }
+        InvitationStatus::Accepted | InvitationStatus::Revoked => {
+            return Err(AppError::bad_input("token", "this invitation is no longer valid"));
+        }
+    }
+    let user = match tx.find_user_by_email(&invitation.email).await? {
+        Some(user) => {
+            if tx.has_membership(invitation.tenant, user.id).await? {
+                return Err(AppError::Conflict(format!("{} is already a member", user.email)));
+            }
+            user
+        }
+        None => {
+            let name = parse_name(name.unwrap_or_default(), "name")?;
+            let plain = plain_password.unwrap_or_default();
+            password::validate(plain, "password")?;
+            let user = tx
+                .insert_user(NewUser {
+                    email: invitation.email.clone(),
+                    name,
+                    phone: None,
+                    password_hash: Some(password::hash(plain).await?),
+                    is_platform_admin: false,
+                })
+                .await?;
+            // The link arrived at this address.
+            tx.mark_email_verified(user.id).await?;
+            user
+        }
+    };
+    if !tx.accept_invitation(invitation.tenant, invitation.id).await? {
+        return Err(AppError::bad_input("token", "this invitation is no longer valid"));
+    }
+    tx.insert_active_membership(invitation.tenant, user.id).await?;
+    let tenant = services
+        .db
+        .unscoped_system("accept invitation: tenant")
+        .find_tenant(invitation.tenant)
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant" })?;
+    let (session, refresh) = start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+
+    let scope = tx.into_new_tenant(&tenant).await?;
+    for role in &invitation.role_ids {
+        if scope.get_role(*role).await?.is_none() {
+            continue; // deleted since the invitation was sent
+        }
+        if invitation.store_ids.is_empty() {
+            scope.assign_role(user.id, *role, None).await?;
+        }
+        for store in &invitation.store_ids {
+            scope.assign_role(user.id, *role, Some(*store)).await?;
+        }
+    }
+    let mut actor = caller.actor();
+    actor.user = Some(user.id);
+    scope
+        .audit(&actor, AuditEntry::new("member.join", "user", user.id))
+        .await?;
+    scope.commit().await?;
+    tokens_for(services, &session, refresh, user, Some(tenant))
+}

@@ -1,0 +1,89 @@
+//! `me`: the caller, their memberships with roles, the active tenant and its permissions.
+
+use crate::auth::Caller;
+use crate::db::{Membership, TenantScope};
+use crate::error::{AppError, AppResult};
+use crate::identity::User;
+use crate::rbac::Role;
+use crate::services::Services;
+use crate::tenancy::{Principal, Store, Tenant, TenantContext};
+
+/// A role held, with its store resolved.
+#[derive(Debug, Clone)]
+pub struct HeldRole {
+    /// The role.
+    pub role: Role,
+    /// The store it is limited to.
+    pub store: Option<Store>,
+}
+
+/// One membership with its roles.
+#[derive(Debug, Clone)]
+pub struct MembershipView {
+    /// The membership.
+    pub membership: Membership,
+    /// Roles held in that tenant.
+    pub roles: Vec<HeldRole>,
+}
+
+/// What `me` answers.
+#[derive(Debug, Clone)]
+pub struct MeView {
+    /// The user.
+    pub user: User,
+    /// Memberships.
+    pub memberships: Vec<MembershipView>,
+    /// The tenant the request acts in.
+    pub active_tenant: Option<Tenant>,
+    /// Effective permissions there, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// Roles `user` holds in the scope's tenant, with stores resolved.
+pub async fn held_roles(scope: &TenantScope, user: crate::ids::UserId) -> AppResult<Vec<HeldRole>> {
+    let mut out = Vec::new();
+    for assignment in scope.member_roles(user).await? {
+        let store = match assignment.store {
+            Some(id) => scope.get_store(id).await?,
+            None => None,
+        };
+        out.push(HeldRole {
+            role: assignment.role,
+            store,
+        });
+    }
+    Ok(out)
+}
+
+/// The caller's view of themselves.
+pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
+    let me = caller.user()?;
+    let system = services.db.unscoped_system("me");
+    let user = system.find_user(me.id).await?.ok_or(AppError::Unauthenticated)?;
+    let principal = Principal::User {
+        user_id: me.id,
+        platform_admin: me.platform_admin,
+    };
+    let mut memberships = Vec::new();
+    for membership in system.memberships_of(me.id).await? {
+        let roles = match TenantContext::for_member(&services.db, principal.clone(), membership.tenant.id, None).await {
+            Ok(ctx) => held_roles(&services.db.read(&ctx).await?, me.id).await?,
+            Err(AppError::NotFound { .. }) => Vec::new(),
+            Err(other) => return Err(other),
+        };
+        memberships.push(MembershipView { membership, roles });
+    }
+    let (active_tenant, permissions) = match caller.active_tenant() {
+        Some(ctx) => (
+            system.find_tenant(ctx.tenant_id()).await?,
+            ctx.permissions().iter().cloned().collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(MeView {
+        user,
+        memberships,
+        active_tenant,
+        permissions,
+    })
+}

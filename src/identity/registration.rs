@@ -1,0 +1,125 @@
+//! Signing up: a user, their first tenant with its system roles and a default store, the
+//! owner's membership, and a verification email, all in one transaction.
+
+use chrono::Duration;
+
+use crate::audit::AuditEntry;
+use crate::auth::{Caller, tokens};
+use crate::db::TokenPurpose;
+use crate::error::{AppError, AppResult};
+use crate::identity::sessions::{AuthTokens, start_session, tokens_for};
+use crate::identity::{Email, NewUser, mail, password};
+use crate::rbac::roles::{OWNER, system_roles};
+use crate::services::Services;
+use crate::tenancy::{NewStore, NewTenant, Slug};
+
+/// Registration arguments, as sent.
+#[derive(Debug, Clone)]
+pub struct RegisterInput {
+    /// Login email.
+    pub email: String,
+    /// Password, 8 to 128 characters.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// The first tenant's name.
+    pub tenant_name: String,
+    /// Its slug; derived from the name when absent.
+    pub tenant_slug: Option<String>,
+}
+
+/// How long an email-verification link works.
+pub const VERIFY_EMAIL_TTL: Duration = Duration::hours(24);
+/// Verification links carry `mev_…` tokens.
+pub const VERIFY_PREFIX: &str = "mev_";
+
+/// A display name: trimmed, 1 to 200 characters.
+pub fn parse_name(name: &str, field: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::bad_input(field, "must be 1 to 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_phone(phone: Option<&str>) -> AppResult<Option<String>> {
+    let Some(phone) = phone.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(Some(phone.to_owned()))
+    } else {
+        Err(AppError::bad_input("input.phone", "use digits only, optionally starting with +"))
+    }
+}
+
+/// Creates the account and its first tenant, and logs in.
+pub async fn register(services: &Services, caller: &Caller, input: RegisterInput) -> AppResult<AuthTokens> {
+    let email = Email::parse(&input.email, "input.email")?;
+    password::validate(&input.password, "input.password")?;
+    let name = parse_name(&input.name, "input.name")?;
+    let phone = parse_phone(input.phone.as_deref())?;
+    let tenant_name = parse_name(&input.tenant_name, "input.tenantName")?;
+    let slug = match input.tenant_slug.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(slug) => Slug::parse(slug, "input.tenantSlug")?,
+        None => Slug::derive(&tenant_name).ok_or_else(|| {
+            AppError::bad_input("input.tenantSlug", "cannot be derived from the tenant name: give one")
+        })?,
+    };
+    let password_hash = password::hash(&input.password).await?;
+
+    let tx = services.db.unscoped_system("register").begin().await?;
+    let user = tx
+        .insert_user(NewUser {
+            email: email.clone(),
+            name,
+            phone,
+            password_hash: Some(password_hash),
+            is_platform_admin: false,
+        })
+        .await?;
+    let tenant = tx
+        .insert_tenant(NewTenant {
+            slug,
+            name: tenant_name,
+        })
+        .await?;
+    tx.insert_active_membership(tenant.id, user.id).await?;
+    let verify_token = tokens::generate(VERIFY_PREFIX);
+    tx.insert_user_token(
+        user.id,
+        TokenPurpose::VerifyEmail,
+        &tokens::hash(&verify_token),
+        services.now() + VERIFY_EMAIL_TTL,
+    )
+    .await?;
+    let (session, refresh) = start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+
+    let scope = tx.into_new_tenant(&tenant).await?;
+    for role in system_roles() {
+        let is_owner = role.name == OWNER;
+        let role = scope.insert_role(role).await?;
+        if is_owner {
+            scope.assign_role(user.id, role.id, None).await?;
+        }
+    }
+    scope.insert_store(NewStore::parse("Main store", Some("MAIN"))?).await?;
+    let link = mail::link(&services.config.app_url, "verify-email", &verify_token);
+    scope
+        .enqueue(&mail::verify_email(&user.name, &link).to_job(&user.email, Some(tenant.id)))
+        .await?;
+    let mut actor = caller.actor();
+    actor.user = Some(user.id);
+    scope
+        .audit(
+            &actor,
+            AuditEntry::new("tenant.register", "tenant", tenant.id)
+                .with_changes(serde_json::json!({ "slug": tenant.slug.as_str(), "owner": user.email.as_str() })),
+        )
+        .await?;
+    scope.commit().await?;
+    tokens_for(services, &session, refresh, user, Some(tenant))
+}

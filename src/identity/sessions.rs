@@ -1,0 +1,217 @@
+//! Logging in and staying logged in: login, refresh (rotating, with reuse detection),
+//! logout, switching tenant.
+
+use std::sync::OnceLock;
+
+use chrono::Duration;
+
+use crate::audit::AuditEntry;
+use crate::auth::Caller;
+use crate::auth::tokens;
+use crate::db::{ClientInfo, Session, SystemTx};
+use crate::error::{AppError, AppResult};
+use crate::identity::{Email, User, password};
+use crate::ids::TenantId;
+use crate::services::Services;
+use crate::tenancy::Tenant;
+
+/// What a successful login, refresh or switch returns.
+#[derive(Debug, Clone)]
+pub struct AuthTokens {
+    /// Short-lived JWT.
+    pub access_token: String,
+    /// Opaque, single-use, rotating.
+    pub refresh_token: String,
+    /// Seconds until `access_token` expires.
+    pub expires_in: i64,
+    /// Who is logged in.
+    pub user: User,
+    /// The tenant the tokens act in.
+    pub active_tenant: Option<Tenant>,
+}
+
+/// Login arguments, as sent.
+#[derive(Debug, Clone)]
+pub struct LoginInput {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// The tenant to enter; the oldest membership otherwise.
+    pub tenant_slug: Option<String>,
+}
+
+/// Refresh tokens look like `mrt_…`.
+const REFRESH_PREFIX: &str = "mrt_";
+
+/// Starts a session in `tx` and returns its refresh token.
+pub(crate) async fn start_session(
+    services: &Services,
+    tx: &SystemTx,
+    user: &User,
+    tenant: Option<&Tenant>,
+    client: &ClientInfo,
+) -> AppResult<(Session, String)> {
+    let refresh = tokens::generate(REFRESH_PREFIX);
+    let ttl = Duration::from_std(services.config.refresh_token_ttl).map_err(AppError::internal)?;
+    let session = tx
+        .insert_session(
+            user.id,
+            tenant.map(|t| t.id),
+            services.now() + ttl,
+            &tokens::hash(&refresh),
+            client,
+        )
+        .await?;
+    Ok((session, refresh))
+}
+
+/// Signs the access token of `session` and assembles the payload.
+pub(crate) fn tokens_for(
+    services: &Services,
+    session: &Session,
+    refresh_token: String,
+    user: User,
+    active_tenant: Option<Tenant>,
+) -> AppResult<AuthTokens> {
+    let ttl = Duration::from_std(services.config.access_token_ttl).map_err(AppError::internal)?;
+    let access_token = services
+        .keys
+        .issue(
+            user.id.into_uuid(),
+            active_tenant.as_ref().map(|t| t.id.into_uuid()),
+            session.id.into_uuid(),
+            services.now(),
+            ttl,
+        )
+        .map_err(AppError::Internal)?;
+    Ok(AuthTokens {
+        access_token,
+        refresh_token,
+        expires_in: ttl.num_seconds(),
+        user,
+        active_tenant,
+    })
+}
+
+/// A hash to verify against when the email is unknown, so both failures take as long.
+async fn dummy_hash() -> AppResult<&'static str> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(hash) = DUMMY.get() {
+        return Ok(hash);
+    }
+    let hash = password::hash("msingi-timing-equaliser").await?;
+    Ok(DUMMY.get_or_init(|| hash))
+}
+
+/// Checks email and password and starts a session.
+pub async fn login(services: &Services, caller: &Caller, input: LoginInput) -> AppResult<AuthTokens> {
+    let email = Email::parse(&input.email, "input.email")?;
+    let account_key = format!("login:account:{email}");
+    let address_key = format!("login:address:{}", caller.client().ip.unwrap_or_default());
+    let limit = services.config.login_max_failures;
+    services.throttle.check(&account_key, limit).await?;
+    services.throttle.check(&address_key, limit.saturating_mul(10)).await?;
+
+    let system = services.db.unscoped_system("login");
+    let credentials = system.credentials(&email).await?;
+    let stored = match credentials.as_ref().and_then(|c| c.password_hash.as_deref()) {
+        Some(hash) => hash.to_owned(),
+        None => dummy_hash().await?.to_owned(),
+    };
+    let matches = password::verify(&input.password, &stored).await?;
+    let Some(credentials) = credentials.filter(|c| matches && c.password_hash.is_some()) else {
+        services.throttle.record_failure(&account_key).await?;
+        services.throttle.record_failure(&address_key).await?;
+        return Err(AppError::InvalidCredentials);
+    };
+    services.throttle.reset(&account_key).await?;
+    if password::needs_rehash(&stored) {
+        let rehashed = password::hash(&input.password).await?;
+        system.update_password_hash(credentials.user.id, &rehashed).await?;
+    }
+
+    let user = credentials.user;
+    let memberships = system.memberships_of(user.id).await?;
+    let active = memberships
+        .iter()
+        .filter(|m| m.status == crate::db::MembershipStatus::Active)
+        .map(|m| &m.tenant);
+    let tenant = match input.tenant_slug.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(slug) => Some(
+            active
+                .clone()
+                .find(|t| t.slug.as_str() == slug)
+                .cloned()
+                .ok_or(AppError::NotFound { entity: "tenant" })?,
+        ),
+        None => active.clone().next().cloned(),
+    };
+    let tx = system.begin().await?;
+    let (session, refresh) = start_session(services, &tx, &user, tenant.as_ref(), &caller.client()).await?;
+    tx.commit().await?;
+    tokens_for(services, &session, refresh, user, tenant)
+}
+
+/// Swaps a refresh token for a new pair. A token that was already swapped revokes its
+/// whole session (someone holds a copy) and is recorded in the audit log.
+pub async fn refresh(services: &Services, caller: &Caller, refresh_token: &str) -> AppResult<AuthTokens> {
+    let hash = tokens::hash(refresh_token.trim());
+    let system = services.db.unscoped_system("refresh token");
+    let tx = system.begin().await?;
+    let Some(record) = tx.find_refresh_token(&hash).await? else {
+        return Err(AppError::Unauthenticated);
+    };
+    let session = record.session;
+    if !session.is_live(services.now()) {
+        return Err(AppError::Unauthenticated);
+    }
+    if record.rotated_at.is_some() || !tx.rotate_refresh_token(&hash).await? {
+        tx.revoke_session(session.id, "refresh_token_reuse").await?;
+        let mut actor = caller.actor();
+        actor.user = Some(session.user);
+        let entry = AuditEntry::new("session.refresh_token_reuse", "session", session.id)
+            .with_changes(serde_json::json!({ "revoked": true }));
+        tx.audit(session.tenant, &actor, entry).await?;
+        tx.commit().await?;
+        tracing::warn!(session = %session.id, user = %session.user, "refresh token reuse: session revoked");
+        return Err(AppError::Unauthenticated);
+    }
+    let refresh = tokens::generate(REFRESH_PREFIX);
+    tx.insert_refresh_token(session.id, &tokens::hash(&refresh)).await?;
+    let user = tx.find_user(session.user).await?.ok_or(AppError::Unauthenticated)?;
+    tx.commit().await?;
+    let tenant = match session.tenant {
+        Some(tenant) if system.is_active_member(tenant, user.id).await? => system.find_tenant(tenant).await?,
+        _ => None,
+    };
+    tokens_for(services, &session, refresh, user, tenant)
+}
+
+/// Ends the session a refresh token belongs to. Answers true whether or not the token was
+/// known, so it reveals nothing.
+pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool> {
+    let hash = tokens::hash(refresh_token.trim());
+    let tx = services.db.unscoped_system("logout").begin().await?;
+    if let Some(record) = tx.find_refresh_token(&hash).await? {
+        tx.revoke_session(record.session.id, "logout").await?;
+        tx.commit().await?;
+    }
+    Ok(true)
+}
+
+/// Starts a session in another tenant the caller belongs to.
+pub async fn switch_tenant(services: &Services, caller: &Caller, tenant: &str) -> AppResult<AuthTokens> {
+    let me = caller.user()?;
+    let tenant = TenantId::parse(tenant, "tenantId")?;
+    let system = services.db.unscoped_system("switch tenant");
+    if !system.is_active_member(tenant, me.id).await? {
+        return Err(AppError::NotFound { entity: "tenant" });
+    }
+    let tenant = system.find_tenant(tenant).await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+    let user = system.find_user(me.id).await?.ok_or(AppError::Unauthenticated)?;
+    let tx = system.begin().await?;
+    let (session, refresh) = start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+    tx.commit().await?;
+    tokens_for(services, &session, refresh, user, Some(tenant))
+}

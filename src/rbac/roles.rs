@@ -1,0 +1,129 @@
+//! Roles: named sets of permissions, held tenant-wide or inside one store.
+
+use crate::ids::{RoleId, StoreId};
+use crate::rbac::CATALOGUE;
+
+/// The role every tenant's creator holds: every permission, not editable.
+pub const OWNER: &str = "OWNER";
+/// Everything but `tenant.manage`.
+pub const ADMIN: &str = "ADMIN";
+/// Day-to-day management of a store.
+pub const MANAGER: &str = "MANAGER";
+/// Works in a store.
+pub const EMPLOYEE: &str = "EMPLOYEE";
+
+/// A role as the services see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Id.
+    pub id: RoleId,
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// System roles cannot be deleted; OWNER cannot be edited.
+    pub is_system: bool,
+    /// Permission codes it grants.
+    pub permissions: Vec<String>,
+}
+
+impl Role {
+    /// Whether this is the tenant's OWNER role.
+    pub fn is_owner(&self) -> bool {
+        self.is_system && self.name == OWNER
+    }
+}
+
+/// A role held by a member, tenant-wide or in one store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAssignment {
+    /// The role.
+    pub role: Role,
+    /// The store it is limited to; `None` is the whole tenant.
+    pub store: Option<StoreId>,
+}
+
+/// What creating a role needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRole {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Whether it is one of the four system roles.
+    pub is_system: bool,
+    /// Permission codes.
+    pub permissions: Vec<String>,
+}
+
+/// The four roles every tenant starts with. OWNER's permissions are not stored: it holds
+/// the whole catalogue, including permissions added after the tenant was created.
+pub fn system_roles() -> Vec<NewRole> {
+    let all_but = |excluded: &[&str]| {
+        CATALOGUE
+            .iter()
+            .map(|p| p.code)
+            .filter(|c| !excluded.contains(c))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let only = |codes: &[&str]| codes.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+    vec![
+        NewRole {
+            name: OWNER.into(),
+            description: Some("Everything, including the tenant's own settings".into()),
+            is_system: true,
+            permissions: Vec::new(),
+        },
+        NewRole {
+            name: ADMIN.into(),
+            description: Some("Everything but the tenant's own settings".into()),
+            is_system: true,
+            permissions: all_but(&["tenant.manage"]),
+        },
+        NewRole {
+            name: MANAGER.into(),
+            description: Some("Runs stores: sees members, usage and billing; manages inventory".into()),
+            is_system: true,
+            permissions: only(&[
+                "store.read",
+                "member.read",
+                "usage.read",
+                "billing.read",
+                "inventory.read",
+                "inventory.manage",
+            ]),
+        },
+        NewRole {
+            name: EMPLOYEE.into(),
+            description: Some("Works in a store: sees stores and inventory".into()),
+            is_system: true,
+            permissions: only(&["store.read", "inventory.read"]),
+        },
+    ]
+}
+
+/// Every permission code, for OWNER.
+pub fn all_permissions() -> Vec<String> {
+    CATALOGUE.iter().map(|p| p.code.to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_roles_follow_the_catalogue() {
+        let roles = system_roles();
+        let admin = roles.iter().find(|r| r.name == ADMIN).unwrap();
+        assert!(!admin.permissions.contains(&"tenant.manage".to_owned()));
+        assert!(admin.permissions.contains(&"role.manage".to_owned()));
+        let employee = roles.iter().find(|r| r.name == EMPLOYEE).unwrap();
+        assert_eq!(employee.permissions, ["store.read", "inventory.read"]);
+        for role in &roles {
+            for p in &role.permissions {
+                assert!(crate::rbac::permission(p).is_some(), "{p}");
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! What the services share: the database, the token keys, the throttle, the configuration.
+//! Built once at start; resolvers and handlers get it from the schema's data.
+
+use std::sync::Arc;
+
+use crate::auth::keys::JwtKeys;
+use crate::auth::throttle::Throttle;
+use crate::config::Config;
+use crate::db::Db;
+
+/// The shared service handles. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// The application database.
+    pub db: Db,
+    /// Access-token keys.
+    pub keys: Arc<JwtKeys>,
+    /// Login throttle.
+    pub throttle: Throttle,
+    /// Configuration.
+    pub config: Arc<Config>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Now, by the injected clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.db.clock().now()
+    }
+}
