@@ -10,7 +10,10 @@ use msingi_jobs::JobBackend;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::keys::JwtKeys;
+use crate::auth::throttle::Throttle;
 use crate::clock::{SharedClock, SystemClock};
+use crate::services::Services;
 use crate::config::{Config, DatabaseKind};
 use crate::db::Db;
 use crate::http::{AppState, router};
@@ -70,7 +73,7 @@ impl Application {
 
     /// Builds the server with an injected clock.
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let (db, jobs) = open_stores(&config, clock).await?;
+        let (db, jobs) = open_stores(&config, clock.clone()).await?;
         if let Some((email, password)) = &config.admin {
             let (admin, created) = crate::identity::ensure_platform_admin(&db, email, password)
                 .await
@@ -85,9 +88,31 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {} (MSINGI_BIND)", config.bind))?;
+        let keys = JwtKeys::load_or_generate(
+            &config.jwt_signing_key_file,
+            &config.jwt_verify_key_files,
+            &config.public_url,
+        )
+        .context("JWT_SIGNING_KEY_FILE / JWT_VERIFY_KEY_FILES")?;
+        let throttle = Throttle::new(
+            config.redis_url.as_deref(),
+            &config.jobs_namespace,
+            clock,
+            config.login_lockout,
+        )
+        .await
+        .context("login throttle (REDIS_URL)")?;
+        let config = Arc::new(config);
+        let services = Services {
+            db: db.clone(),
+            keys: Arc::new(keys),
+            throttle,
+            config: config.clone(),
+        };
         let state = AppState {
-            schema: crate::graphql::schema(config.graphql, config.environment),
-            config: Arc::new(config),
+            schema: crate::graphql::schema(config.graphql, config.environment, Some(services.clone())),
+            services,
+            config,
             db,
             jobs,
             metrics: crate::telemetry::metrics(),

@@ -5,13 +5,17 @@
 //! differ (`msingi export-schema` rewrites it).
 
 mod errors;
+mod identity;
 mod types;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
 pub use errors::{ErrorMapping, INTERNAL_MESSAGE};
 
+use crate::auth::Caller;
 use crate::config::{Environment, GraphqlLimits};
+use crate::error::AppError;
+use crate::services::Services;
 
 /// The per-request facts every resolver and the error mapping may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +30,31 @@ pub struct RequestMeta {
 
 /// The query root, merged from each feature's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(types::CatalogueQuery);
+pub struct Query(types::CatalogueQuery, identity::IdentityQuery);
+
+/// The mutation root, merged from each feature's mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(identity::IdentityMutation);
 
 /// The executable schema.
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Builds the schema with the configured limits.
-pub fn schema(limits: GraphqlLimits, environment: Environment) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+/// The shared services, from the schema's data.
+fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, AppError> {
+    ctx.data::<Services>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("services missing from the schema data")))
+}
+
+/// The request's caller, from the request's data.
+fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
+    ctx.data::<Caller>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("caller missing from the request data")))
+}
+
+/// Builds the schema with the configured limits; `services` is absent only when exporting
+/// the SDL.
+pub fn schema(limits: GraphqlLimits, environment: Environment, services: Option<Services>) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .extension(ErrorMapping)
         .limit_depth(limits.max_depth)
         .limit_recursive_depth(limits.max_depth.max(32))
@@ -41,6 +62,9 @@ pub fn schema(limits: GraphqlLimits, environment: Environment) -> AppSchema {
         .limit_directives(16);
     if environment == Environment::Production {
         builder = builder.disable_suggestions();
+    }
+    if let Some(services) = services {
+        builder = builder.data(services);
     }
     builder.finish()
 }
@@ -54,6 +78,7 @@ pub fn sdl() -> String {
             max_batch: 10,
         },
         Environment::Development,
+        None,
     );
     schema.sdl_with_options(
         async_graphql::SDLExportOptions::new()

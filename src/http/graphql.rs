@@ -21,7 +21,43 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID};
+use crate::auth::{Caller, Credentials};
 use crate::graphql::RequestMeta;
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(ToOwned::to_owned)
+}
+
+/// `Authorization: Bearer …`, `X-Tenant-ID`, `X-Store-ID`.
+fn credentials(headers: &HeaderMap) -> Credentials {
+    let bearer = header(headers, "authorization").and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    });
+    Credentials {
+        bearer,
+        tenant: header(headers, "x-tenant-id"),
+        store: header(headers, "x-store-id"),
+    }
+}
+
+/// Resolves the caller, or answers INTERNAL when the database cannot be asked.
+async fn authenticate(state: &AppState, meta: &RequestMeta, credentials: Credentials) -> Result<Caller, Response> {
+    Caller::authenticate(&state.services, meta.clone(), credentials)
+        .await
+        .map_err(|e| {
+            tracing::error!(request_id = %meta.request_id, error = ?e, "authentication failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                crate::graphql::INTERNAL_MESSAGE,
+                &meta.request_id,
+            )
+        })
+}
 
 fn meta(parts_headers: &HeaderMap, client: Option<SocketAddr>) -> RequestMeta {
     RequestMeta {
@@ -117,7 +153,11 @@ pub(super) async fn post(
             );
         }
     }
-    let batch = batch.data(meta);
+    let caller = match authenticate(&state, &meta, credentials(&headers)).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let batch = batch.data(meta).data(caller);
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
 }
 
@@ -152,7 +192,11 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return response;
     }
-    GraphQLResponse::from(state.schema.execute(request.data(meta)).await).into_response()
+    let caller = match authenticate(&state, &meta, credentials(&parts.headers)).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    GraphQLResponse::from(state.schema.execute(request.data(meta).data(caller)).await).into_response()
 }
 
 /// Whether the operation that would run is a mutation. A document that does not parse is
@@ -201,10 +245,28 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| async move {
-            let mut data = Data::default();
-            data.insert(meta);
+            let services = state.services.clone();
             let session = GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .with_data(data)
+                .on_connection_init(move |payload: serde_json::Value| async move {
+                    let text = |key: &str| payload.get(key).and_then(|v| v.as_str()).map(ToOwned::to_owned);
+                    let bearer = text("authorization").map(|v| {
+                        v.split_once(' ')
+                            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                            .map_or(v.clone(), |(_, token)| token.trim().to_owned())
+                    });
+                    let credentials = Credentials {
+                        bearer,
+                        tenant: text("tenantId"),
+                        store: text("storeId"),
+                    };
+                    let caller = Caller::authenticate(&services, meta.clone(), credentials)
+                        .await
+                        .map_err(|e| async_graphql::Error::new(format!("authentication failed: {}", e.code())))?;
+                    let mut data = Data::default();
+                    data.insert(meta);
+                    data.insert(caller);
+                    Ok(data)
+                })
                 .serve();
             tokio::select! {
                 () = session => {}

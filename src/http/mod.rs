@@ -41,6 +41,8 @@ pub struct AppState {
     pub jobs: JobBackend,
     /// The GraphQL schema.
     pub schema: AppSchema,
+    /// The shared services (authentication needs them before GraphQL runs).
+    pub services: crate::services::Services,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
     /// Cancelled when the server begins to shut down (closes WebSocket sessions).
