@@ -12,15 +12,16 @@ measure() {
   local label="$1"
   local start end
   start=$(date +%s%N)
-  (cd "$work" && MSINGI_BIND="127.0.0.1:$port" RUST_LOG=warn "$bin" serve >"$work/log" 2>&1) &
+  (cd "$work" && MSINGI_BIND="127.0.0.1:$port" RUST_LOG=warn exec "$bin" serve >"$work/log" 2>&1) &
   pid=$!
   until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.005; done
   end=$(date +%s%N)
   sleep 5
   local rss
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$(pgrep -P "$pid" msingi || echo "$pid")/status" 2>/dev/null || echo "?")
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   printf '%-28s start-up %6.0f ms   idle RSS %s KiB\n' "$label" "$(( (end - start) / 1000 ))e-3" "$rss"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  while curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.05; done
 }
 
 measure "fresh data dir (migrates)"
