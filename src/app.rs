@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::keys::JwtKeys;
 use crate::auth::throttle::Throttle;
 use crate::clock::{SharedClock, SystemClock};
-use crate::services::Services;
 use crate::config::{Config, DatabaseKind};
 use crate::db::Db;
 use crate::http::{AppState, router};
 use crate::notify::email::Mailer;
+use crate::services::Services;
 use crate::worker::{self, WorkerDeps};
 
 /// A built, bound, not yet running server.
@@ -110,7 +110,11 @@ impl Application {
             config: config.clone(),
         };
         let state = AppState {
-            schema: crate::graphql::schema(config.graphql, config.environment, Some(services.clone())),
+            schema: crate::graphql::schema(
+                config.graphql,
+                config.environment,
+                Some(services.clone()),
+            ),
             services,
             config,
             db,

@@ -326,10 +326,14 @@ impl Config {
             auto_migrate: flag("MSINGI_AUTO_MIGRATE", embedded)?,
             jwt_signing_key_file,
             jwt_verify_key_files,
-            access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECS", 15 * 60, 30)? as u64),
-            refresh_token_ttl: Duration::from_secs(
-                number("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600, 300)? as u64,
+            access_token_ttl: Duration::from_secs(
+                number("ACCESS_TOKEN_TTL_SECS", 15 * 60, 30)? as u64
             ),
+            refresh_token_ttl: Duration::from_secs(number(
+                "REFRESH_TOKEN_TTL_SECS",
+                30 * 24 * 3600,
+                300,
+            )? as u64),
             login_max_failures: number("LOGIN_MAX_FAILURES", 5, 1)? as u32,
             login_lockout: Duration::from_secs(number("LOGIN_LOCKOUT_SECS", 15 * 60, 1)? as u64),
         })

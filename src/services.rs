@@ -23,7 +23,9 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("keys", &self.keys).finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
     }
 }
 

@@ -19,7 +19,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Roles::Id).uuid().not_null())
                     .col(ColumnDef::new(Roles::Name).string_len(60).not_null())
                     .col(ColumnDef::new(Roles::Description).string_len(500).null())
-                    .col(ColumnDef::new(Roles::IsSystem).boolean().not_null().default(false))
+                    .col(
+                        ColumnDef::new(Roles::IsSystem)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(timestamp(Roles::CreatedAt))
                     .col(timestamp(Roles::UpdatedAt))
                     .primary_key(Index::create().col(Roles::TenantId).col(Roles::Id))
@@ -51,7 +56,11 @@ impl MigrationTrait for Migration {
                     .table(RolePermissions::Table)
                     .col(ColumnDef::new(RolePermissions::TenantId).uuid().not_null())
                     .col(ColumnDef::new(RolePermissions::RoleId).uuid().not_null())
-                    .col(ColumnDef::new(RolePermissions::Permission).string_len(60).not_null())
+                    .col(
+                        ColumnDef::new(RolePermissions::Permission)
+                            .string_len(60)
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(RolePermissions::TenantId)
@@ -61,7 +70,10 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_role_permissions_role")
-                            .from(RolePermissions::Table, (RolePermissions::TenantId, RolePermissions::RoleId))
+                            .from(
+                                RolePermissions::Table,
+                                (RolePermissions::TenantId, RolePermissions::RoleId),
+                            )
                             .to(Roles::Table, (Roles::TenantId, Roles::Id))
                             .on_delete(ForeignKeyAction::Cascade),
                     )
@@ -78,7 +90,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(RoleAssignments::TenantId).uuid().not_null())
                     .col(ColumnDef::new(RoleAssignments::UserId).uuid().not_null())
                     .col(ColumnDef::new(RoleAssignments::RoleId).uuid().not_null())
-                    .col(ColumnDef::new(RoleAssignments::Scope).string_len(40).not_null())
+                    .col(
+                        ColumnDef::new(RoleAssignments::Scope)
+                            .string_len(40)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(RoleAssignments::StoreId).uuid().null())
                     .col(timestamp(RoleAssignments::CreatedAt))
                     .primary_key(
@@ -91,15 +107,24 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_role_assignments_role")
-                            .from(RoleAssignments::Table, (RoleAssignments::TenantId, RoleAssignments::RoleId))
+                            .from(
+                                RoleAssignments::Table,
+                                (RoleAssignments::TenantId, RoleAssignments::RoleId),
+                            )
                             .to(Roles::Table, (Roles::TenantId, Roles::Id))
                             .on_delete(ForeignKeyAction::Restrict),
                     )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_role_assignments_membership")
-                            .from(RoleAssignments::Table, (RoleAssignments::TenantId, RoleAssignments::UserId))
-                            .to(Memberships::Table, (Memberships::TenantId, Memberships::UserId))
+                            .from(
+                                RoleAssignments::Table,
+                                (RoleAssignments::TenantId, RoleAssignments::UserId),
+                            )
+                            .to(
+                                Memberships::Table,
+                                (Memberships::TenantId, Memberships::UserId),
+                            )
                             .on_delete(ForeignKeyAction::Cascade),
                     )
                     .to_owned(),
@@ -123,7 +148,9 @@ impl MigrationTrait for Migration {
             RolePermissions::Table.into_iden(),
             Roles::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

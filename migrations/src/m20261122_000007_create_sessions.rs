@@ -23,8 +23,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sessions::TenantId).uuid().null())
                     .col(timestamp(Sessions::CreatedAt))
                     .col(timestamp(Sessions::ExpiresAt))
-                    .col(ColumnDef::new(Sessions::RevokedAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(Sessions::RevokedReason).string_len(40).null())
+                    .col(
+                        ColumnDef::new(Sessions::RevokedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Sessions::RevokedReason)
+                            .string_len(40)
+                            .null(),
+                    )
                     .col(ColumnDef::new(Sessions::Ip).string_len(64).null())
                     .col(ColumnDef::new(Sessions::UserAgent).string_len(400).null())
                     .foreign_key(
@@ -50,10 +58,19 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(RefreshTokens::Table)
-                    .col(ColumnDef::new(RefreshTokens::TokenHash).string_len(64).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(RefreshTokens::TokenHash)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(RefreshTokens::SessionId).uuid().not_null())
                     .col(timestamp(RefreshTokens::CreatedAt))
-                    .col(ColumnDef::new(RefreshTokens::RotatedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::RotatedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_refresh_tokens_session")

@@ -16,12 +16,25 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(UserTokens::Table)
-                    .col(ColumnDef::new(UserTokens::TokenHash).string_len(64).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(UserTokens::TokenHash)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(UserTokens::UserId).uuid().not_null())
-                    .col(ColumnDef::new(UserTokens::Purpose).string_len(20).not_null())
+                    .col(
+                        ColumnDef::new(UserTokens::Purpose)
+                            .string_len(20)
+                            .not_null(),
+                    )
                     .col(timestamp(UserTokens::CreatedAt))
                     .col(timestamp(UserTokens::ExpiresAt))
-                    .col(ColumnDef::new(UserTokens::UsedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(UserTokens::UsedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_user_tokens_user")

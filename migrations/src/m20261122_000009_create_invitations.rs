@@ -19,16 +19,44 @@ impl MigrationTrait for Migration {
                     .table(Invitations::Table)
                     .col(ColumnDef::new(Invitations::TenantId).uuid().not_null())
                     .col(ColumnDef::new(Invitations::Id).uuid().not_null())
-                    .col(ColumnDef::new(Invitations::Email).string_len(254).not_null())
-                    .col(ColumnDef::new(Invitations::RoleIds).json_binary().not_null())
-                    .col(ColumnDef::new(Invitations::StoreIds).json_binary().not_null())
-                    .col(ColumnDef::new(Invitations::TokenHash).string_len(64).not_null())
-                    .col(ColumnDef::new(Invitations::Status).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(Invitations::Email)
+                            .string_len(254)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Invitations::RoleIds)
+                            .json_binary()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Invitations::StoreIds)
+                            .json_binary()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Invitations::TokenHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Invitations::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Invitations::InvitedBy).uuid().null())
                     .col(timestamp(Invitations::CreatedAt))
                     .col(timestamp(Invitations::ExpiresAt))
-                    .col(ColumnDef::new(Invitations::AcceptedAt).timestamp_with_time_zone().null())
-                    .primary_key(Index::create().col(Invitations::TenantId).col(Invitations::Id))
+                    .col(
+                        ColumnDef::new(Invitations::AcceptedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(Invitations::TenantId)
+                            .col(Invitations::Id),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_invitations_tenant")

@@ -21,13 +21,33 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ApiKeys::Id).uuid().not_null())
                     .col(ColumnDef::new(ApiKeys::Name).string_len(100).not_null())
                     .col(ColumnDef::new(ApiKeys::Prefix).string_len(16).not_null())
-                    .col(ColumnDef::new(ApiKeys::SecretHash).string_len(64).not_null())
-                    .col(ColumnDef::new(ApiKeys::Permissions).json_binary().not_null())
+                    .col(
+                        ColumnDef::new(ApiKeys::SecretHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiKeys::Permissions)
+                            .json_binary()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiKeys::CreatedBy).uuid().null())
                     .col(timestamp(ApiKeys::CreatedAt))
-                    .col(ColumnDef::new(ApiKeys::LastUsedAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(ApiKeys::ExpiresAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(ApiKeys::LastUsedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiKeys::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiKeys::RevokedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .primary_key(Index::create().col(ApiKeys::TenantId).col(ApiKeys::Id))
                     .foreign_key(
                         ForeignKey::create()

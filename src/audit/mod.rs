@@ -95,8 +95,12 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_at_any_depth() {
-        let redacted = redact(json!({"name": "Duka", "password": "x", "nested": {"apiKeySecret": "y"}}));
-        assert_eq!(redacted, json!({"name": "Duka", "password": "[redacted]", "nested": {"apiKeySecret": "[redacted]"}}));
+        let redacted =
+            redact(json!({"name": "Duka", "password": "x", "nested": {"apiKeySecret": "y"}}));
+        assert_eq!(
+            redacted,
+            json!({"name": "Duka", "password": "[redacted]", "nested": {"apiKeySecret": "[redacted]"}})
+        );
     }
 
     #[test]
@@ -106,4 +110,29 @@ mod tests {
         assert_ne!(a, chain_hash(&a, &json!({"action": "x"})));
         assert_eq!(a, chain_hash(GENESIS, &json!({"action": "x"})));
     }
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// Position in the tenant's chain.
+    pub seq: i64,
+    /// Action.
+    pub action: String,
+    /// Acting user.
+    pub actor_user: Option<UserId>,
+    /// Acting API key.
+    pub actor_api_key: Option<ApiKeyId>,
+    /// Kind of object acted on.
+    pub target_type: Option<String>,
+    /// Its id.
+    pub target_id: Option<String>,
+    /// Changes, redacted.
+    pub changes: Option<serde_json::Value>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// When.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }

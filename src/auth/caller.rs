@@ -80,7 +80,11 @@ impl Caller {
     }
 
     /// Resolves the request's credentials against the database.
-    pub async fn authenticate(services: &Services, meta: RequestMeta, credentials: Credentials) -> AppResult<Self> {
+    pub async fn authenticate(
+        services: &Services,
+        meta: RequestMeta,
+        credentials: Credentials,
+    ) -> AppResult<Self> {
         let identity = match credentials.bearer.as_deref().map(str::trim) {
             None | Some("") => Identity::Anonymous,
             Some(key) if key.starts_with(API_KEY_PREFIX) => api_key(services, key).await?,
@@ -113,7 +117,10 @@ impl Caller {
     pub fn tenant(&self) -> AppResult<&TenantContext> {
         match &self.identity {
             Identity::ApiKey { ctx, .. } => Ok(ctx),
-            Identity::User { tenant: Some(Ok(ctx)), .. } => Ok(ctx),
+            Identity::User {
+                tenant: Some(Ok(ctx)),
+                ..
+            } => Ok(ctx),
             Identity::User {
                 tenant: Some(Err(refusal)),
                 ..
@@ -206,7 +213,9 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
         }
     };
     let system = services.db.unscoped_system("authenticate user");
-    let session = system.find_session(SessionId::from_uuid(claims.sid)).await?;
+    let session = system
+        .find_session(SessionId::from_uuid(claims.sid))
+        .await?;
     let user_id = UserId::from_uuid(claims.sub);
     let Some(session) = session.filter(|s| s.user == user_id && s.is_live(services.now())) else {
         return Ok(Identity::Invalid);
@@ -218,20 +227,30 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
         user_id,
         platform_admin: user.is_platform_admin,
     };
-    let tenant = match parse_header(credentials.tenant.as_deref(), "X-Tenant-ID", TenantId::parse) {
+    let tenant = match parse_header(
+        credentials.tenant.as_deref(),
+        "X-Tenant-ID",
+        TenantId::parse,
+    ) {
         Err(refusal) => Some(Err(refusal)),
         Ok(header) => match header.or(claims.tid.map(TenantId::from_uuid)) {
             None => None,
-            Some(tenant) => match parse_header(credentials.store.as_deref(), "X-Store-ID", StoreId::parse) {
-                Err(refusal) => Some(Err(refusal)),
-                Ok(store) => Some(
-                    match TenantContext::for_member(&services.db, principal, tenant, store).await {
-                        Ok(ctx) => Ok(ctx),
-                        Err(AppError::NotFound { entity }) => Err(TenantRefusal::NotFound(entity)),
-                        Err(other) => return Err(other),
-                    },
-                ),
-            },
+            Some(tenant) => {
+                match parse_header(credentials.store.as_deref(), "X-Store-ID", StoreId::parse) {
+                    Err(refusal) => Some(Err(refusal)),
+                    Ok(store) => Some(
+                        match TenantContext::for_member(&services.db, principal, tenant, store)
+                            .await
+                        {
+                            Ok(ctx) => Ok(ctx),
+                            Err(AppError::NotFound { entity }) => {
+                                Err(TenantRefusal::NotFound(entity))
+                            }
+                            Err(other) => return Err(other),
+                        },
+                    ),
+                }
+            }
         },
     };
     Ok(Identity::User {
@@ -249,7 +268,9 @@ fn parse_header<T>(
 ) -> Result<Option<T>, TenantRefusal> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => parse(v, header).map(Some).map_err(|_| TenantRefusal::BadHeader(header)),
+        Some(v) => parse(v, header)
+            .map(Some)
+            .map_err(|_| TenantRefusal::BadHeader(header)),
     }
 }
 
@@ -259,7 +280,10 @@ mod tests {
 
     #[test]
     fn api_key_prefixes_are_split_out() {
-        assert_eq!(api_key_prefix("msk_ab12cd34_s3cr3t_with_underscores"), Some("ab12cd34"));
+        assert_eq!(
+            api_key_prefix("msk_ab12cd34_s3cr3t_with_underscores"),
+            Some("ab12cd34")
+        );
         assert_eq!(api_key_prefix("msk__secret"), None);
         assert_eq!(api_key_prefix("msk_prefixonly"), None);
         assert_eq!(api_key_prefix("Bearer x"), None);

@@ -95,8 +95,13 @@ fn kid(public_der: &[u8]) -> String {
 impl JwtKeys {
     /// Loads the signing key from `signing_pem` (PKCS#8 Ed25519) and extra verification
     /// keys (SPKI public keys) from `verify_pems`.
-    pub fn from_pem(signing_pem: &str, verify_pems: &[String], issuer: &str) -> anyhow::Result<Self> {
-        let signing_key = SigningKey::from_pkcs8_pem(signing_pem).context("not a PKCS#8 Ed25519 private key")?;
+    pub fn from_pem(
+        signing_pem: &str,
+        verify_pems: &[String],
+        issuer: &str,
+    ) -> anyhow::Result<Self> {
+        let signing_key =
+            SigningKey::from_pkcs8_pem(signing_pem).context("not a PKCS#8 Ed25519 private key")?;
         let public_der = signing_key
             .verifying_key()
             .to_public_key_der()
@@ -114,8 +119,13 @@ impl JwtKeys {
         for pem in verify_pems {
             let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
                 .context("a verification key is not an SPKI Ed25519 public key")?;
-            let der = key.to_public_key_der().context("encoding a verification key")?;
-            verifying.insert(kid(der.as_bytes()), DecodingKey::from_ed_pem(pem.as_bytes())?);
+            let der = key
+                .to_public_key_der()
+                .context("encoding a verification key")?;
+            verifying.insert(
+                kid(der.as_bytes()),
+                DecodingKey::from_ed_pem(pem.as_bytes())?,
+            );
         }
         let signing = EncodingKey::from_ed_pem(signing_pem.as_bytes()).context("signing key")?;
 
@@ -139,21 +149,30 @@ impl JwtKeys {
 
     /// Reads the signing key from `path`, generating it (and warning) when it does not
     /// exist, which is the embedded default's behaviour.
-    pub fn load_or_generate(path: &Path, verify_files: &[PathBuf], issuer: &str) -> anyhow::Result<Self> {
+    pub fn load_or_generate(
+        path: &Path,
+        verify_files: &[PathBuf],
+        issuer: &str,
+    ) -> anyhow::Result<Self> {
         if !path.exists() {
             let bytes: [u8; 32] = rand::random();
             let key = SigningKey::from_bytes(&bytes);
-            let pem = key.to_pkcs8_pem(LineEnding::LF).context("encoding a new signing key")?;
+            let pem = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .context("encoding a new signing key")?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
-            write_private(path, pem.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            write_private(path, pem.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
             tracing::warn!(
                 path = %path.display(),
                 "generated a new JWT signing key; set JWT_SIGNING_KEY_FILE to a managed key in production"
             );
         }
-        let signing = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let signing =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let verify = verify_files
             .iter()
             .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
@@ -193,7 +212,8 @@ impl JwtKeys {
 
     /// Verifies an access token at time `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid(format!("algorithm {:?}", header.alg)));
         }

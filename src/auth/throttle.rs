@@ -41,7 +41,12 @@ impl std::fmt::Debug for Throttle {
 
 impl Throttle {
     /// Counters in Redis (`redis_url`) or in this process.
-    pub async fn new(redis_url: Option<&str>, namespace: &str, clock: SharedClock, window: Duration) -> anyhow::Result<Self> {
+    pub async fn new(
+        redis_url: Option<&str>,
+        namespace: &str,
+        clock: SharedClock,
+        window: Duration,
+    ) -> anyhow::Result<Self> {
         let store = match redis_url {
             Some(url) => Store::Redis(ConnectionManager::new(redis::Client::open(url)?).await?),
             None => Store::Memory(Arc::default()),
@@ -114,7 +119,9 @@ impl Throttle {
                     .map_err(AppError::internal)?;
             }
             Store::Memory(map) => {
-                map.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+                map.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(key);
             }
         }
         Ok(())
@@ -164,17 +171,29 @@ mod tests {
     #[tokio::test]
     async fn failures_lock_out_until_the_window_ends_and_a_reset_clears_them() {
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60)).await.unwrap();
+        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
         for _ in 0..3 {
             throttle.check("acct:a", 3).await.unwrap();
             throttle.record_failure("acct:a").await.unwrap();
         }
         let err = throttle.check("acct:a", 3).await.unwrap_err();
-        assert!(matches!(err, AppError::RateLimited { retry_after_secs: 60 }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                AppError::RateLimited {
+                    retry_after_secs: 60
+                }
+            ),
+            "{err:?}"
+        );
         clock.advance(chrono::Duration::seconds(45));
         assert!(matches!(
             throttle.check("acct:a", 3).await.unwrap_err(),
-            AppError::RateLimited { retry_after_secs: 15 }
+            AppError::RateLimited {
+                retry_after_secs: 15
+            }
         ));
         clock.advance(chrono::Duration::seconds(15));
         throttle.check("acct:a", 3).await.unwrap();

@@ -128,7 +128,10 @@ impl SystemScope<'_> {
     /// Records use of a key, at most once a minute.
     pub async fn touch_api_key(&self, key: &ApiKey) -> AppResult<()> {
         let now = self.now();
-        if key.last_used_at.is_some_and(|t| now - t < chrono::Duration::minutes(1)) {
+        if key
+            .last_used_at
+            .is_some_and(|t| now - t < chrono::Duration::minutes(1))
+        {
             return Ok(());
         }
         api_keys::Entity::update_many()

@@ -48,8 +48,14 @@ async fn append<C: ConnectionTrait>(
         target_id: entry.target_id,
         changes: entry.changes,
         ip: actor.ip.clone(),
-        user_agent: actor.user_agent.as_deref().map(|ua| ua.chars().take(400).collect()),
-        request_id: actor.request_id.as_deref().map(|r| r.chars().take(128).collect()),
+        user_agent: actor
+            .user_agent
+            .as_deref()
+            .map(|ua| ua.chars().take(400).collect()),
+        request_id: actor
+            .request_id
+            .as_deref()
+            .map(|r| r.chars().take(128).collect()),
         created_at: now,
     };
     let hash = content.hash(&prev_hash);
@@ -94,7 +100,10 @@ struct Content {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn micros<S: serde::Serializer>(t: &chrono::DateTime<chrono::Utc>, s: S) -> Result<S::Ok, S::Error> {
+fn micros<S: serde::Serializer>(
+    t: &chrono::DateTime<chrono::Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
@@ -107,14 +116,72 @@ impl Content {
 impl TenantScope {
     /// Appends an audit entry to this tenant's chain, in this unit of work.
     pub async fn audit(&self, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
-        append(self.conn(), self.tenant_id().into_uuid(), actor, entry, self.now()).await
+        append(
+            self.conn(),
+            self.tenant_id().into_uuid(),
+            actor,
+            entry,
+            self.now(),
+        )
+        .await
     }
 }
 
 impl SystemTx {
     /// Appends an audit entry to `tenant`'s chain (the platform's when `None`).
-    pub async fn audit(&self, tenant: Option<TenantId>, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
+    pub async fn audit(
+        &self,
+        tenant: Option<TenantId>,
+        actor: &Actor,
+        entry: AuditEntry,
+    ) -> AppResult<()> {
         let tenant = tenant.map_or(uuid::Uuid::nil(), TenantId::into_uuid);
         append(self.conn(), tenant, actor, entry, self.now()).await
+    }
+}
+
+impl TenantScope {
+    /// This tenant's audit entries, newest first, optionally of one action.
+    pub async fn list_audit(
+        &self,
+        action: Option<&str>,
+        page: super::PageRequest,
+    ) -> AppResult<super::Page<crate::audit::AuditRecord>> {
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let mut query = self.select::<audit_log::Entity>();
+        if let Some(action) = action {
+            query = query.filter(audit_log::Column::Action.eq(action));
+        }
+        let total = query.clone().count(self.conn()).await?;
+        if let Some(after) = page.after {
+            query = query.filter(audit_log::Column::Id.lt(after));
+        }
+        let mut rows = query
+            .order_by_desc(audit_log::Column::Seq)
+            .limit(page.first + 1)
+            .all(self.conn())
+            .await?;
+        let has_next = rows.len() as u64 > page.first;
+        rows.truncate(page.first as usize);
+        Ok(super::Page {
+            items: rows
+                .into_iter()
+                .map(|r| crate::audit::AuditRecord {
+                    id: r.id,
+                    seq: r.seq,
+                    action: r.action,
+                    actor_user: r.actor_user_id.map(UserId::from_uuid),
+                    actor_api_key: r.actor_api_key_id.map(ApiKeyId::from_uuid),
+                    target_type: r.target_type,
+                    target_id: r.target_id,
+                    changes: r.changes,
+                    ip: r.ip,
+                    created_at: r.created_at,
+                })
+                .collect(),
+            has_next,
+            has_previous: page.after.is_some(),
+            total,
+        })
     }
 }

@@ -73,7 +73,8 @@ pub struct NewInvitation {
 }
 
 fn to_invitation(row: invitations::Model, now: DateTime<Utc>) -> Invitation {
-    let ids = |v: serde_json::Value| -> Vec<uuid::Uuid> { serde_json::from_value(v).unwrap_or_default() };
+    let ids =
+        |v: serde_json::Value| -> Vec<uuid::Uuid> { serde_json::from_value(v).unwrap_or_default() };
     let mut status = match row.status.as_str() {
         "ACCEPTED" => InvitationStatus::Accepted,
         "REVOKED" => InvitationStatus::Revoked,
@@ -87,8 +88,14 @@ fn to_invitation(row: invitations::Model, now: DateTime<Utc>) -> Invitation {
         id: InvitationId::from_uuid(row.id),
         tenant: TenantId::from_uuid(row.tenant_id),
         email: Email::from_stored(row.email),
-        role_ids: ids(row.role_ids).into_iter().map(RoleId::from_uuid).collect(),
-        store_ids: ids(row.store_ids).into_iter().map(StoreId::from_uuid).collect(),
+        role_ids: ids(row.role_ids)
+            .into_iter()
+            .map(RoleId::from_uuid)
+            .collect(),
+        store_ids: ids(row.store_ids)
+            .into_iter()
+            .map(StoreId::from_uuid)
+            .collect(),
         status,
         expires_at: row.expires_at,
         created_at: row.created_at,
@@ -101,7 +108,10 @@ impl TenantScope {
     pub async fn insert_invitation(&self, new: NewInvitation) -> AppResult<Invitation> {
         let now = self.now();
         self.update_many::<invitations::Entity>()
-            .col_expr(invitations::Column::Status, Expr::value(InvitationStatus::Revoked.as_stored()))
+            .col_expr(
+                invitations::Column::Status,
+                Expr::value(InvitationStatus::Revoked.as_stored()),
+            )
             .filter(invitations::Column::Email.eq(new.email.as_str()))
             .filter(invitations::Column::Status.eq(InvitationStatus::Pending.as_stored()))
             .exec(self.conn())
@@ -111,8 +121,12 @@ impl TenantScope {
             .insert(invitations::ActiveModel {
                 id: Set(InvitationId::new().into_uuid()),
                 email: Set(new.email.as_str().to_owned()),
-                role_ids: Set(uuids(new.role_ids.into_iter().map(RoleId::into_uuid).collect())),
-                store_ids: Set(uuids(new.store_ids.into_iter().map(StoreId::into_uuid).collect())),
+                role_ids: Set(uuids(
+                    new.role_ids.into_iter().map(RoleId::into_uuid).collect(),
+                )),
+                store_ids: Set(uuids(
+                    new.store_ids.into_iter().map(StoreId::into_uuid).collect(),
+                )),
                 token_hash: Set(new.token_hash),
                 status: Set(InvitationStatus::Pending.as_stored().to_owned()),
                 invited_by: Set(new.invited_by.map(UserId::into_uuid)),
@@ -155,7 +169,10 @@ impl TenantScope {
             )));
         }
         self.update_many::<invitations::Entity>()
-            .col_expr(invitations::Column::Status, Expr::value(InvitationStatus::Revoked.as_stored()))
+            .col_expr(
+                invitations::Column::Status,
+                Expr::value(InvitationStatus::Revoked.as_stored()),
+            )
             .filter(invitations::Column::Id.eq(id.into_uuid()))
             .exec(self.conn())
             .await?;
@@ -181,7 +198,10 @@ impl SystemTx {
     pub async fn accept_invitation(&self, tenant: TenantId, id: InvitationId) -> AppResult<bool> {
         let now = self.now();
         let result = invitations::Entity::update_many()
-            .col_expr(invitations::Column::Status, Expr::value(InvitationStatus::Accepted.as_stored()))
+            .col_expr(
+                invitations::Column::Status,
+                Expr::value(InvitationStatus::Accepted.as_stored()),
+            )
             .col_expr(invitations::Column::AcceptedAt, Expr::value(now))
             .filter(invitations::Column::TenantId.eq(tenant.into_uuid()))
             .filter(invitations::Column::Id.eq(id.into_uuid()))

@@ -79,7 +79,12 @@ impl TenantScope {
     }
 
     /// Gives `user` the role, tenant-wide or in one store; holding it already is fine.
-    pub async fn assign_role(&self, user: UserId, role: RoleId, store: Option<StoreId>) -> AppResult<()> {
+    pub async fn assign_role(
+        &self,
+        user: UserId,
+        role: RoleId,
+        store: Option<StoreId>,
+    ) -> AppResult<()> {
         let exists = self
             .select::<role_assignments::Entity>()
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
@@ -124,10 +129,12 @@ impl TenantScope {
         Ok(assignments
             .into_iter()
             .filter_map(|a| {
-                roles.get(&RoleId::from_uuid(a.role_id)).map(|role| RoleAssignment {
-                    role: role.clone(),
-                    store: a.store_id.map(StoreId::from_uuid),
-                })
+                roles
+                    .get(&RoleId::from_uuid(a.role_id))
+                    .map(|role| RoleAssignment {
+                        role: role.clone(),
+                        store: a.store_id.map(StoreId::from_uuid),
+                    })
             })
             .collect())
     }

@@ -90,7 +90,10 @@ impl SystemTx {
             revoked_at: Set(None),
             revoked_reason: Set(None),
             ip: Set(client.ip.clone()),
-            user_agent: Set(client.user_agent.as_deref().map(|ua| ua.chars().take(400).collect())),
+            user_agent: Set(client
+                .user_agent
+                .as_deref()
+                .map(|ua| ua.chars().take(400).collect())),
         }
         .insert(self.conn())
         .await?;

@@ -52,7 +52,11 @@ impl SystemTx {
     /// Uses a token: returns its user when it exists, has this purpose, is unexpired and
     /// unused, and marks it used in the same statement (so it works once, even under
     /// concurrent use).
-    pub async fn consume_user_token(&self, hash: &str, purpose: TokenPurpose) -> AppResult<Option<UserId>> {
+    pub async fn consume_user_token(
+        &self,
+        hash: &str,
+        purpose: TokenPurpose,
+    ) -> AppResult<Option<UserId>> {
         let now = self.now();
         let Some(row) = user_tokens::Entity::find_by_id(hash.to_owned())
             .filter(user_tokens::Column::Purpose.eq(purpose.as_str()))

@@ -98,7 +98,9 @@ impl IdentityMutation {
             tenant_name: input.tenant_name,
             tenant_slug: input.tenant_slug,
         };
-        Ok(registration::register(services(ctx)?, caller(ctx)?, input).await?.into())
+        Ok(registration::register(services(ctx)?, caller(ctx)?, input)
+            .await?
+            .into())
     }
 
     /// Logs in. Repeated failures answer RATE_LIMITED with `extensions.retryAfter`. [PUBLIC]
@@ -108,13 +110,19 @@ impl IdentityMutation {
             password: input.password,
             tenant_slug: input.tenant_slug,
         };
-        Ok(sessions::login(services(ctx)?, caller(ctx)?, input).await?.into())
+        Ok(sessions::login(services(ctx)?, caller(ctx)?, input)
+            .await?
+            .into())
     }
 
     /// Swaps a refresh token for a new pair; presenting a used one revokes its whole
     /// session. [PUBLIC]
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
-        Ok(sessions::refresh(services(ctx)?, caller(ctx)?, &refresh_token).await?.into())
+        Ok(
+            sessions::refresh(services(ctx)?, caller(ctx)?, &refresh_token)
+                .await?
+                .into(),
+        )
     }
 
     /// Ends the session the refresh token belongs to.
@@ -124,7 +132,11 @@ impl IdentityMutation {
 
     /// New tokens acting in another tenant the caller belongs to.
     async fn switch_tenant(&self, ctx: &Context<'_>, tenant_id: ID) -> Result<AuthPayload> {
-        Ok(sessions::switch_tenant(services(ctx)?, caller(ctx)?, &tenant_id).await?.into())
+        Ok(
+            sessions::switch_tenant(services(ctx)?, caller(ctx)?, &tenant_id)
+                .await?
+                .into(),
+        )
     }
 
     /// Mails a reset link; true whether or not the email exists. [PUBLIC]
@@ -133,7 +145,12 @@ impl IdentityMutation {
     }
 
     /// Sets a new password with a reset token and signs out every session. [PUBLIC]
-    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> Result<bool> {
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
         Ok(recovery::reset_password(services(ctx)?, &token, &new_password).await?)
     }
 
@@ -143,18 +160,28 @@ impl IdentityMutation {
     }
 
     /// Invites someone with roles (and optionally stores). [P:member.invite]
-    async fn invite_member(&self, ctx: &Context<'_>, input: InviteMemberInput) -> Result<Invitation> {
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteMemberInput,
+    ) -> Result<Invitation> {
         let input = invitations::InviteInput {
             email: input.email,
             role_ids: input.role_ids.into_iter().map(|id| id.0).collect(),
-            store_ids: input.store_ids.map(|ids| ids.into_iter().map(|id| id.0).collect()),
+            store_ids: input
+                .store_ids
+                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
         };
-        Ok(invitations::invite(services(ctx)?, caller(ctx)?, input).await?.into())
+        Ok(invitations::invite(services(ctx)?, caller(ctx)?, input)
+            .await?
+            .into())
     }
 
     /// Withdraws a pending invitation. [P:member.invite]
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
-        Ok(invitations::revoke(services(ctx)?, caller(ctx)?, &id).await?.into())
+        Ok(invitations::revoke(services(ctx)?, caller(ctx)?, &id)
+            .await?
+            .into())
     }
 
     /// Joins a tenant by invitation: name and password are needed when the email has no
@@ -166,23 +193,37 @@ impl IdentityMutation {
         name: Option<String>,
         password: Option<String>,
     ) -> Result<AuthPayload> {
-        let tokens =
-            invitations::accept(services(ctx)?, caller(ctx)?, &token, name.as_deref(), password.as_deref()).await?;
+        let tokens = invitations::accept(
+            services(ctx)?,
+            caller(ctx)?,
+            &token,
+            name.as_deref(),
+            password.as_deref(),
+        )
+        .await?;
         Ok(tokens.into())
     }
 
     /// Creates an API key; the secret is shown once. [P:apikey.manage]
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<CreatedApiKey> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> Result<CreatedApiKey> {
         let input = api_keys::CreateApiKeyInput {
             name: input.name,
             permissions: input.permissions,
             expires_at: input.expires_at,
         };
-        Ok(api_keys::create(services(ctx)?, caller(ctx)?, input).await?.into())
+        Ok(api_keys::create(services(ctx)?, caller(ctx)?, input)
+            .await?
+            .into())
     }
 
     /// Revokes an API key at once. [P:apikey.manage]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
-        Ok(api_keys::revoke(services(ctx)?, caller(ctx)?, &id).await?.into())
+        Ok(api_keys::revoke(services(ctx)?, caller(ctx)?, &id)
+            .await?
+            .into())
     }
 }

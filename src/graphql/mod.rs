@@ -6,6 +6,7 @@
 
 mod errors;
 mod identity;
+mod tenancy;
 mod types;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
@@ -30,7 +31,11 @@ pub struct RequestMeta {
 
 /// The query root, merged from each feature's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(types::CatalogueQuery, identity::IdentityQuery);
+pub struct Query(
+    types::CatalogueQuery,
+    identity::IdentityQuery,
+    tenancy::TenancyQuery,
+);
 
 /// The mutation root, merged from each feature's mutations.
 #[derive(MergedObject, Default)]
@@ -53,7 +58,11 @@ fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
 
 /// Builds the schema with the configured limits; `services` is absent only when exporting
 /// the SDL.
-pub fn schema(limits: GraphqlLimits, environment: Environment, services: Option<Services>) -> AppSchema {
+pub fn schema(
+    limits: GraphqlLimits,
+    environment: Environment,
+    services: Option<Services>,
+) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .extension(ErrorMapping)
         .limit_depth(limits.max_depth)

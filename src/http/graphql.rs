@@ -35,7 +35,9 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 fn credentials(headers: &HeaderMap) -> Credentials {
     let bearer = header(headers, "authorization").and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
     });
     Credentials {
         bearer,
@@ -45,7 +47,11 @@ fn credentials(headers: &HeaderMap) -> Credentials {
 }
 
 /// Resolves the caller, or answers INTERNAL when the database cannot be asked.
-async fn authenticate(state: &AppState, meta: &RequestMeta, credentials: Credentials) -> Result<Caller, Response> {
+async fn authenticate(
+    state: &AppState,
+    meta: &RequestMeta,
+    credentials: Credentials,
+) -> Result<Caller, Response> {
     Caller::authenticate(&state.services, meta.clone(), credentials)
         .await
         .map_err(|e| {
@@ -196,7 +202,8 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    GraphQLResponse::from(state.schema.execute(request.data(meta).data(caller)).await).into_response()
+    GraphQLResponse::from(state.schema.execute(request.data(meta).data(caller)).await)
+        .into_response()
 }
 
 /// Whether the operation that would run is a mutation. A document that does not parse is
@@ -248,7 +255,12 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
             let services = state.services.clone();
             let session = GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
                 .on_connection_init(move |payload: serde_json::Value| async move {
-                    let text = |key: &str| payload.get(key).and_then(|v| v.as_str()).map(ToOwned::to_owned);
+                    let text = |key: &str| {
+                        payload
+                            .get(key)
+                            .and_then(|v| v.as_str())
+                            .map(ToOwned::to_owned)
+                    };
                     let bearer = text("authorization").map(|v| {
                         v.split_once(' ')
                             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -261,7 +273,12 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
                     };
                     let caller = Caller::authenticate(&services, meta.clone(), credentials)
                         .await
-                        .map_err(|e| async_graphql::Error::new(format!("authentication failed: {}", e.code())))?;
+                        .map_err(|e| {
+                            async_graphql::Error::new(format!(
+                                "authentication failed: {}",
+                                e.code()
+                            ))
+                        })?;
                     let mut data = Data::default();
                     data.insert(meta);
                     data.insert(caller);

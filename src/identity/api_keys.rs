@@ -31,27 +31,42 @@ fn prefix() -> String {
 }
 
 /// Creates a key; returns it and the secret (shown this once).
-pub async fn create(services: &Services, caller: &Caller, input: CreateApiKeyInput) -> AppResult<(ApiKey, String)> {
+pub async fn create(
+    services: &Services,
+    caller: &Caller,
+    input: CreateApiKeyInput,
+) -> AppResult<(ApiKey, String)> {
     let ctx = caller.require("apikey.manage")?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::bad_input("input.name", "must be 1 to 100 characters"));
+        return Err(AppError::bad_input(
+            "input.name",
+            "must be 1 to 100 characters",
+        ));
     }
     let mut permissions = Vec::new();
     for code in &input.permissions {
         let code = code.trim();
         if rbac::permission(code).is_none() {
-            return Err(AppError::bad_input("input.permissions", format!("unknown permission {code:?}")));
+            return Err(AppError::bad_input(
+                "input.permissions",
+                format!("unknown permission {code:?}"),
+            ));
         }
         if !ctx.has(code) {
-            return Err(AppError::forbidden(format!("you cannot grant {code}, which you do not hold")));
+            return Err(AppError::forbidden(format!(
+                "you cannot grant {code}, which you do not hold"
+            )));
         }
         if !permissions.iter().any(|p| p == code) {
             permissions.push(code.to_owned());
         }
     }
     if input.expires_at.is_some_and(|t| t <= services.now()) {
-        return Err(AppError::bad_input("input.expiresAt", "must be in the future"));
+        return Err(AppError::bad_input(
+            "input.expiresAt",
+            "must be in the future",
+        ));
     }
     let prefix = prefix();
     let secret = format!("{API_KEY_PREFIX}{prefix}_{}", tokens::generate(""));
@@ -69,8 +84,9 @@ pub async fn create(services: &Services, caller: &Caller, input: CreateApiKeyInp
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("apikey.create", "api_key", key.id)
-                .with_changes(serde_json::json!({ "name": key.name, "permissions": key.permissions })),
+            AuditEntry::new("apikey.create", "api_key", key.id).with_changes(
+                serde_json::json!({ "name": key.name, "permissions": key.permissions }),
+            ),
         )
         .await?;
     scope.commit().await?;
@@ -87,7 +103,10 @@ pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult
         .await?
         .ok_or(AppError::NotFound { entity: "api key" })?;
     scope
-        .audit(&caller.actor(), AuditEntry::new("apikey.revoke", "api_key", key.id))
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("apikey.revoke", "api_key", key.id),
+        )
         .await?;
     scope.commit().await?;
     Ok(key)

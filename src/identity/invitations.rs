@@ -32,11 +32,18 @@ pub struct InviteInput {
 /// Invites `email` with roles (and stores). The inviter must hold every permission the
 /// roles grant; an existing member is a CONFLICT; a pending invitation for the same address
 /// is replaced.
-pub async fn invite(services: &Services, caller: &Caller, input: InviteInput) -> AppResult<(Invitation, Vec<Role>)> {
+pub async fn invite(
+    services: &Services,
+    caller: &Caller,
+    input: InviteInput,
+) -> AppResult<(Invitation, Vec<Role>)> {
     let ctx = caller.require("member.invite")?;
     let email = Email::parse(&input.email, "input.email")?;
     if input.role_ids.is_empty() {
-        return Err(AppError::bad_input("input.roleIds", "give at least one role"));
+        return Err(AppError::bad_input(
+            "input.roleIds",
+            "give at least one role",
+        ));
     }
     let role_ids = input
         .role_ids
@@ -68,7 +75,10 @@ pub async fn invite(services: &Services, caller: &Caller, input: InviteInput) ->
     let scope = services.db.write(ctx).await?;
     let mut roles = Vec::with_capacity(role_ids.len());
     for id in &role_ids {
-        let role = scope.get_role(*id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+        let role = scope
+            .get_role(*id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "role" })?;
         if let Some(missing) = role.permissions.iter().find(|p| !ctx.has(p)) {
             return Err(AppError::forbidden(format!(
                 "the role {} grants {missing}, which you do not hold",
@@ -78,7 +88,10 @@ pub async fn invite(services: &Services, caller: &Caller, input: InviteInput) ->
         roles.push(role);
     }
     for id in &store_ids {
-        scope.get_store(*id).await?.ok_or(AppError::NotFound { entity: "store" })?;
+        scope
+            .get_store(*id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "store" })?;
     }
     let token = tokens::generate(INVITATION_PREFIX);
     let invitation = scope
@@ -94,15 +107,19 @@ pub async fn invite(services: &Services, caller: &Caller, input: InviteInput) ->
     let link = mail::link(&services.config.app_url, "accept-invitation", &token);
     let inviter_name = inviter.as_ref().map_or("A colleague", |u| u.name.as_str());
     scope
-        .enqueue(&mail::invitation(&tenant.name, inviter_name, &link).to_job(&email, Some(tenant.id)))
+        .enqueue(
+            &mail::invitation(&tenant.name, inviter_name, &link).to_job(&email, Some(tenant.id)),
+        )
         .await?;
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("member.invite", "invitation", invitation.id).with_changes(serde_json::json!({
-                "email": email.as_str(),
-                "roles": roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
-            })),
+            AuditEntry::new("member.invite", "invitation", invitation.id).with_changes(
+                serde_json::json!({
+                    "email": email.as_str(),
+                    "roles": roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                }),
+            ),
         )
         .await?;
     scope.commit().await?;
@@ -110,17 +127,26 @@ pub async fn invite(services: &Services, caller: &Caller, input: InviteInput) ->
 }
 
 /// Withdraws a pending invitation.
-pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult<(Invitation, Vec<Role>)> {
+pub async fn revoke(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+) -> AppResult<(Invitation, Vec<Role>)> {
     let ctx = caller.require("member.invite")?;
     let id = InvitationId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let invitation = scope
         .revoke_invitation(id)
         .await?
-        .ok_or(AppError::NotFound { entity: "invitation" })?;
+        .ok_or(AppError::NotFound {
+            entity: "invitation",
+        })?;
     let roles = roles_of(&scope, &invitation).await?;
     scope
-        .audit(&caller.actor(), AuditEntry::new("member.invitation_revoke", "invitation", id))
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("member.invitation_revoke", "invitation", id),
+        )
         .await?;
     scope.commit().await?;
     Ok((invitation, roles))
@@ -157,7 +183,11 @@ pub async fn accept(
     name: Option<&str>,
     plain_password: Option<&str>,
 ) -> AppResult<AuthTokens> {
-    let tx = services.db.unscoped_system("accept invitation").begin().await?;
+    let tx = services
+        .db
+        .unscoped_system("accept invitation")
+        .begin()
+        .await?;
     let invitation = tx
         .find_invitation_by_token(&tokens::hash(token.trim()))
         .await?
@@ -165,16 +195,25 @@ pub async fn accept(
     match invitation.status {
         InvitationStatus::Pending => {}
         InvitationStatus::Expired => {
-            return Err(AppError::bad_input("token", "this invitation has expired: ask for a new one"));
+            return Err(AppError::bad_input(
+                "token",
+                "this invitation has expired: ask for a new one",
+            ));
         }
         InvitationStatus::Accepted | InvitationStatus::Revoked => {
-            return Err(AppError::bad_input("token", "this invitation is no longer valid"));
+            return Err(AppError::bad_input(
+                "token",
+                "this invitation is no longer valid",
+            ));
         }
     }
     let user = match tx.find_user_by_email(&invitation.email).await? {
         Some(user) => {
             if tx.has_membership(invitation.tenant, user.id).await? {
-                return Err(AppError::Conflict(format!("{} is already a member", user.email)));
+                return Err(AppError::Conflict(format!(
+                    "{} is already a member",
+                    user.email
+                )));
             }
             user
         }
@@ -193,20 +232,31 @@ pub async fn accept(
                 .await?;
             // The link arrived at this address.
             tx.mark_email_verified(user.id).await?;
-            user
+            crate::identity::User {
+                email_verified: true,
+                ..user
+            }
         }
     };
-    if !tx.accept_invitation(invitation.tenant, invitation.id).await? {
-        return Err(AppError::bad_input("token", "this invitation is no longer valid"));
+    if !tx
+        .accept_invitation(invitation.tenant, invitation.id)
+        .await?
+    {
+        return Err(AppError::bad_input(
+            "token",
+            "this invitation is no longer valid",
+        ));
     }
-    tx.insert_active_membership(invitation.tenant, user.id).await?;
+    tx.insert_active_membership(invitation.tenant, user.id)
+        .await?;
     let tenant = services
         .db
         .unscoped_system("accept invitation: tenant")
         .find_tenant(invitation.tenant)
         .await?
         .ok_or(AppError::NotFound { entity: "tenant" })?;
-    let (session, refresh) = start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+    let (session, refresh) =
+        start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
 
     let scope = tx.into_new_tenant(&tenant).await?;
     for role in &invitation.role_ids {

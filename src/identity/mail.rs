@@ -44,7 +44,14 @@ pub fn link(app_url: &str, path: &str, token: &str) -> String {
     format!("{app_url}/{path}?token={token}")
 }
 
-fn render(subject: String, greeting: &str, body: &str, action: &str, link: &str, footer: &str) -> Mail {
+fn render(
+    subject: String,
+    greeting: &str,
+    body: &str,
+    action: &str,
+    link: &str,
+    footer: &str,
+) -> Mail {
     let text = format!("{greeting}\n\n{body}\n\n{action}: {link}\n\n{footer}\n");
     let html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\">\
@@ -56,7 +63,11 @@ fn render(subject: String, greeting: &str, body: &str, action: &str, link: &str,
         escape(action),
         escape(footer)
     );
-    Mail { subject, text, html }
+    Mail {
+        subject,
+        text,
+        html,
+    }
 }
 
 /// Confirm your address.
@@ -88,7 +99,9 @@ pub fn invitation(tenant_name: &str, inviter: &str, link: &str) -> Mail {
     render(
         format!("You are invited to join {tenant_name}"),
         "Hello,",
-        &format!("{inviter} invited you to join {tenant_name} on Msingi. The invitation is valid for 7 days."),
+        &format!(
+            "{inviter} invited you to join {tenant_name} on Msingi. The invitation is valid for 7 days."
+        ),
         "Accept the invitation",
         link,
         "If you do not know this team, ignore this email.",
@@ -101,10 +114,20 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_the_link_is_in_both_parts() {
-        let mail = invitation("<script>Duka</script>", "Wanjiru", "http://spa/accept-invitation?token=inv_x");
+        let mail = invitation(
+            "<script>Duka</script>",
+            "Wanjiru",
+            "http://spa/accept-invitation?token=inv_x",
+        );
         assert!(mail.html.contains("&lt;script&gt;"));
         assert!(!mail.html.contains("<script>"));
-        assert!(mail.text.contains("http://spa/accept-invitation?token=inv_x"));
-        assert!(mail.html.contains("http://spa/accept-invitation?token=inv_x"));
+        assert!(
+            mail.text
+                .contains("http://spa/accept-invitation?token=inv_x")
+        );
+        assert!(
+            mail.html
+                .contains("http://spa/accept-invitation?token=inv_x")
+        );
     }
 }

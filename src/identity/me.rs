@@ -59,14 +59,24 @@ pub async fn held_roles(scope: &TenantScope, user: crate::ids::UserId) -> AppRes
 pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
     let me = caller.user()?;
     let system = services.db.unscoped_system("me");
-    let user = system.find_user(me.id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = system
+        .find_user(me.id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let principal = Principal::User {
         user_id: me.id,
         platform_admin: me.platform_admin,
     };
     let mut memberships = Vec::new();
     for membership in system.memberships_of(me.id).await? {
-        let roles = match TenantContext::for_member(&services.db, principal.clone(), membership.tenant.id, None).await {
+        let roles = match TenantContext::for_member(
+            &services.db,
+            principal.clone(),
+            membership.tenant.id,
+            None,
+        )
+        .await
+        {
             Ok(ctx) => held_roles(&services.db.read(&ctx).await?, me.id).await?,
             Err(AppError::NotFound { .. }) => Vec::new(),
             Err(other) => return Err(other),

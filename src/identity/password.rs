@@ -79,7 +79,9 @@ mod tests {
     #[test]
     fn hashes_with_old_parameters_need_a_rehash() {
         assert!(needs_rehash("$argon2id$v=19$m=4096,t=3,p=1$c2FsdA$aGFzaA"));
-        assert!(!needs_rehash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
+        assert!(!needs_rehash(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+        ));
     }
 
     #[test]

@@ -17,12 +17,21 @@ const RESET_MAILS_PER_WINDOW: u32 = 5;
 
 /// Mails a reset link when the address belongs to an account. Always `true`: the answer
 /// says nothing about whether the account exists.
-pub async fn request_password_reset(services: &Services, _caller: &Caller, email: &str) -> AppResult<bool> {
+pub async fn request_password_reset(
+    services: &Services,
+    _caller: &Caller,
+    email: &str,
+) -> AppResult<bool> {
     let Ok(email) = Email::parse(email, "email") else {
         return Ok(true);
     };
     let key = format!("reset:{email}");
-    if services.throttle.check(&key, RESET_MAILS_PER_WINDOW).await.is_err() {
+    if services
+        .throttle
+        .check(&key, RESET_MAILS_PER_WINDOW)
+        .await
+        .is_err()
+    {
         return Ok(true);
     }
     services.throttle.record_failure(&key).await?;
@@ -32,7 +41,8 @@ pub async fn request_password_reset(services: &Services, _caller: &Caller, email
     };
     let token = tokens::generate(RESET_PREFIX);
     let tx = system.begin().await?;
-    tx.expire_user_tokens(user.id, TokenPurpose::ResetPassword).await?;
+    tx.expire_user_tokens(user.id, TokenPurpose::ResetPassword)
+        .await?;
     tx.insert_user_token(
         user.id,
         TokenPurpose::ResetPassword,
@@ -48,14 +58,24 @@ pub async fn request_password_reset(services: &Services, _caller: &Caller, email
 }
 
 /// Sets a new password with a reset token, and signs the user out everywhere.
-pub async fn reset_password(services: &Services, token: &str, new_password: &str) -> AppResult<bool> {
+pub async fn reset_password(
+    services: &Services,
+    token: &str,
+    new_password: &str,
+) -> AppResult<bool> {
     password::validate(new_password, "newPassword")?;
     let hash = password::hash(new_password).await?;
-    let tx = services.db.unscoped_system("password reset").begin().await?;
+    let tx = services
+        .db
+        .unscoped_system("password reset")
+        .begin()
+        .await?;
     let user = tx
         .consume_user_token(&tokens::hash(token.trim()), TokenPurpose::ResetPassword)
         .await?
-        .ok_or_else(|| AppError::bad_input("token", "this reset link is invalid, used or expired"))?;
+        .ok_or_else(|| {
+            AppError::bad_input("token", "this reset link is invalid, used or expired")
+        })?;
     tx.set_password_hash(user, &hash).await?;
     // Reading the mail proved the address too.
     tx.mark_email_verified(user).await?;
@@ -71,7 +91,12 @@ pub async fn verify_email(services: &Services, token: &str) -> AppResult<bool> {
     let user = tx
         .consume_user_token(&tokens::hash(token.trim()), TokenPurpose::VerifyEmail)
         .await?
-        .ok_or_else(|| AppError::bad_input("token", "this verification link is invalid, used or expired"))?;
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "token",
+                "this verification link is invalid, used or expired",
+            )
+        })?;
     tx.mark_email_verified(user).await?;
     tx.commit().await?;
     Ok(true)

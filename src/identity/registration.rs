@@ -52,21 +52,36 @@ fn parse_phone(phone: Option<&str>) -> AppResult<Option<String>> {
     if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(Some(phone.to_owned()))
     } else {
-        Err(AppError::bad_input("input.phone", "use digits only, optionally starting with +"))
+        Err(AppError::bad_input(
+            "input.phone",
+            "use digits only, optionally starting with +",
+        ))
     }
 }
 
 /// Creates the account and its first tenant, and logs in.
-pub async fn register(services: &Services, caller: &Caller, input: RegisterInput) -> AppResult<AuthTokens> {
+pub async fn register(
+    services: &Services,
+    caller: &Caller,
+    input: RegisterInput,
+) -> AppResult<AuthTokens> {
     let email = Email::parse(&input.email, "input.email")?;
     password::validate(&input.password, "input.password")?;
     let name = parse_name(&input.name, "input.name")?;
     let phone = parse_phone(input.phone.as_deref())?;
     let tenant_name = parse_name(&input.tenant_name, "input.tenantName")?;
-    let slug = match input.tenant_slug.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let slug = match input
+        .tenant_slug
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(slug) => Slug::parse(slug, "input.tenantSlug")?,
         None => Slug::derive(&tenant_name).ok_or_else(|| {
-            AppError::bad_input("input.tenantSlug", "cannot be derived from the tenant name: give one")
+            AppError::bad_input(
+                "input.tenantSlug",
+                "cannot be derived from the tenant name: give one",
+            )
         })?,
     };
     let password_hash = password::hash(&input.password).await?;
@@ -96,7 +111,8 @@ pub async fn register(services: &Services, caller: &Caller, input: RegisterInput
         services.now() + VERIFY_EMAIL_TTL,
     )
     .await?;
-    let (session, refresh) = start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+    let (session, refresh) =
+        start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
 
     let scope = tx.into_new_tenant(&tenant).await?;
     for role in system_roles() {
@@ -106,7 +122,9 @@ pub async fn register(services: &Services, caller: &Caller, input: RegisterInput
             scope.assign_role(user.id, role.id, None).await?;
         }
     }
-    scope.insert_store(NewStore::parse("Main store", Some("MAIN"))?).await?;
+    scope
+        .insert_store(NewStore::parse("Main store", Some("MAIN"))?)
+        .await?;
     let link = mail::link(&services.config.app_url, "verify-email", &verify_token);
     scope
         .enqueue(&mail::verify_email(&user.name, &link).to_job(&user.email, Some(tenant.id)))
@@ -116,8 +134,9 @@ pub async fn register(services: &Services, caller: &Caller, input: RegisterInput
     scope
         .audit(
             &actor,
-            AuditEntry::new("tenant.register", "tenant", tenant.id)
-                .with_changes(serde_json::json!({ "slug": tenant.slug.as_str(), "owner": user.email.as_str() })),
+            AuditEntry::new("tenant.register", "tenant", tenant.id).with_changes(
+                serde_json::json!({ "slug": tenant.slug.as_str(), "owner": user.email.as_str() }),
+            ),
         )
         .await?;
     scope.commit().await?;

@@ -105,17 +105,27 @@ async fn dummy_hash() -> AppResult<&'static str> {
 }
 
 /// Checks email and password and starts a session.
-pub async fn login(services: &Services, caller: &Caller, input: LoginInput) -> AppResult<AuthTokens> {
+pub async fn login(
+    services: &Services,
+    caller: &Caller,
+    input: LoginInput,
+) -> AppResult<AuthTokens> {
     let email = Email::parse(&input.email, "input.email")?;
     let account_key = format!("login:account:{email}");
     let address_key = format!("login:address:{}", caller.client().ip.unwrap_or_default());
     let limit = services.config.login_max_failures;
     services.throttle.check(&account_key, limit).await?;
-    services.throttle.check(&address_key, limit.saturating_mul(10)).await?;
+    services
+        .throttle
+        .check(&address_key, limit.saturating_mul(10))
+        .await?;
 
     let system = services.db.unscoped_system("login");
     let credentials = system.credentials(&email).await?;
-    let stored = match credentials.as_ref().and_then(|c| c.password_hash.as_deref()) {
+    let stored = match credentials
+        .as_ref()
+        .and_then(|c| c.password_hash.as_deref())
+    {
         Some(hash) => hash.to_owned(),
         None => dummy_hash().await?.to_owned(),
     };
@@ -128,7 +138,9 @@ pub async fn login(services: &Services, caller: &Caller, input: LoginInput) -> A
     services.throttle.reset(&account_key).await?;
     if password::needs_rehash(&stored) {
         let rehashed = password::hash(&input.password).await?;
-        system.update_password_hash(credentials.user.id, &rehashed).await?;
+        system
+            .update_password_hash(credentials.user.id, &rehashed)
+            .await?;
     }
 
     let user = credentials.user;
@@ -137,7 +149,12 @@ pub async fn login(services: &Services, caller: &Caller, input: LoginInput) -> A
         .iter()
         .filter(|m| m.status == crate::db::MembershipStatus::Active)
         .map(|m| &m.tenant);
-    let tenant = match input.tenant_slug.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let tenant = match input
+        .tenant_slug
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(slug) => Some(
             active
                 .clone()
@@ -148,14 +165,19 @@ pub async fn login(services: &Services, caller: &Caller, input: LoginInput) -> A
         None => active.clone().next().cloned(),
     };
     let tx = system.begin().await?;
-    let (session, refresh) = start_session(services, &tx, &user, tenant.as_ref(), &caller.client()).await?;
+    let (session, refresh) =
+        start_session(services, &tx, &user, tenant.as_ref(), &caller.client()).await?;
     tx.commit().await?;
     tokens_for(services, &session, refresh, user, tenant)
 }
 
 /// Swaps a refresh token for a new pair. A token that was already swapped revokes its
 /// whole session (someone holds a copy) and is recorded in the audit log.
-pub async fn refresh(services: &Services, caller: &Caller, refresh_token: &str) -> AppResult<AuthTokens> {
+pub async fn refresh(
+    services: &Services,
+    caller: &Caller,
+    refresh_token: &str,
+) -> AppResult<AuthTokens> {
     let hash = tokens::hash(refresh_token.trim());
     let system = services.db.unscoped_system("refresh token");
     let tx = system.begin().await?;
@@ -178,11 +200,17 @@ pub async fn refresh(services: &Services, caller: &Caller, refresh_token: &str) 
         return Err(AppError::Unauthenticated);
     }
     let refresh = tokens::generate(REFRESH_PREFIX);
-    tx.insert_refresh_token(session.id, &tokens::hash(&refresh)).await?;
-    let user = tx.find_user(session.user).await?.ok_or(AppError::Unauthenticated)?;
+    tx.insert_refresh_token(session.id, &tokens::hash(&refresh))
+        .await?;
+    let user = tx
+        .find_user(session.user)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     tx.commit().await?;
     let tenant = match session.tenant {
-        Some(tenant) if system.is_active_member(tenant, user.id).await? => system.find_tenant(tenant).await?,
+        Some(tenant) if system.is_active_member(tenant, user.id).await? => {
+            system.find_tenant(tenant).await?
+        }
         _ => None,
     };
     tokens_for(services, &session, refresh, user, tenant)
@@ -201,17 +229,28 @@ pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool>
 }
 
 /// Starts a session in another tenant the caller belongs to.
-pub async fn switch_tenant(services: &Services, caller: &Caller, tenant: &str) -> AppResult<AuthTokens> {
+pub async fn switch_tenant(
+    services: &Services,
+    caller: &Caller,
+    tenant: &str,
+) -> AppResult<AuthTokens> {
     let me = caller.user()?;
     let tenant = TenantId::parse(tenant, "tenantId")?;
     let system = services.db.unscoped_system("switch tenant");
     if !system.is_active_member(tenant, me.id).await? {
         return Err(AppError::NotFound { entity: "tenant" });
     }
-    let tenant = system.find_tenant(tenant).await?.ok_or(AppError::NotFound { entity: "tenant" })?;
-    let user = system.find_user(me.id).await?.ok_or(AppError::Unauthenticated)?;
+    let tenant = system
+        .find_tenant(tenant)
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant" })?;
+    let user = system
+        .find_user(me.id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let tx = system.begin().await?;
-    let (session, refresh) = start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+    let (session, refresh) =
+        start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
     tx.commit().await?;
     tokens_for(services, &session, refresh, user, Some(tenant))
 }

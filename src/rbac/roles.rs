@@ -83,7 +83,9 @@ pub fn system_roles() -> Vec<NewRole> {
         },
         NewRole {
             name: MANAGER.into(),
-            description: Some("Runs stores: sees members, usage and billing; manages inventory".into()),
+            description: Some(
+                "Runs stores: sees members, usage and billing; manages inventory".into(),
+            ),
             is_system: true,
             permissions: only(&[
                 "store.read",
@@ -126,4 +128,13 @@ mod tests {
             }
         }
     }
+}
+
+/// The tenant's roles, system roles first. [P:role.read]
+pub async fn list(
+    services: &crate::services::Services,
+    caller: &crate::auth::Caller,
+) -> crate::error::AppResult<Vec<Role>> {
+    let ctx = caller.require("role.read")?;
+    services.db.read(ctx).await?.list_roles().await
 }

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::db::ApiKey;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::db::ApiKey;
 use crate::ids::{ApiKeyId, StoreId, TenantId, UserId};
 
 /// Who is making a request.
@@ -143,7 +143,9 @@ impl TenantContext {
         if self.has(permission) {
             Ok(())
         } else {
-            Err(AppError::forbidden(format!("requires the {permission} permission")))
+            Err(AppError::forbidden(format!(
+                "requires the {permission} permission"
+            )))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and the tenant and store records themselves.
 
 mod context;
-mod stores;
+pub mod stores;
 mod tenants;
 
 pub use crate::ids::{StoreId, TenantId, UserId};

@@ -128,3 +128,24 @@ mod tests {
         assert!(matches!(err, AppError::BadInput { ref field, .. } if field == "input.code"));
     }
 }
+
+/// The tenant's stores, a page at a time. [P:store.read]
+pub async fn list(
+    services: &crate::services::Services,
+    caller: &crate::auth::Caller,
+    page: crate::db::PageRequest,
+) -> crate::error::AppResult<crate::db::Page<Store>> {
+    let ctx = caller.require("store.read")?;
+    services.db.read(ctx).await?.list_stores(page).await
+}
+
+/// One store of the tenant; `None` when it is not in the caller's tenant. [P:store.read]
+pub async fn get(
+    services: &crate::services::Services,
+    caller: &crate::auth::Caller,
+    id: &str,
+) -> crate::error::AppResult<Option<Store>> {
+    let ctx = caller.require("store.read")?;
+    let id = StoreId::parse(id, "id")?;
+    services.db.read(ctx).await?.get_store(id).await
+}

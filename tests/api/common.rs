@@ -66,6 +66,8 @@ pub fn redis_url() -> Option<String> {
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
+    /// The SMTP server the app sends mail to.
+    pub smtp: crate::smtp::SmtpSink,
     /// `http://127.0.0.1:<port>`.
     pub address: String,
     /// An HTTP client.
@@ -115,6 +117,9 @@ impl TestAppBuilder {
         env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
         env.insert("MSINGI_AUTO_MIGRATE".into(), "true".into());
         env.insert("SHUTDOWN_TIMEOUT_SECS".into(), "5".into());
+        let smtp = crate::smtp::SmtpSink::start().await;
+        env.insert("SMTP_URL".into(), smtp.url.clone());
+        env.insert("APP_URL".into(), "http://spa.test".into());
         let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
         env.insert("MSINGI_JOBS_NAMESPACE".into(), namespace.clone());
         let postgres = match postgres_url() {
@@ -141,6 +146,7 @@ impl TestAppBuilder {
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(application.run(shutdown.clone()));
         TestApp {
+            smtp,
             address,
             client: reqwest::Client::new(),
             db,
@@ -227,6 +233,25 @@ impl TestApp {
     pub async fn graphql(&self, query: &str, variables: Value) -> GqlResponse {
         self.post_graphql_body(&json!({ "query": query, "variables": variables }))
             .await
+    }
+
+    /// Runs a GraphQL operation with `Authorization: Bearer <token>` and extra headers.
+    pub async fn graphql_as(
+        &self,
+        token: &str,
+        headers: &[(&str, &str)],
+        query: &str,
+        variables: Value,
+    ) -> GqlResponse {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::read(request.send().await.expect("request sent")).await
     }
 
     /// Reads a response as a GraphQL response.

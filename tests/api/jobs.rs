@@ -57,8 +57,29 @@ fn email(subject: &str) -> SendEmail {
 }
 
 #[tokio::test]
-async fn a_committed_job_reaches_its_worker_and_the_email_is_written() {
+async fn a_committed_job_reaches_its_worker_and_the_email_goes_out_over_smtp() {
     let app = TestApp::spawn().await;
+    let ctx = context(&app.db).await;
+    let scope = app.db.write(&ctx).await.unwrap();
+    scope.enqueue(&email("Welcome to Msingi")).await.unwrap();
+    scope.commit().await.unwrap();
+
+    let mail = app
+        .smtp
+        .wait_for("wanjiru@example.com", "Welcome to Msingi")
+        .await;
+    assert!(
+        mail.data.contains("text/plain") && mail.data.contains("text/html"),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("Karibu! Plain text part."));
+    assert_eq!(app.db.outbox_backlog().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn without_smtp_the_email_is_written_to_the_outbox_directory() {
+    let app = TestApp::builder().env("SMTP_URL", "").spawn().await;
     let ctx = context(&app.db).await;
     let scope = app.db.write(&ctx).await.unwrap();
     scope.enqueue(&email("Welcome to Msingi")).await.unwrap();
@@ -83,7 +104,7 @@ async fn a_committed_job_reaches_its_worker_and_the_email_is_written() {
         eml.contains("text/plain") && eml.contains("text/html"),
         "{eml}"
     );
-    assert_eq!(app.db.outbox_backlog().await.unwrap(), 0);
+    assert!(app.smtp.mails().is_empty());
 }
 
 #[tokio::test]
@@ -98,17 +119,12 @@ async fn a_job_written_in_a_rolled_back_unit_of_work_never_leaves() {
     scope.enqueue(&email("Sent")).await.unwrap();
     scope.commit().await.unwrap();
 
-    assert!(
-        app.eventually(Duration::from_secs(15), || async {
-            !app.sent_emails().is_empty()
-        })
-        .await
-    );
+    app.smtp.wait_for("wanjiru@example.com", "Sent").await;
     // Give a wrongly queued second message time to arrive too.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let sent = app.sent_emails();
+    let sent = app.smtp.mails();
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert!(sent[0].contains("Subject: Sent"));
+    assert_eq!(sent[0].subject(), "Sent");
 }
 
 #[tokio::test]

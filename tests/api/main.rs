@@ -3,11 +3,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod personas;
+mod smtp;
 
+mod api_keys;
 mod cli;
 mod graphql_http;
 mod health;
+mod identity;
+mod invitations;
 mod jobs;
 mod schema;
 mod tenancy;
+mod tokens;
 mod websocket;

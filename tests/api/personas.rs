@@ -1,0 +1,106 @@
+//! People the tests act as: registered owners of their own tenants.
+
+use serde_json::{Value, json};
+
+use crate::common::{GqlResponse, TestApp};
+
+pub const REGISTER: &str = include_str!("graphql/identity/register.graphql");
+pub const LOGIN: &str = include_str!("graphql/identity/login.graphql");
+pub const ME: &str = include_str!("graphql/identity/me.graphql");
+
+/// A logged-in user and the tenant their tokens act in.
+#[allow(dead_code)] // every field is for some test
+#[derive(Debug, Clone)]
+pub struct Persona {
+    pub email: String,
+    pub password: String,
+    pub user_id: String,
+    pub tenant_id: String,
+    pub tenant_slug: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Persona {
+    /// Runs an operation as this persona.
+    pub async fn gql(&self, app: &TestApp, query: &str, variables: Value) -> GqlResponse {
+        app.graphql_as(&self.access, &[], query, variables).await
+    }
+}
+
+impl TestApp {
+    /// Registers `email` with a tenant named `tenant` and returns the logged-in owner.
+    pub async fn register(&self, email: &str, tenant: &str) -> Persona {
+        let password = "correct horse battery".to_owned();
+        let response = self
+            .graphql(
+                REGISTER,
+                json!({ "input": { "email": email, "password": password, "name": "Owner", "tenantName": tenant } }),
+            )
+            .await;
+        let data = &response.data()["register"];
+        Persona {
+            email: email.to_owned(),
+            password,
+            user_id: data["user"]["id"].as_str().unwrap().to_owned(),
+            tenant_id: data["activeTenant"]["id"].as_str().unwrap().to_owned(),
+            tenant_slug: data["activeTenant"]["slug"].as_str().unwrap().to_owned(),
+            access: data["accessToken"].as_str().unwrap().to_owned(),
+            refresh: data["refreshToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Two owners of two different tenants.
+    pub async fn two_tenants(&self) -> (Persona, Persona) {
+        (
+            self.register("asha@duka-a.example", "Duka A").await,
+            self.register("baraka@duka-b.example", "Duka B").await,
+        )
+    }
+}
+
+impl TestApp {
+    /// The actions in a tenant's audit log, newest first.
+    pub async fn audit_actions(&self, tenant_id: &str) -> Vec<String> {
+        let tenant = msingi::tenancy::TenantId::parse(tenant_id, "tenant").unwrap();
+        let ctx = msingi::tenancy::TenantContext::for_job(&self.db, tenant, "test: read audit")
+            .await
+            .unwrap();
+        let page = msingi::db::PageRequest::parse(Some(100), None).unwrap();
+        let scope = self.db.read(&ctx).await.unwrap();
+        scope
+            .list_audit(None, page)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+pub const ROLES: &str = include_str!("graphql/tenancy_roles.graphql");
+pub const STORES: &str = include_str!("graphql/tenancy_stores.graphql");
+
+impl Persona {
+    /// The id of this tenant's role named `name`.
+    pub async fn role(&self, app: &TestApp, name: &str) -> String {
+        let roles = self.gql(app, ROLES, json!({})).await;
+        roles.data()["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no role {name}"))
+    }
+
+    /// The id of this tenant's default store.
+    pub async fn main_store(&self, app: &TestApp) -> String {
+        let stores = self.gql(app, STORES, json!({})).await;
+        stores.data()["stores"]["edges"][0]["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
