@@ -13,11 +13,14 @@ use redis::aio::ConnectionManager;
 use crate::clock::SharedClock;
 use crate::error::{AppError, AppResult};
 
+/// In-process counters: key → (failures, window start).
+type Counters = Arc<Mutex<HashMap<String, (u32, DateTime<Utc>)>>>;
+
 /// Where the counters live.
 #[derive(Clone)]
 enum Store {
     Redis(ConnectionManager),
-    Memory(Arc<Mutex<HashMap<String, (u32, DateTime<Utc>)>>>),
+    Memory(Counters),
 }
 
 /// Failure counters with a limit and a window.

@@ -110,6 +110,15 @@ pub fn all_permissions() -> Vec<String> {
     CATALOGUE.iter().map(|p| p.code.to_owned()).collect()
 }
 
+/// The tenant's roles, system roles first. [P:role.read]
+pub async fn list(
+    services: &crate::services::Services,
+    caller: &crate::auth::Caller,
+) -> crate::error::AppResult<Vec<Role>> {
+    let ctx = caller.require("role.read")?;
+    services.db.read(ctx).await?.list_roles().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,13 +137,4 @@ mod tests {
             }
         }
     }
-}
-
-/// The tenant's roles, system roles first. [P:role.read]
-pub async fn list(
-    services: &crate::services::Services,
-    caller: &crate::auth::Caller,
-) -> crate::error::AppResult<Vec<Role>> {
-    let ctx = caller.require("role.read")?;
-    services.db.read(ctx).await?.list_roles().await
 }

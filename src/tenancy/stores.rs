@@ -115,20 +115,6 @@ fn store_code(code: &str) -> Result<String, AppError> {
     Ok(code.to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_input_is_validated_with_the_field_named() {
-        assert!(NewStore::parse("Westlands", Some("WL-1")).is_ok());
-        let err = NewStore::parse("   ", None).unwrap_err();
-        assert!(matches!(err, AppError::BadInput { ref field, .. } if field == "input.name"));
-        let err = NewStore::parse("ok", Some("no spaces")).unwrap_err();
-        assert!(matches!(err, AppError::BadInput { ref field, .. } if field == "input.code"));
-    }
-}
-
 /// The tenant's stores, a page at a time. [P:store.read]
 pub async fn list(
     services: &crate::services::Services,
@@ -148,4 +134,18 @@ pub async fn get(
     let ctx = caller.require("store.read")?;
     let id = StoreId::parse(id, "id")?;
     services.db.read(ctx).await?.get_store(id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_input_is_validated_with_the_field_named() {
+        assert!(NewStore::parse("Westlands", Some("WL-1")).is_ok());
+        let err = NewStore::parse("   ", None).unwrap_err();
+        assert!(matches!(err, AppError::BadInput { ref field, .. } if field == "input.name"));
+        let err = NewStore::parse("ok", Some("no spaces")).unwrap_err();
+        assert!(matches!(err, AppError::BadInput { ref field, .. } if field == "input.code"));
+    }
 }
