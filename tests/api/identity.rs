@@ -441,3 +441,32 @@ async fn a_platform_admin_from_the_environment_can_log_in() {
     let me = app.graphql_as(&token, &[], ME, json!({})).await;
     assert_eq!(me.data()["me"]["user"]["isPlatformAdmin"], true);
 }
+
+#[tokio::test]
+async fn a_password_hashed_with_old_parameters_is_rehashed_at_login() {
+    use argon2::password_hash::PasswordHasher as _;
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(4096, 1, 1, None).unwrap(),
+    )
+    .hash_password(owner.password.as_bytes())
+    .unwrap()
+    .to_string();
+    let email = msingi::identity::Email::parse(&owner.email, "email").unwrap();
+    let system = app.db.unscoped_system("test: weaken the stored hash");
+    let user = system.find_user_by_email(&email).await.unwrap().unwrap();
+    system.update_password_hash(user.id, &weak).await.unwrap();
+
+    let login = app
+        .graphql(LOGIN, login_vars(&owner.email, &owner.password))
+        .await;
+    assert!(login.body["errors"].is_null(), "{}", login.body);
+    let stored = system.credentials(&email).await.unwrap().unwrap().password_hash.unwrap();
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    // And the password still works.
+    let again = app.graphql(LOGIN, login_vars(&owner.email, &owner.password)).await;
+    assert!(again.body["errors"].is_null());
+}
