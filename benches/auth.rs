@@ -23,7 +23,10 @@ use msingi::services::Services;
 
 fn report(name: &str, runs: u32, total: Duration) {
     let per = total / runs;
-    println!("{name:<58} {:>10.1} µs/op   ({runs} runs)", per.as_secs_f64() * 1e6);
+    println!(
+        "{name:<58} {:>10.1} µs/op   ({runs} runs)",
+        per.as_secs_f64() * 1e6
+    );
 }
 
 #[tokio::main]
@@ -31,11 +34,15 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
     let mut env = HashMap::new();
-    env.insert("MSINGI_DATA_DIR".to_owned(), dir.path().display().to_string());
+    env.insert(
+        "MSINGI_DATA_DIR".to_owned(),
+        dir.path().display().to_string(),
+    );
     if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         env.insert("DATABASE_URL".to_owned(), url);
     }
-    let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config =
+        Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Db::migrate(&config.migration_database_url).await?;
     let clock = Arc::new(SystemClock);
     let db = Db::connect(&config.database_url, clock.clone()).await?;
@@ -62,12 +69,20 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut hash = String::new();
     for _ in 0..runs {
-        hash = password::hash("correct horse battery").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        hash = password::hash("correct horse battery")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    report("password hash (registration, reset)", runs, started.elapsed());
+    report(
+        "password hash (registration, reset)",
+        runs,
+        started.elapsed(),
+    );
     let started = Instant::now();
     for _ in 0..runs {
-        password::verify("correct horse battery", &hash).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        password::verify("correct horse battery", &hash)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     report("password verify (login)", runs, started.elapsed());
 
@@ -91,7 +106,10 @@ async fn main() -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let started = Instant::now();
     for _ in 0..runs {
-        services.keys.verify(&tokens.access_token, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+        services
+            .keys
+            .verify(&tokens.access_token, now)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     report("access token verification (EdDSA)", runs, started.elapsed());
 
@@ -108,6 +126,10 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         assert!(caller.tenant().is_ok());
     }
-    report("per-request authentication (token + context lookup)", runs, started.elapsed());
+    report(
+        "per-request authentication (token + context lookup)",
+        runs,
+        started.elapsed(),
+    );
     Ok(())
 }

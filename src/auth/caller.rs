@@ -186,7 +186,11 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
     let Some(prefix) = api_key_prefix(presented) else {
         return Ok(Identity::Invalid);
     };
-    let system = services.db.unscoped_system("authenticate api key");
+    let system = services
+        .db
+        .unscoped_system("authenticate api key")
+        .read()
+        .await?;
     let hash = tokens::hash(presented);
     let now = services.now();
     for (key, stored) in system.api_keys_by_prefix(prefix).await? {
@@ -197,7 +201,15 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
         if !live || system.find_tenant(key.tenant).await?.is_none() {
             return Ok(Identity::Invalid);
         }
-        system.touch_api_key(&key).await?;
+        drop(system);
+        let touch = services
+            .db
+            .unscoped_system("api key last use")
+            .begin()
+            .await?;
+        if touch.touch_api_key(&key).await? {
+            touch.commit().await?;
+        }
         let ctx = TenantContext::for_api_key(&key);
         return Ok(Identity::ApiKey { key, ctx });
     }
@@ -212,7 +224,11 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
             return Ok(Identity::Invalid);
         }
     };
-    let system = services.db.unscoped_system("authenticate user");
+    let system = services
+        .db
+        .unscoped_system("authenticate user")
+        .read()
+        .await?;
     let session = system
         .find_session(SessionId::from_uuid(claims.sid))
         .await?;

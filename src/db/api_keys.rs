@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::api_keys;
-use super::scope::{SystemScope, TenantScope};
+use super::scope::{SystemTx, TenantScope};
 use crate::error::AppResult;
 use crate::ids::{ApiKeyId, TenantId, UserId};
 
@@ -113,7 +113,7 @@ impl TenantScope {
     }
 }
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// Keys with this prefix, with their stored hashes (for authentication).
     pub async fn api_keys_by_prefix(&self, prefix: &str) -> AppResult<Vec<(ApiKey, String)>> {
         Ok(api_keys::Entity::find()
@@ -125,14 +125,14 @@ impl SystemScope<'_> {
             .collect())
     }
 
-    /// Records use of a key, at most once a minute.
-    pub async fn touch_api_key(&self, key: &ApiKey) -> AppResult<()> {
+    /// Records use of a key, at most once a minute; true when it wrote.
+    pub async fn touch_api_key(&self, key: &ApiKey) -> AppResult<bool> {
         let now = self.now();
         if key
             .last_used_at
             .is_some_and(|t| now - t < chrono::Duration::minutes(1))
         {
-            return Ok(());
+            return Ok(false);
         }
         api_keys::Entity::update_many()
             .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
@@ -140,6 +140,6 @@ impl SystemScope<'_> {
             .filter(api_keys::Column::Id.eq(key.id.into_uuid()))
             .exec(self.conn())
             .await?;
-        Ok(())
+        Ok(true)
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{memberships, tenants};
-use super::scope::{SystemScope, SystemTx};
+use super::scope::SystemTx;
 use crate::error::{AppError, AppResult};
 use crate::ids::{TenantId, UserId};
 use crate::tenancy::Tenant;
@@ -46,7 +46,7 @@ pub struct Membership {
     pub joined_at: Option<DateTime<Utc>>,
 }
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// Every membership of `user`, oldest first.
     pub async fn memberships_of(&self, user: UserId) -> AppResult<Vec<Membership>> {
         let rows = memberships::Entity::find()

@@ -37,7 +37,7 @@ pub use invitations::{Invitation, InvitationStatus, NewInvitation};
 pub use memberships::{Membership, MembershipStatus};
 pub use outbox::PendingJob;
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest, encode_cursor};
-pub use scope::{SystemScope, SystemTx, TenantScope};
+pub use scope::{SystemDoor, SystemTx, TenantScope};
 pub use sessions::{ClientInfo, RefreshRecord, Session};
 pub use user_tokens::TokenPurpose;
 pub use users::Credentials;
@@ -116,9 +116,9 @@ impl Db {
     /// The one door to platform-wide work (creating tenants, resolving a user's
     /// memberships, draining the outbox). `reason` is logged and should say what the work
     /// is, e.g. `"resolve tenant context"`.
-    pub fn unscoped_system(&self, reason: &'static str) -> SystemScope<'_> {
+    pub fn unscoped_system(&self, reason: &'static str) -> SystemDoor<'_> {
         tracing::debug!(reason, "unscoped system access");
-        SystemScope::new(self, reason)
+        SystemDoor::new(self, reason)
     }
 
     /// Closes the pool.

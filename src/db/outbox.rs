@@ -114,18 +114,19 @@ impl Db {
 
     /// Deletes rows dispatched before `cutoff`; returns how many.
     pub async fn purge_dispatched_outbox(&self, cutoff: DateTime<Utc>) -> AppResult<u64> {
-        let system = self.unscoped_system("outbox cleanup");
+        let tx = self.unscoped_system("outbox cleanup").begin().await?;
         let result = outbox::Entity::delete_many()
             .filter(outbox::Column::DispatchedAt.lt(cutoff))
-            .exec(system.conn())
+            .exec(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(result.rows_affected)
     }
 
     /// How many jobs wait in the outbox (for metrics and tests).
     pub async fn outbox_backlog(&self) -> AppResult<u64> {
         use sea_orm::PaginatorTrait;
-        let system = self.unscoped_system("outbox backlog");
+        let system = self.unscoped_system("outbox backlog").read().await?;
         Ok(outbox::Entity::find()
             .filter(outbox::Column::DispatchedAt.is_null())
             .count(system.conn())

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::{role_assignments, role_permissions, roles};
-use super::scope::{SystemScope, TenantScope};
+use super::scope::{SystemTx, TenantScope};
 use crate::error::{AppError, AppResult};
 use crate::ids::{RoleId, StoreId, TenantId, UserId};
 use crate::rbac::roles::{OWNER, all_permissions};
@@ -161,7 +161,7 @@ impl TenantScope {
     }
 }
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// The permissions `user` holds in `tenant` (tenant-wide roles, plus the roles held in
     /// `store` when a store is given).
     pub async fn member_permissions(

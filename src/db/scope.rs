@@ -114,14 +114,15 @@ impl TenantScope {
     }
 }
 
-/// Platform-wide access, opened through [`Db::unscoped_system`] with a logged reason.
+/// The door to platform-wide work, opened by [`Db::unscoped_system`] with a logged reason.
+/// Open a read or a write transaction from it.
 #[derive(Debug)]
-pub struct SystemScope<'a> {
+pub struct SystemDoor<'a> {
     db: &'a Db,
     reason: &'static str,
 }
 
-impl<'a> SystemScope<'a> {
+impl<'a> SystemDoor<'a> {
     pub(super) fn new(db: &'a Db, reason: &'static str) -> Self {
         Self { db, reason }
     }
@@ -131,20 +132,14 @@ impl<'a> SystemScope<'a> {
         self.reason
     }
 
-    pub(super) fn conn(&self) -> &sea_orm::DatabaseConnection {
-        &self.db.conn
+    /// A read-only platform transaction.
+    pub async fn read(self) -> AppResult<SystemTx> {
+        SystemTx::begin(self.db, false).await
     }
 
-    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.db.clock.now()
-    }
-
-    /// A transaction for platform work that writes several rows together.
-    pub async fn begin(&self) -> AppResult<SystemTx> {
-        Ok(SystemTx {
-            tx: begin(self.db, true).await?,
-            clock: self.db.clock.clone(),
-        })
+    /// A platform transaction that may write; nothing is kept unless it commits.
+    pub async fn begin(self) -> AppResult<SystemTx> {
+        SystemTx::begin(self.db, true).await
     }
 }
 
@@ -156,6 +151,20 @@ pub struct SystemTx {
 }
 
 impl SystemTx {
+    async fn begin(db: &Db, write: bool) -> AppResult<Self> {
+        let tx = begin(db, write).await?;
+        if tx.get_database_backend() == DbBackend::Postgres {
+            // Row-level security lets a transaction see every tenant only with this flag,
+            // which nothing but this door sets.
+            tx.execute_unprepared("SELECT set_config('app.platform', 'on', true)")
+                .await?;
+        }
+        Ok(Self {
+            tx,
+            clock: db.clock.clone(),
+        })
+    }
+
     /// Makes the writes permanent; dropping discards them.
     pub async fn commit(self) -> AppResult<()> {
         self.tx.commit().await?;
@@ -179,7 +188,7 @@ impl SystemTx {
             self.tx
                 .execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT set_config('app.tenant_id', $1, true)",
+                    "SELECT set_config('app.tenant_id', $1, true), set_config('app.platform', '', true)",
                     [tenant.to_string().into()],
                 ))
                 .await?;

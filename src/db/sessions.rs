@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::{refresh_tokens, sessions};
-use super::scope::{SystemScope, SystemTx};
+use super::scope::SystemTx;
 use crate::error::AppResult;
 use crate::ids::{SessionId, TenantId, UserId};
 
@@ -60,7 +60,7 @@ fn to_session(row: sessions::Model) -> Session {
     }
 }
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// A session by id.
     pub async fn find_session(&self, id: SessionId) -> AppResult<Option<Session>> {
         Ok(sessions::Entity::find_by_id(id.into_uuid())

@@ -7,7 +7,7 @@ use sea_orm::{
 
 use super::entities::stores;
 use super::page::{Page, PageRequest};
-use super::scope::{SystemScope, TenantScope};
+use super::scope::{SystemTx, TenantScope};
 use crate::error::{AppError, AppResult};
 use crate::ids::{StoreId, TenantId};
 use crate::tenancy::{NewStore, Store, StorePatch, StoreStatus};
@@ -90,7 +90,7 @@ impl TenantScope {
     }
 }
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// Whether `store` belongs to `tenant` (resolving `X-Store-ID`).
     pub async fn store_exists(&self, tenant: TenantId, store: StoreId) -> AppResult<bool> {
         let count = stores::Entity::find()

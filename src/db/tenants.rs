@@ -3,12 +3,12 @@
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 
 use super::entities::tenants;
-use super::scope::{SystemScope, SystemTx};
+use super::scope::SystemTx;
 use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
 use crate::tenancy::{IsolationTier, NewTenant, Slug, Tenant, TenantStatus};
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// A tenant by slug.
     pub async fn find_tenant_by_slug(&self, slug: &str) -> AppResult<Option<Tenant>> {
         use sea_orm::{ColumnTrait, QueryFilter};

@@ -3,7 +3,7 @@
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use super::entities::users;
-use super::scope::{SystemScope, SystemTx};
+use super::scope::SystemTx;
 use crate::error::{AppError, AppResult};
 use crate::identity::{Email, NewUser, User};
 use crate::ids::UserId;
@@ -17,7 +17,7 @@ pub struct Credentials {
     pub password_hash: Option<String>,
 }
 
-impl SystemScope<'_> {
+impl SystemTx {
     /// A user by id.
     pub async fn find_user(&self, id: UserId) -> AppResult<Option<User>> {
         Ok(users::Entity::find_by_id(id.into_uuid())
@@ -41,7 +41,7 @@ impl SystemScope<'_> {
         }))
     }
 
-    /// A user by (lower-cased) email, outside any transaction.
+    /// A user by (lower-cased) email.
     pub async fn find_user_by_email(&self, email: &Email) -> AppResult<Option<User>> {
         let row = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
@@ -49,30 +49,9 @@ impl SystemScope<'_> {
             .await?;
         Ok(row.map(to_user))
     }
-
-    /// Replaces a password hash (rehash on login after a parameter change).
-    pub async fn update_password_hash(&self, id: UserId, hash: &str) -> AppResult<()> {
-        users::ActiveModel {
-            id: Set(id.into_uuid()),
-            password_hash: Set(Some(hash.to_owned())),
-            updated_at: Set(self.now()),
-            ..Default::default()
-        }
-        .update(self.conn())
-        .await?;
-        Ok(())
-    }
 }
 
 impl SystemTx {
-    /// A user by id.
-    pub async fn find_user(&self, id: UserId) -> AppResult<Option<User>> {
-        Ok(users::Entity::find_by_id(id.into_uuid())
-            .one(self.conn())
-            .await?
-            .map(to_user))
-    }
-
     /// Sets a new password hash.
     pub async fn set_password_hash(&self, id: UserId, hash: &str) -> AppResult<()> {
         users::ActiveModel {
@@ -97,15 +76,6 @@ impl SystemTx {
             .exec(self.conn())
             .await?;
         Ok(())
-    }
-
-    /// A user by (lower-cased) email.
-    pub async fn find_user_by_email(&self, email: &Email) -> AppResult<Option<User>> {
-        let row = users::Entity::find()
-            .filter(users::Column::Email.eq(email.as_str()))
-            .one(self.conn())
-            .await?;
-        Ok(row.map(to_user))
     }
 
     /// Creates a user; a taken email is `CONFLICT`.

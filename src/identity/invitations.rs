@@ -57,7 +57,11 @@ pub async fn invite(
         .map(|id| StoreId::parse(id, "input.storeIds"))
         .collect::<AppResult<Vec<_>>>()?;
 
-    let system = services.db.unscoped_system("invite: existing member check");
+    let system = services
+        .db
+        .unscoped_system("invite: existing member check")
+        .read()
+        .await?;
     if let Some(user) = system.find_user_by_email(&email).await?
         && system.is_active_member(ctx.tenant_id(), user.id).await?
     {
@@ -71,6 +75,7 @@ pub async fn invite(
         Ok(me) => system.find_user(me.id).await?,
         Err(_) => None,
     };
+    drop(system);
 
     let scope = services.db.write(ctx).await?;
     let mut roles = Vec::with_capacity(role_ids.len());
@@ -249,9 +254,7 @@ pub async fn accept(
     }
     tx.insert_active_membership(invitation.tenant, user.id)
         .await?;
-    let tenant = services
-        .db
-        .unscoped_system("accept invitation: tenant")
+    let tenant = tx
         .find_tenant(invitation.tenant)
         .await?
         .ok_or(AppError::NotFound { entity: "tenant" })?;

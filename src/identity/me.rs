@@ -58,7 +58,7 @@ pub async fn held_roles(scope: &TenantScope, user: crate::ids::UserId) -> AppRes
 /// The caller's view of themselves.
 pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
     let me = caller.user()?;
-    let system = services.db.unscoped_system("me");
+    let system = services.db.unscoped_system("me").read().await?;
     let user = system
         .find_user(me.id)
         .await?

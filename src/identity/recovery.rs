@@ -35,12 +35,15 @@ pub async fn request_password_reset(
         return Ok(true);
     }
     services.throttle.record_failure(&key).await?;
-    let system = services.db.unscoped_system("password reset request");
-    let Some(user) = system.find_user_by_email(&email).await? else {
+    let tx = services
+        .db
+        .unscoped_system("password reset request")
+        .begin()
+        .await?;
+    let Some(user) = tx.find_user_by_email(&email).await? else {
         return Ok(true);
     };
     let token = tokens::generate(RESET_PREFIX);
-    let tx = system.begin().await?;
     tx.expire_user_tokens(user.id, TokenPurpose::ResetPassword)
         .await?;
     tx.insert_user_token(

@@ -120,8 +120,13 @@ pub async fn login(
         .check(&address_key, limit.saturating_mul(10))
         .await?;
 
-    let system = services.db.unscoped_system("login");
-    let credentials = system.credentials(&email).await?;
+    let credentials = services
+        .db
+        .unscoped_system("login: credentials")
+        .read()
+        .await?
+        .credentials(&email)
+        .await?;
     let stored = match credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref())
@@ -136,15 +141,18 @@ pub async fn login(
         return Err(AppError::InvalidCredentials);
     };
     services.throttle.reset(&account_key).await?;
-    if password::needs_rehash(&stored) {
-        let rehashed = password::hash(&input.password).await?;
-        system
-            .update_password_hash(credentials.user.id, &rehashed)
-            .await?;
-    }
+    let rehashed = if password::needs_rehash(&stored) {
+        Some(password::hash(&input.password).await?)
+    } else {
+        None
+    };
 
     let user = credentials.user;
-    let memberships = system.memberships_of(user.id).await?;
+    let tx = services.db.unscoped_system("login").begin().await?;
+    if let Some(rehashed) = rehashed {
+        tx.set_password_hash(user.id, &rehashed).await?;
+    }
+    let memberships = tx.memberships_of(user.id).await?;
     let active = memberships
         .iter()
         .filter(|m| m.status == crate::db::MembershipStatus::Active)
@@ -164,7 +172,6 @@ pub async fn login(
         ),
         None => active.clone().next().cloned(),
     };
-    let tx = system.begin().await?;
     let (session, refresh) =
         start_session(services, &tx, &user, tenant.as_ref(), &caller.client()).await?;
     tx.commit().await?;
@@ -179,8 +186,7 @@ pub async fn refresh(
     refresh_token: &str,
 ) -> AppResult<AuthTokens> {
     let hash = tokens::hash(refresh_token.trim());
-    let system = services.db.unscoped_system("refresh token");
-    let tx = system.begin().await?;
+    let tx = services.db.unscoped_system("refresh token").begin().await?;
     let Some(record) = tx.find_refresh_token(&hash).await? else {
         return Err(AppError::Unauthenticated);
     };
@@ -206,13 +212,13 @@ pub async fn refresh(
         .find_user(session.user)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    tx.commit().await?;
     let tenant = match session.tenant {
-        Some(tenant) if system.is_active_member(tenant, user.id).await? => {
-            system.find_tenant(tenant).await?
+        Some(tenant) if tx.is_active_member(tenant, user.id).await? => {
+            tx.find_tenant(tenant).await?
         }
         _ => None,
     };
+    tx.commit().await?;
     tokens_for(services, &session, refresh, user, tenant)
 }
 
@@ -236,19 +242,18 @@ pub async fn switch_tenant(
 ) -> AppResult<AuthTokens> {
     let me = caller.user()?;
     let tenant = TenantId::parse(tenant, "tenantId")?;
-    let system = services.db.unscoped_system("switch tenant");
-    if !system.is_active_member(tenant, me.id).await? {
+    let tx = services.db.unscoped_system("switch tenant").begin().await?;
+    if !tx.is_active_member(tenant, me.id).await? {
         return Err(AppError::NotFound { entity: "tenant" });
     }
-    let tenant = system
+    let tenant = tx
         .find_tenant(tenant)
         .await?
         .ok_or(AppError::NotFound { entity: "tenant" })?;
-    let user = system
+    let user = tx
         .find_user(me.id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let tx = system.begin().await?;
     let (session, refresh) =
         start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
     tx.commit().await?;

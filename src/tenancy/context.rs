@@ -66,7 +66,7 @@ impl TenantContext {
         store: Option<StoreId>,
     ) -> AppResult<Self> {
         let user = principal.user_id().ok_or(AppError::Unauthenticated)?;
-        let system = db.unscoped_system("resolve tenant context");
+        let system = db.unscoped_system("resolve tenant context").read().await?;
         if !system.is_active_member(tenant, user).await? {
             return Err(AppError::NotFound { entity: "tenant" });
         }
@@ -99,6 +99,8 @@ impl TenantContext {
     pub async fn for_job(db: &Db, tenant: TenantId, job: &'static str) -> AppResult<Self> {
         if db
             .unscoped_system("job tenant context")
+            .read()
+            .await?
             .find_tenant(tenant)
             .await?
             .is_none()

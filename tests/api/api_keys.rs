@@ -189,3 +189,29 @@ async fn an_expired_key_stops_working() {
         "UNAUTHENTICATED"
     );
 }
+
+#[tokio::test]
+async fn last_use_is_recorded_at_most_once_a_minute() {
+    let clock = std::sync::Arc::new(msingi::clock::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let (_, secret) = key(&app, &owner, json!(["store.read"])).await;
+    let last_used = || async {
+        owner.gql(&app, LIST, json!({})).await.data()["apiKeys"][0]["lastUsedAt"]
+            .as_str()
+            .map(ToOwned::to_owned)
+    };
+    assert_eq!(last_used().await, None);
+    app.graphql_as(&secret, &[], STORES, json!({})).await;
+    let first = last_used().await.expect("recorded");
+    clock.advance(chrono::Duration::seconds(30));
+    app.graphql_as(&secret, &[], STORES, json!({})).await;
+    assert_eq!(
+        last_used().await.as_ref(),
+        Some(&first),
+        "written again within a minute"
+    );
+    clock.advance(chrono::Duration::seconds(31));
+    app.graphql_as(&secret, &[], STORES, json!({})).await;
+    assert_ne!(last_used().await.as_ref(), Some(&first));
+}

@@ -371,7 +371,7 @@ fn delete_redis_namespace(url: String, namespace: String) {
             return;
         };
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{namespace}.*"))
+            .arg(format!("{namespace}*"))
             .query(&mut conn)
             .unwrap_or_default();
         if !keys.is_empty() {

@@ -456,17 +456,40 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_at_login() {
     .unwrap()
     .to_string();
     let email = msingi::identity::Email::parse(&owner.email, "email").unwrap();
-    let system = app.db.unscoped_system("test: weaken the stored hash");
-    let user = system.find_user_by_email(&email).await.unwrap().unwrap();
-    system.update_password_hash(user.id, &weak).await.unwrap();
+    let tx = app
+        .db
+        .unscoped_system("test: weaken the stored hash")
+        .begin()
+        .await
+        .unwrap();
+    let user = tx.find_user_by_email(&email).await.unwrap().unwrap();
+    tx.set_password_hash(user.id, &weak).await.unwrap();
+    tx.commit().await.unwrap();
 
     let login = app
         .graphql(LOGIN, login_vars(&owner.email, &owner.password))
         .await;
     assert!(login.body["errors"].is_null(), "{}", login.body);
-    let stored = system.credentials(&email).await.unwrap().unwrap().password_hash.unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    let system = app
+        .db
+        .unscoped_system("test: read the hash")
+        .read()
+        .await
+        .unwrap();
+    let stored = system
+        .credentials(&email)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
     // And the password still works.
-    let again = app.graphql(LOGIN, login_vars(&owner.email, &owner.password)).await;
+    let again = app
+        .graphql(LOGIN, login_vars(&owner.email, &owner.password))
+        .await;
     assert!(again.body["errors"].is_null());
 }
