@@ -30,9 +30,10 @@ pub struct Application {
 /// Opens the database (migrating first when configured to) and the job store.
 pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<(Db, JobBackend)> {
     if config.auto_migrate {
-        Db::migrate(&config.migration_database_url).await?;
+        Db::migrate(&config.migration_database_url, &config.database_url).await?;
     }
     let db = Db::connect(&config.database_url, clock).await?;
+    db.check_row_level_security(config.allow_rls_bypass).await?;
     let pending = db.pending_migrations().await?;
     if !pending.is_empty() {
         anyhow::bail!(
@@ -49,7 +50,7 @@ async fn job_backend(config: &Config, db: &Db) -> anyhow::Result<JobBackend> {
     let namespace = &config.jobs_namespace;
     let backend = match (&config.redis_url, db.postgres_pool()) {
         (Some(url), _) => JobBackend::redis(url, namespace).await,
-        (None, Some(pool)) => JobBackend::postgres(pool, namespace).await,
+        (None, Some(pool)) => Ok(JobBackend::postgres(pool, namespace)),
         (None, None) => JobBackend::sqlite(&config.sqlite_jobs_url(), namespace).await,
     };
     backend.context("opening the job store")

@@ -132,6 +132,12 @@ pub struct Config {
     pub login_max_failures: u32,
     /// `LOGIN_LOCKOUT_SECS`: the window failures are counted in.
     pub login_lockout: Duration,
+    /// `MSINGI_ALLOW_RLS_BYPASS`: start even when the PostgreSQL run-time role could read
+    /// past row-level security (development only; warns loudly).
+    pub allow_rls_bypass: bool,
+    /// `MSINGI_BASE_DOMAIN`: with `acme.example.com`, a request to
+    /// `duka.acme.example.com` acts in the tenant whose slug is `duka`.
+    pub base_domain: Option<String>,
 }
 
 impl Config {
@@ -336,6 +342,9 @@ impl Config {
             )? as u64),
             login_max_failures: number("LOGIN_MAX_FAILURES", 5, 1)? as u32,
             login_lockout: Duration::from_secs(number("LOGIN_LOCKOUT_SECS", 15 * 60, 1)? as u64),
+            allow_rls_bypass: flag("MSINGI_ALLOW_RLS_BYPASS", false)?,
+            base_domain: var("MSINGI_BASE_DOMAIN")
+                .map(|d| d.trim_start_matches('.').to_lowercase()),
         })
     }
 

@@ -75,15 +75,17 @@ impl JobBackend {
         Ok(Self::new(Store::Sqlite(pool), namespace))
     }
 
-    /// Uses the application's PostgreSQL pool and prepares apalis's tables in it.
-    pub async fn postgres(
-        pool: apalis_postgres::PgPool,
-        namespace: &str,
-    ) -> Result<Self, JobBackendError> {
-        PostgresStorage::setup(&pool)
+    /// Creates or upgrades apalis's tables (schema `apalis`); run by the table owner during
+    /// `msingi migrate`.
+    pub async fn prepare_postgres(pool: &apalis_postgres::PgPool) -> Result<(), JobBackendError> {
+        PostgresStorage::setup(pool)
             .await
-            .map_err(|e| JobBackendError::Sql(e.to_string()))?;
-        Ok(Self::new(Store::Postgres(pool), namespace))
+            .map_err(|e| JobBackendError::Sql(e.to_string()))
+    }
+
+    /// Uses the application's PostgreSQL pool, whose tables `prepare_postgres` made.
+    pub fn postgres(pool: apalis_postgres::PgPool, namespace: &str) -> Self {
+        Self::new(Store::Postgres(pool), namespace)
     }
 
     /// Connects to Redis at `url`.

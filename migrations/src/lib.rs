@@ -19,6 +19,10 @@ mod m20261122_000008_create_user_tokens;
 mod m20261122_000009_create_invitations;
 mod m20261122_000010_create_api_keys;
 mod m20261122_000011_create_audit_log;
+mod m20261122_000012_create_tenant_modules;
+mod m20261122_000013_enable_row_level_security;
+
+pub use m20261122_000013_enable_row_level_security::TENANT_TABLES;
 
 /// The ordered list of Msingi's migrations.
 pub struct Migrator;
@@ -38,6 +42,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_create_invitations::Migration),
             Box::new(m20261122_000010_create_api_keys::Migration),
             Box::new(m20261122_000011_create_audit_log::Migration),
+            Box::new(m20261122_000012_create_tenant_modules::Migration),
+            Box::new(m20261122_000013_enable_row_level_security::Migration),
         ]
     }
 }

@@ -61,20 +61,99 @@ impl Db {
         Ok(Self { conn, clock })
     }
 
-    /// Applies every pending migration to the database at `url` (the table owner's URL).
-    pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    /// Applies every pending migration as the table owner (`url`). On PostgreSQL it also
+    /// prepares the job tables and grants the run-time role (the user of `runtime_url`)
+    /// what it needs: data access, never ownership, so row-level security binds it.
+    pub async fn migrate(url: &str, runtime_url: &str) -> anyhow::Result<()> {
         let conn = open(url, 1).await?;
         msingi_migrations::Migrator::up(&conn, None)
             .await
             .context("running migrations")?;
+        if conn.get_database_backend() == DbBackend::Postgres {
+            let pool = conn.get_postgres_connection_pool().clone();
+            msingi_jobs::JobBackend::prepare_postgres(&pool)
+                .await
+                .context("preparing the job tables")?;
+            let owner = url::Url::parse(url).ok().map(|u| u.username().to_owned());
+            let runtime = url::Url::parse(runtime_url)
+                .ok()
+                .map(|u| u.username().to_owned());
+            if let Some(runtime) = runtime.filter(|r| !r.is_empty() && Some(r) != owner.as_ref()) {
+                conn.execute_unprepared(&grants(&runtime))
+                    .await
+                    .with_context(|| format!("granting the run-time role {runtime:?}"))?;
+            }
+        }
         conn.close().await.ok();
         Ok(())
     }
 
-    /// Names of the migrations not yet applied.
+    /// On PostgreSQL, refuses a run-time role that could read past row-level security (a
+    /// superuser, a role with BYPASSRLS, or a table owner), unless `allow` (a development
+    /// override, which warns).
+    pub async fn check_row_level_security(&self, allow: bool) -> anyhow::Result<()> {
+        if self.kind() != DatabaseKind::Postgres {
+            return Ok(());
+        }
+        let row = self
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_user::text AS role, \
+                        (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS bypass, \
+                        (SELECT count(*) FROM pg_tables WHERE tableowner = current_user AND schemaname = 'public') AS owned",
+            ))
+            .await?
+            .context("reading the run-time role")?;
+        let role: String = row.try_get("", "role")?;
+        let bypass: bool = row.try_get("", "bypass")?;
+        let owned: i64 = row.try_get("", "owned")?;
+        if !bypass && owned == 0 {
+            return Ok(());
+        }
+        let why = if bypass {
+            "is a superuser or has BYPASSRLS"
+        } else {
+            "owns tables"
+        };
+        if allow {
+            tracing::warn!(
+                role,
+                "DATABASE_URL's role {why}: row-level security does not protect tenants. \
+                 MSINGI_ALLOW_RLS_BYPASS is for development only"
+            );
+            return Ok(());
+        }
+        anyhow::bail!(
+            "DATABASE_URL's role {role:?} {why}, so row-level security would not bind it: \
+             connect as a role that owns nothing (msingi migrate grants it access), \
+             or set MSINGI_ALLOW_RLS_BYPASS=true in development"
+        )
+    }
+
+    /// Names of the migrations not yet applied. Reads the migration table only (the
+    /// run-time role may not create it).
     pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
-        let pending = msingi_migrations::Migrator::get_pending_migrations(&self.conn).await?;
-        Ok(pending.iter().map(|m| m.name().to_owned()).collect())
+        let applied: std::collections::HashSet<String> = match self
+            .conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.conn.get_database_backend(),
+                "SELECT version FROM seaql_migrations",
+            ))
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| r.try_get::<String>("", "version"))
+                .collect::<Result<_, _>>()?,
+            // No migration table: nothing was ever applied.
+            Err(_) => Default::default(),
+        };
+        Ok(msingi_migrations::Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .filter(|name| !applied.contains(name))
+            .collect())
     }
 
     /// SQLite or PostgreSQL.
@@ -125,6 +204,20 @@ impl Db {
     pub async fn close(self) {
         self.conn.close().await.ok();
     }
+}
+
+/// What the run-time role may do: read and write rows, use sequences and the job tables.
+fn grants(role: &str) -> String {
+    let role = format!("\"{}\"", role.replace('"', "\"\""));
+    format!(
+        "GRANT USAGE ON SCHEMA public TO {role};\n\
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};\n\
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n\
+         GRANT USAGE ON SCHEMA apalis TO {role};\n\
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA apalis TO {role};\n\
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA apalis TO {role};\n\
+         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA apalis TO {role};"
+    )
 }
 
 async fn open(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {

@@ -78,6 +78,8 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// `sqlite`, `postgres` or `redis`.
     pub queue_backend: &'static str,
+    /// The run-time database URL (PostgreSQL: the role row-level security binds).
+    pub database_url: String,
     jobs: msingi_jobs::JobBackend,
     namespace: String,
     shutdown: CancellationToken,
@@ -126,6 +128,7 @@ impl TestAppBuilder {
             Some(admin) => {
                 let database = PostgresDatabase::create(&admin).await;
                 env.insert("DATABASE_URL".into(), database.url.clone());
+                env.insert("MIGRATION_DATABASE_URL".into(), database.owner_url.clone());
                 Some(database)
             }
             None => None,
@@ -141,6 +144,7 @@ impl TestAppBuilder {
             .expect("the application builds");
         let address = format!("http://{}", application.local_addr());
         let db = application.db().clone();
+        let database_url = env["DATABASE_URL"].clone();
         let jobs = application.jobs().clone();
         let queue_backend = jobs.kind();
         let shutdown = CancellationToken::new();
@@ -153,6 +157,7 @@ impl TestAppBuilder {
             data_dir,
             queue_backend,
             jobs,
+            database_url,
             namespace,
             shutdown,
             server: Some(server),
@@ -434,7 +439,10 @@ impl WsSession {
 struct PostgresDatabase {
     admin_url: String,
     name: String,
+    /// As the run-time role.
     url: String,
+    /// As the owner.
+    owner_url: String,
 }
 
 impl PostgresDatabase {
@@ -448,6 +456,14 @@ impl PostgresDatabase {
             .execute(&mut admin)
             .await
             .expect("advisory lock");
+        // The run-time role: logs in, owns nothing, cannot bypass row-level security.
+        sqlx::query(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'msingi_app') \
+             THEN CREATE ROLE msingi_app LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$",
+        )
+        .execute(&mut admin)
+        .await
+        .expect("the run-time role");
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
                 .bind(&template)
@@ -467,12 +483,10 @@ impl PostgresDatabase {
                 .await
                 .expect("create the template");
             let url = database_url(admin_url, &building);
-            Db::migrate(&url).await.expect("migrate the template");
-            let pool = sqlx::PgPool::connect(&url).await.expect("template pool");
-            msingi_jobs::JobBackend::postgres(pool.clone(), "template")
+            let runtime = runtime_url(admin_url, &building);
+            Db::migrate(&url, &runtime)
                 .await
-                .expect("job tables in the template");
-            pool.close().await;
+                .expect("migrate the template");
             sqlx::query(ddl(format!(
                 "ALTER DATABASE {building} RENAME TO {template}"
             )))
@@ -492,7 +506,8 @@ impl PostgresDatabase {
         admin.close().await.ok();
         Self {
             admin_url: admin_url.to_owned(),
-            url: database_url(admin_url, &name),
+            url: runtime_url(admin_url, &name),
+            owner_url: database_url(admin_url, &name),
             name,
         }
     }
@@ -533,6 +548,14 @@ fn template_name() -> String {
 /// DDL on database names the harness generated itself (a hash or a UUID): no user input.
 fn ddl(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
+}
+
+/// The URL of `database` as the run-time role `msingi_app`.
+fn runtime_url(admin_url: &str, database: &str) -> String {
+    let mut url = url::Url::parse(&database_url(admin_url, database)).expect("a URL");
+    url.set_username("msingi_app").expect("a user name");
+    url.set_password(None).expect("no password");
+    url.to_string()
 }
 
 fn database_url(admin_url: &str, database: &str) -> String {
