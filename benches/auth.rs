@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         db: db.clone(),
         keys: Arc::new(keys),
         throttle: Throttle::new(None, "bench", clock, config.login_lockout).await?,
+        access: msingi::tenancy::access::AccessCache::new(None, "bench").await?,
         config: Arc::new(config),
     };
     let meta = RequestMeta {
@@ -117,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         bearer: Some(tokens.access_token.clone()),
         tenant: None,
         store: None,
+        host: None,
     };
     let runs = 2_000;
     let started = Instant::now();

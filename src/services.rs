@@ -19,6 +19,8 @@ pub struct Services {
     pub throttle: Throttle,
     /// Configuration.
     pub config: Arc<Config>,
+    /// Cached tenant contexts and their invalidation.
+    pub access: Arc<crate::tenancy::access::AccessCache>,
 }
 
 impl std::fmt::Debug for Services {

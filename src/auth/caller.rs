@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::RequestMeta;
 use crate::ids::{SessionId, StoreId, TenantId, UserId};
 use crate::services::Services;
-use crate::tenancy::{Principal, TenantContext};
+use crate::tenancy::TenantContext;
 
 use super::tokens;
 
@@ -68,6 +68,16 @@ pub struct Credentials {
     pub tenant: Option<String>,
     /// `X-Store-ID`.
     pub store: Option<String>,
+    /// `Host`, for `<slug>.<MSINGI_BASE_DOMAIN>`.
+    pub host: Option<String>,
+}
+
+/// The tenant slug in `host` when it is `<slug>.<MSINGI_BASE_DOMAIN>`.
+fn subdomain<'h>(services: &Services, host: Option<&'h str>) -> Option<&'h str> {
+    let base = services.config.base_domain.as_deref()?;
+    let host = host?.split(':').next()?;
+    let slug = host.strip_suffix(base)?.strip_suffix('.')?;
+    (!slug.is_empty() && !slug.contains('.')).then_some(slug)
 }
 
 impl Caller {
@@ -198,9 +208,14 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
             continue;
         }
         let live = key.revoked_at.is_none() && key.expires_at.is_none_or(|t| t > now);
-        if !live || system.find_tenant(key.tenant).await?.is_none() {
+        if !live {
             return Ok(Identity::Invalid);
         }
+        let ctx = match TenantContext::for_api_key(&system, &key).await {
+            Ok(ctx) => ctx,
+            Err(AppError::NotFound { .. }) => return Ok(Identity::Invalid),
+            Err(other) => return Err(other),
+        };
         drop(system);
         let touch = services
             .db
@@ -210,7 +225,6 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
         if touch.touch_api_key(&key).await? {
             touch.commit().await?;
         }
-        let ctx = TenantContext::for_api_key(&key);
         return Ok(Identity::ApiKey { key, ctx });
     }
     Ok(Identity::Invalid)
@@ -239,35 +253,34 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
     let Some(user) = system.find_user(user_id).await? else {
         return Ok(Identity::Invalid);
     };
-    let principal = Principal::User {
-        user_id,
-        platform_admin: user.is_platform_admin,
-    };
-    let tenant = match parse_header(
-        credentials.tenant.as_deref(),
-        "X-Tenant-ID",
-        TenantId::parse,
-    ) {
-        Err(refusal) => Some(Err(refusal)),
-        Ok(header) => match header.or(claims.tid.map(TenantId::from_uuid)) {
-            None => None,
-            Some(tenant) => {
-                match parse_header(credentials.store.as_deref(), "X-Store-ID", StoreId::parse) {
-                    Err(refusal) => Some(Err(refusal)),
-                    Ok(store) => Some(
-                        match TenantContext::for_member(&services.db, principal, tenant, store)
-                            .await
-                        {
-                            Ok(ctx) => Ok(ctx),
-                            Err(AppError::NotFound { entity }) => {
-                                Err(TenantRefusal::NotFound(entity))
-                            }
-                            Err(other) => return Err(other),
-                        },
-                    ),
-                }
-            }
+    // The tenant: X-Tenant-ID, else the host's subdomain, else the token's.
+    let requested = match parse_header(credentials.tenant.as_deref(), "X-Tenant-ID", TenantId::parse) {
+        Err(refusal) => Err(refusal),
+        Ok(Some(tenant)) => Ok(Some(tenant)),
+        Ok(None) => match subdomain(services, credentials.host.as_deref()) {
+            Some(slug) => match system.find_tenant_by_slug(slug).await? {
+                Some(tenant) => Ok(Some(tenant.id)),
+                None => Err(TenantRefusal::NotFound("tenant")),
+            },
+            None => Ok(claims.tid.map(TenantId::from_uuid)),
         },
+    };
+    drop(system);
+    let store = parse_header(credentials.store.as_deref(), "X-Store-ID", StoreId::parse);
+    let tenant = match (requested, store) {
+        (Err(refusal), _) | (Ok(Some(_)), Err(refusal)) => Some(Err(refusal)),
+        (Ok(None), _) => None,
+        (Ok(Some(tenant)), Ok(store)) => Some(
+            match services
+                .access
+                .member_context(&services.db, user_id, user.is_platform_admin, tenant, store)
+                .await
+            {
+                Ok(ctx) => Ok(ctx),
+                Err(AppError::NotFound { entity }) => Err(TenantRefusal::NotFound(entity)),
+                Err(other) => return Err(other),
+            },
+        ),
     };
     Ok(Identity::User {
         user: user_id,

@@ -26,7 +26,7 @@ pub enum MembershipStatus {
 }
 
 impl MembershipStatus {
-    fn from_stored(value: &str) -> Self {
+    pub(super) fn from_stored(value: &str) -> Self {
         match value {
             "ACTIVE" => Self::Active,
             "INVITED" => Self::Invited,

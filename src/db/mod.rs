@@ -22,6 +22,7 @@ mod roles;
 mod scope;
 mod sessions;
 mod stores;
+mod tenancy_admin;
 mod tenants;
 mod user_tokens;
 mod users;
@@ -39,6 +40,7 @@ pub use outbox::PendingJob;
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest, encode_cursor};
 pub use scope::{SystemDoor, SystemTx, TenantScope};
 pub use sessions::{ClientInfo, RefreshRecord, Session};
+pub use tenancy_admin::{CORE, MemberRecord};
 pub use user_tokens::TokenPurpose;
 pub use users::Credentials;
 
@@ -187,8 +189,15 @@ impl Db {
     }
 
     /// Opens a unit of work that may write, in the context's tenant. Nothing is kept unless
-    /// [`TenantScope::commit`] is called.
+    /// [`TenantScope::commit`] is called. A suspended tenant's writes are refused here, in
+    /// one place: FORBIDDEN with `reason: TENANT_SUSPENDED`.
     pub async fn write(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
+        if ctx.is_suspended() {
+            return Err(crate::error::AppError::Forbidden {
+                message: "this tenant is suspended: it can be read, not changed".into(),
+                reason: Some("TENANT_SUSPENDED"),
+            });
+        }
         TenantScope::begin(self, ctx.tenant_id(), true).await
     }
 

@@ -222,3 +222,110 @@ fn to_role(row: roles::Model, permissions: Vec<String>) -> Role {
         permissions,
     }
 }
+
+impl TenantScope {
+    /// Renames a role, changes its description and/or replaces its permissions; `None`
+    /// when it is not in this tenant. A taken name is `CONFLICT`.
+    pub async fn update_role(
+        &self,
+        id: RoleId,
+        name: Option<String>,
+        description: Option<Option<String>>,
+        permissions: Option<Vec<String>>,
+    ) -> AppResult<Option<Role>> {
+        use sea_orm::sea_query::Expr;
+        if self.get_role(id).await?.is_none() {
+            return Ok(None);
+        }
+        let mut update = self
+            .update_many::<roles::Entity>()
+            .filter(roles::Column::Id.eq(id.into_uuid()))
+            .col_expr(roles::Column::UpdatedAt, Expr::value(self.now()));
+        if let Some(name) = &name {
+            update = update.col_expr(roles::Column::Name, Expr::value(name.clone()));
+        }
+        if let Some(description) = description {
+            update = update.col_expr(roles::Column::Description, Expr::value(description));
+        }
+        update.exec(self.conn()).await.map_err(|e| {
+            AppError::conflict_on_unique(e, format!("a role named {:?} exists", name.unwrap_or_default()))
+        })?;
+        if let Some(permissions) = permissions {
+            self.delete_many::<role_permissions::Entity>()
+                .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
+                .exec(self.conn())
+                .await?;
+            for permission in permissions {
+                self.insert(role_permissions::ActiveModel {
+                    role_id: Set(id.into_uuid()),
+                    permission: Set(permission),
+                    ..Default::default()
+                })
+                .await?;
+            }
+        }
+        self.get_role(id).await
+    }
+
+    /// Grants or withdraws one permission of a role (idempotent).
+    pub async fn set_role_permission(&self, id: RoleId, permission: &str, granted: bool) -> AppResult<()> {
+        let held = self
+            .select::<role_permissions::Entity>()
+            .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
+            .filter(role_permissions::Column::Permission.eq(permission))
+            .one(self.conn())
+            .await?
+            .is_some();
+        if granted && !held {
+            self.insert(role_permissions::ActiveModel {
+                role_id: Set(id.into_uuid()),
+                permission: Set(permission.to_owned()),
+                ..Default::default()
+            })
+            .await?;
+        } else if !granted && held {
+            self.delete_many::<role_permissions::Entity>()
+                .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
+                .filter(role_permissions::Column::Permission.eq(permission))
+                .exec(self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How many assignments a role has.
+    pub async fn count_role_assignments(&self, id: RoleId) -> AppResult<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(self
+            .select::<role_assignments::Entity>()
+            .filter(role_assignments::Column::RoleId.eq(id.into_uuid()))
+            .count(self.conn())
+            .await?)
+    }
+
+    /// Deletes a role and its permissions; false when it is not in this tenant.
+    pub async fn delete_role(&self, id: RoleId) -> AppResult<bool> {
+        self.delete_many::<role_permissions::Entity>()
+            .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
+            .exec(self.conn())
+            .await?;
+        let deleted = self
+            .delete_many::<roles::Entity>()
+            .filter(roles::Column::Id.eq(id.into_uuid()))
+            .exec(self.conn())
+            .await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    /// Withdraws a role from `user` (tenant-wide or in one store); false when not held.
+    pub async fn revoke_role(&self, user: UserId, role: RoleId, store: Option<StoreId>) -> AppResult<bool> {
+        let deleted = self
+            .delete_many::<role_assignments::Entity>()
+            .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
+            .filter(role_assignments::Column::RoleId.eq(role.into_uuid()))
+            .filter(role_assignments::Column::Scope.eq(scope_of(store)))
+            .exec(self.conn())
+            .await?;
+        Ok(deleted.rows_affected > 0)
+    }
+}

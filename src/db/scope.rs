@@ -91,7 +91,6 @@ impl TenantScope {
     }
 
     /// `DELETE … WHERE tenant_id = <this tenant>`.
-    #[allow(dead_code)] // the first tenant-scoped delete arrives with role management
     pub(super) fn delete_many<E: TenantOwned>(&self) -> DeleteMany<E> {
         E::delete_many().filter(E::tenant_column().eq(self.tenant.into_uuid()))
     }

@@ -113,7 +113,7 @@ impl SystemTx {
     }
 }
 
-fn to_user(row: users::Model) -> User {
+pub(super) fn to_user(row: users::Model) -> User {
     User {
         id: UserId::from_uuid(row.id),
         email: Email::from_stored(row.email),

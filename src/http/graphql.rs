@@ -43,6 +43,7 @@ fn credentials(headers: &HeaderMap) -> Credentials {
         bearer,
         tenant: header(headers, "x-tenant-id"),
         store: header(headers, "x-store-id"),
+        host: header(headers, "host"),
     }
 }
 
@@ -270,6 +271,7 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
                         bearer,
                         tenant: text("tenantId"),
                         store: text("storeId"),
+                        host: None,
                     };
                     let caller = Caller::authenticate(&services, meta.clone(), credentials)
                         .await

@@ -53,7 +53,7 @@ pub async fn create(
                 format!("unknown permission {code:?}"),
             ));
         }
-        if !ctx.has(code) {
+        if ctx.beyond_own([&code.to_owned()]).is_some() {
             return Err(AppError::forbidden(format!(
                 "you cannot grant {code}, which you do not hold"
             )));

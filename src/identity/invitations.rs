@@ -84,7 +84,7 @@ pub async fn invite(
             .get_role(*id)
             .await?
             .ok_or(AppError::NotFound { entity: "role" })?;
-        if let Some(missing) = role.permissions.iter().find(|p| !ctx.has(p)) {
+        if let Some(missing) = ctx.beyond_own(&role.permissions) {
             return Err(AppError::forbidden(format!(
                 "the role {} grants {missing}, which you do not hold",
                 role.name

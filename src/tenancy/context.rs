@@ -7,7 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::db::ApiKey;
+use crate::db::{ApiKey, SystemTx};
+use crate::tenancy::TenantStatus;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiKeyId, StoreId, TenantId, UserId};
@@ -50,9 +51,19 @@ impl Principal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantContext {
     tenant: TenantId,
+    status: TenantStatus,
     principal: Principal,
     store: Option<StoreId>,
     permissions: BTreeSet<String>,
+    modules: BTreeSet<String>,
+}
+
+/// The permissions that are effective: those granted whose module the tenant has.
+fn effective(granted: impl IntoIterator<Item = String>, modules: &BTreeSet<String>) -> BTreeSet<String> {
+    granted
+        .into_iter()
+        .filter(|p| crate::rbac::permission(p).is_some_and(|p| modules.contains(p.module)))
+        .collect()
 }
 
 impl TenantContext {
@@ -70,48 +81,62 @@ impl TenantContext {
         if !system.is_active_member(tenant, user).await? {
             return Err(AppError::NotFound { entity: "tenant" });
         }
+        let status = match system.find_tenant(tenant).await? {
+            Some(t) if t.status != TenantStatus::Closed => t.status,
+            _ => return Err(AppError::NotFound { entity: "tenant" }),
+        };
         if let Some(store) = store
             && !system.store_exists(tenant, store).await?
         {
             return Err(AppError::NotFound { entity: "store" });
         }
-        let permissions = system.member_permissions(tenant, user, store).await?;
+        let modules = system.tenant_modules(tenant).await?;
+        let permissions = effective(system.member_permissions(tenant, user, store).await?, &modules);
         Ok(Self {
             tenant,
+            status,
             principal,
             store,
             permissions,
+            modules,
         })
     }
 
     /// The context of a request made with an API key that authentication has just
-    /// checked: the key's tenant, exactly the key's permissions.
-    pub(crate) fn for_api_key(key: &ApiKey) -> Self {
-        Self {
+    /// checked: the key's tenant, exactly the key's (effective) permissions.
+    pub(crate) async fn for_api_key(system: &SystemTx, key: &ApiKey) -> AppResult<Self> {
+        let status = match system.find_tenant(key.tenant).await? {
+            Some(t) if t.status != TenantStatus::Closed => t.status,
+            _ => return Err(AppError::NotFound { entity: "tenant" }),
+        };
+        let modules = system.tenant_modules(key.tenant).await?;
+        Ok(Self {
             tenant: key.tenant,
+            status,
             principal: Principal::ApiKey { key_id: key.id },
             store: None,
-            permissions: key.permissions.iter().cloned().collect(),
-        }
+            permissions: effective(key.permissions.iter().cloned(), &modules),
+            modules,
+        })
     }
 
     /// The context a job runs in: the server acting for `tenant`, which must exist.
     pub async fn for_job(db: &Db, tenant: TenantId, job: &'static str) -> AppResult<Self> {
-        if db
+        let status = db
             .unscoped_system("job tenant context")
             .read()
             .await?
             .find_tenant(tenant)
             .await?
-            .is_none()
-        {
-            return Err(AppError::NotFound { entity: "tenant" });
-        }
+            .map(|t| t.status)
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
         Ok(Self {
             tenant,
+            status,
             principal: Principal::System { reason: job },
             store: None,
             permissions: BTreeSet::new(),
+            modules: BTreeSet::new(),
         })
     }
 
@@ -133,6 +158,28 @@ impl TenantContext {
     /// Effective permission codes.
     pub fn permissions(&self) -> &BTreeSet<String> {
         &self.permissions
+    }
+
+    /// Whether the tenant is suspended (its members may read, not write).
+    pub fn is_suspended(&self) -> bool {
+        self.status == TenantStatus::Suspended
+    }
+
+    /// The tenant's modules.
+    pub fn modules(&self) -> &BTreeSet<String> {
+        &self.modules
+    }
+
+    /// The first of `permissions` that would be effective in this tenant but that the
+    /// caller does not hold: what granting them would escalate to. Permissions of modules
+    /// the tenant lacks are never effective, so they escalate nothing.
+    pub fn beyond_own<'p>(&self, permissions: impl IntoIterator<Item = &'p String>) -> Option<&'p str> {
+        permissions
+            .into_iter()
+            .find(|p| {
+                crate::rbac::permission(p).is_some_and(|c| self.modules.contains(c.module)) && !self.has(p)
+            })
+            .map(String::as_str)
     }
 
     /// Whether the context holds `permission`.

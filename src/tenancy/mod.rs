@@ -1,6 +1,7 @@
 //! Tenancy: who is asking ([`Principal`]), in which tenant and store ([`TenantContext`]),
 //! and the tenant and store records themselves.
 
+pub mod access;
 mod context;
 pub mod stores;
 mod tenants;

@@ -139,12 +139,13 @@ impl TestAppBuilder {
         env.extend(self.env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let database_url = config.database_url.clone();
         let application = Application::build_with_clock(config, clock)
             .await
             .expect("the application builds");
         let address = format!("http://{}", application.local_addr());
         let db = application.db().clone();
-        let database_url = env["DATABASE_URL"].clone();
+
         let jobs = application.jobs().clone();
         let queue_backend = jobs.kind();
         let shutdown = CancellationToken::new();
@@ -355,9 +356,8 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        if let Some(database) = self.postgres.take() {
-            database.drop_blocking();
-        }
+        // Dropping the database handle drops the test database.
+        self.postgres.take();
         if self.queue_backend == "redis"
             && let Some(url) = redis_url()
         {
@@ -512,18 +512,21 @@ impl PostgresDatabase {
         }
     }
 
-    fn drop_blocking(self) {
+}
+
+impl Drop for PostgresDatabase {
+    /// Drops the test database, even when the test failed before its server started.
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
         let handle = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-                    let _ = sqlx::query(ddl(format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        self.name
-                    )))
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                     .execute(&mut admin)
                     .await;
                 }

@@ -12,6 +12,7 @@ pub(super) mod role_permissions;
 pub(super) mod roles;
 pub(super) mod sessions;
 pub(super) mod stores;
+pub(super) mod tenant_modules;
 pub(super) mod tenants;
 pub(super) mod user_tokens;
 pub(super) mod users;

@@ -1,0 +1,160 @@
+//! Who may do what, per request, without asking the database every time: resolved tenant
+//! contexts are cached per (tenant, user, store) and dropped the moment anything that
+//! changes access in that tenant commits (a role toggled, assigned or revoked, a member
+//! removed, the tenant suspended, a module switched). With Redis the invalidation is
+//! published to every API node; entries also expire after a minute as a backstop.
+//!
+//! The same invalidation feeds `myPermissionsChanged`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use tokio::sync::broadcast;
+
+use crate::db::Db;
+use crate::error::AppResult;
+use crate::ids::{StoreId, TenantId, UserId};
+use crate::tenancy::{Principal, TenantContext};
+
+/// How long a cached context may live without an invalidation.
+const TTL: Duration = Duration::from_secs(60);
+
+type Key = (TenantId, UserId, Option<StoreId>);
+
+struct Entry {
+    epoch: u64,
+    at: Instant,
+    ctx: TenantContext,
+}
+
+/// The cache and its invalidation channel.
+pub struct AccessCache {
+    entries: Mutex<HashMap<Key, Entry>>,
+    epochs: Mutex<HashMap<TenantId, u64>>,
+    events: broadcast::Sender<TenantId>,
+    publisher: Option<(redis::aio::ConnectionManager, String)>,
+}
+
+impl std::fmt::Debug for AccessCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessCache")
+            .field("redis", &self.publisher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessCache {
+    /// A cache; with `redis_url`, invalidations travel between nodes on the channel
+    /// `<namespace>:access`.
+    pub async fn new(redis_url: Option<&str>, namespace: &str) -> anyhow::Result<Arc<Self>> {
+        let (events, _) = broadcast::channel(1024);
+        let channel = format!("{namespace}:access");
+        let publisher = match redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url)?;
+                Some((redis::aio::ConnectionManager::new(client).await?, channel.clone()))
+            }
+            None => None,
+        };
+        let cache = Arc::new(Self {
+            entries: Mutex::default(),
+            epochs: Mutex::default(),
+            events,
+            publisher,
+        });
+        if let Some(url) = redis_url {
+            let mut pubsub = redis::Client::open(url)?.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            let weak = Arc::downgrade(&cache);
+            tokio::spawn(async move {
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    let Some(cache) = weak.upgrade() else { break };
+                    let payload: String = message.get_payload().unwrap_or_default();
+                    if let Ok(tenant) = TenantId::parse(&payload, "tenant") {
+                        cache.invalidate_locally(tenant);
+                    }
+                }
+            });
+        }
+        Ok(cache)
+    }
+
+    fn epoch(&self, tenant: TenantId) -> u64 {
+        *self
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .unwrap_or(&0)
+    }
+
+    /// The member's context, from the cache when it is still current.
+    pub async fn member_context(
+        &self,
+        db: &Db,
+        user: UserId,
+        platform_admin: bool,
+        tenant: TenantId,
+        store: Option<StoreId>,
+    ) -> AppResult<TenantContext> {
+        let key = (tenant, user, store);
+        let epoch = self.epoch(tenant);
+        if let Some(entry) = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
+            && entry.epoch == epoch
+            && entry.at.elapsed() < TTL
+        {
+            return Ok(entry.ctx.clone());
+        }
+        let principal = Principal::User {
+            user_id: user,
+            platform_admin,
+        };
+        let ctx = TenantContext::for_member(db, principal, tenant, store).await?;
+        // Stored under the epoch read before the lookup: an invalidation that raced it
+        // makes the entry stale at once.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            key,
+            Entry {
+                epoch,
+                at: Instant::now(),
+                ctx: ctx.clone(),
+            },
+        );
+        Ok(ctx)
+    }
+
+    fn invalidate_locally(&self, tenant: TenantId) {
+        *self
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(tenant)
+            .or_insert(0) += 1;
+        let _ = self.events.send(tenant);
+    }
+
+    /// Drops every cached context of `tenant`, on this node and (with Redis) on every node.
+    /// Call after the change committed.
+    pub async fn invalidate(&self, tenant: TenantId) {
+        self.invalidate_locally(tenant);
+        if let Some((conn, channel)) = &self.publisher {
+            let mut conn = conn.clone();
+            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(tenant.to_string())
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = published {
+                tracing::error!(%tenant, error = %e, "could not publish an access invalidation");
+            }
+        }
+    }
+
+    /// Tenants whose access changed, as they change.
+    pub fn subscribe(&self) -> broadcast::Receiver<TenantId> {
+        self.events.subscribe()
+    }
+}
