@@ -136,3 +136,14 @@ pub struct AuditRecord {
     /// When.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// The active tenant's audit log, newest first, optionally of one action. [P:audit.read]
+pub async fn list(
+    services: &crate::services::Services,
+    caller: &crate::auth::Caller,
+    action: Option<&str>,
+    page: crate::db::PageRequest,
+) -> crate::error::AppResult<crate::db::Page<AuditRecord>> {
+    let ctx = caller.require("audit.read")?;
+    services.db.read(ctx).await?.list_audit(action, page).await
+}

@@ -157,7 +157,7 @@ impl TenantScope {
             query = query.filter(audit_log::Column::Id.lt(after));
         }
         let mut rows = query
-            .order_by_desc(audit_log::Column::Seq)
+            .order_by_desc(audit_log::Column::Id)
             .limit(page.first + 1)
             .all(self.conn())
             .await?;

@@ -4,12 +4,13 @@
 //! `schema.graphql` at the repository root is [`sdl`]'s output; a test fails when they
 //! differ (`msingi export-schema` rewrites it).
 
+mod admin;
 mod errors;
 mod identity;
 mod tenancy;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 
 pub use errors::{ErrorMapping, INTERNAL_MESSAGE};
 
@@ -35,14 +36,15 @@ pub struct Query(
     types::CatalogueQuery,
     identity::IdentityQuery,
     tenancy::TenancyQuery,
+    admin::AdminQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(identity::IdentityMutation);
+pub struct Mutation(identity::IdentityMutation, admin::AdminMutation);
 
 /// The executable schema.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, admin::Subscriptions>;
 
 /// The shared services, from the schema's data.
 fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, AppError> {
@@ -63,7 +65,7 @@ pub fn schema(
     environment: Environment,
     services: Option<Services>,
 ) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), admin::Subscriptions)
         .extension(ErrorMapping)
         .limit_depth(limits.max_depth)
         .limit_recursive_depth(limits.max_depth.max(32))

@@ -89,7 +89,12 @@ pub enum IsolationTier {
 
 /// A customer business.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Tenant {
+    #[graphql(skip)]
+    tenant_id: crate::ids::TenantId,
+    #[graphql(skip)]
+    known_modules: Option<Vec<String>>,
     /// Id.
     id: ID,
     /// Subdomain-safe unique name.
@@ -106,9 +111,35 @@ pub struct Tenant {
     created_at: DateTime<Utc>,
 }
 
+#[async_graphql::ComplexObject]
+impl Tenant {
+    /// Modules enabled for this tenant (`core` always; others from platform overrides
+    /// until plans exist).
+    async fn modules(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<String>> {
+        if let Some(modules) = &self.known_modules {
+            return Ok(modules.clone());
+        }
+        let services = super::services(ctx)?;
+        let system = services.db.unscoped_system("tenant modules").read().await?;
+        Ok(system.tenant_modules(self.tenant_id).await?.into_iter().collect())
+    }
+}
+
+impl Tenant {
+    /// A tenant whose modules are already known.
+    pub fn with_modules(t: TenantRecord, modules: Vec<String>) -> Self {
+        Self {
+            known_modules: Some(modules),
+            ..Self::from(t)
+        }
+    }
+}
+
 impl From<TenantRecord> for Tenant {
     fn from(t: TenantRecord) -> Self {
         Self {
+            tenant_id: t.id,
+            known_modules: None,
             id: ID(t.id.to_string()),
             slug: t.slug.as_str().to_owned(),
             name: t.name,

@@ -1,5 +1,7 @@
 //! Role-based access control: the permission catalogue every role draws from, and roles.
 
+pub mod live;
+pub mod manage;
 pub mod roles;
 
 pub use roles::{NewRole, Role, RoleAssignment};

@@ -3,8 +3,9 @@
 
 pub mod access;
 mod context;
+pub mod members;
 pub mod stores;
-mod tenants;
+pub mod tenants;
 
 pub use crate::ids::{StoreId, TenantId, UserId};
 pub use context::{Principal, TenantContext};

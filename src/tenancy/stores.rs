@@ -149,3 +149,75 @@ mod tests {
         assert!(matches!(err, AppError::BadInput { ref field, .. } if field == "input.code"));
     }
 }
+
+/// Store operations that change things. [P:store.manage]
+pub mod manage {
+    use super::{NewStore, Store, StoreId, StorePatch, StoreStatus};
+    use crate::audit::AuditEntry;
+    use crate::auth::Caller;
+    use crate::error::{AppError, AppResult};
+    use crate::services::Services;
+
+    /// Creates a store.
+    pub async fn create(services: &Services, caller: &Caller, name: &str, code: Option<&str>) -> AppResult<Store> {
+        let ctx = caller.require("store.manage")?;
+        let new = NewStore::parse(name, code)?;
+        let scope = services.db.write(ctx).await?;
+        let store = scope.insert_store(new).await?;
+        scope
+            .audit(
+                &caller.actor(),
+                AuditEntry::new("store.create", "store", store.id)
+                    .with_changes(serde_json::json!({ "after": { "name": store.name, "code": store.code } })),
+            )
+            .await?;
+        scope.commit().await?;
+        Ok(store)
+    }
+
+    /// Renames or re-codes a store; NOT_FOUND outside the caller's tenant.
+    pub async fn update(
+        services: &Services,
+        caller: &Caller,
+        id: &str,
+        name: Option<&str>,
+        code: Option<&str>,
+    ) -> AppResult<Store> {
+        caller.require("store.manage")?;
+        let id = StoreId::parse(id, "id")?;
+        let patch = StorePatch::parse(name, code)?;
+        change(services, caller, id, patch, "store.update").await
+    }
+
+    /// Archives a store (kept for history, no longer active).
+    pub async fn archive(services: &Services, caller: &Caller, id: &str) -> AppResult<Store> {
+        caller.require("store.manage")?;
+        let id = StoreId::parse(id, "id")?;
+        let patch = StorePatch {
+            status: Some(StoreStatus::Archived),
+            ..StorePatch::default()
+        };
+        change(services, caller, id, patch, "store.archive").await
+    }
+
+    async fn change(services: &Services, caller: &Caller, id: StoreId, patch: StorePatch, action: &str) -> AppResult<Store> {
+        let ctx = caller.require("store.manage")?;
+        let scope = services.db.write(ctx).await?;
+        let before = scope.get_store(id).await?.ok_or(AppError::NotFound { entity: "store" })?;
+        let after = scope
+            .update_store(id, patch)
+            .await?
+            .ok_or(AppError::NotFound { entity: "store" })?;
+        scope
+            .audit(
+                &caller.actor(),
+                AuditEntry::new(action, "store", id).with_changes(serde_json::json!({
+                    "before": { "name": before.name, "code": before.code, "status": before.status.as_str() },
+                    "after": { "name": after.name, "code": after.code, "status": after.status.as_str() },
+                })),
+            )
+            .await?;
+        scope.commit().await?;
+        Ok(after)
+    }
+}

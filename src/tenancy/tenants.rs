@@ -162,3 +162,159 @@ mod tests {
         assert_eq!(Slug::derive("!!"), None);
     }
 }
+
+/// The active tenant, and what changes it or reaches across tenants.
+pub mod manage {
+    use super::{Tenant, TenantStatus};
+    use crate::audit::AuditEntry;
+    use crate::auth::Caller;
+    use crate::db::{Page, PageRequest};
+    use crate::error::{AppError, AppResult};
+    use crate::ids::TenantId;
+    use crate::services::Services;
+
+    /// The tenant the request acts in, with its modules.
+    pub async fn current(services: &Services, caller: &Caller) -> AppResult<(Tenant, Vec<String>)> {
+        let ctx = caller.tenant()?;
+        let scope = services.db.read(ctx).await?;
+        let tenant = scope.own_tenant().await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        Ok((tenant, ctx.modules().iter().cloned().collect()))
+    }
+
+    /// Renames the tenant and/or replaces its settings (a JSON object). [P:tenant.manage]
+    pub async fn update(
+        services: &Services,
+        caller: &Caller,
+        name: Option<&str>,
+        settings: Option<serde_json::Value>,
+    ) -> AppResult<(Tenant, Vec<String>)> {
+        let ctx = caller.require("tenant.manage")?;
+        let name = name
+            .map(|n| crate::identity::registration::parse_name(n, "input.name"))
+            .transpose()?;
+        if settings.as_ref().is_some_and(|s| !s.is_object()) {
+            return Err(AppError::bad_input("input.settings", "must be a JSON object"));
+        }
+        let scope = services.db.write(ctx).await?;
+        let before = scope.own_tenant().await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        let after = scope
+            .update_own_tenant(name, settings)
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
+        scope
+            .audit(
+                &caller.actor(),
+                AuditEntry::new("tenant.update", "tenant", after.id).with_changes(serde_json::json!({
+                    "before": { "name": before.name, "settings": before.settings },
+                    "after": { "name": after.name, "settings": after.settings },
+                })),
+            )
+            .await?;
+        scope.commit().await?;
+        Ok((after, ctx.modules().iter().cloned().collect()))
+    }
+
+    fn platform_admin(caller: &Caller) -> AppResult<()> {
+        if caller.user()?.platform_admin {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("platform administrators only"))
+        }
+    }
+
+    /// Every tenant (platform scope; the read is audited). [PA]
+    pub async fn platform_list(
+        services: &Services,
+        caller: &Caller,
+        page: PageRequest,
+        search: Option<&str>,
+    ) -> AppResult<Page<(Tenant, Vec<String>)>> {
+        platform_admin(caller)?;
+        let tx = services.db.unscoped_system("platform: list tenants").begin().await?;
+        let page = tx.list_tenants(page, search).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for tenant in page.items {
+            let modules = tx.tenant_modules(tenant.id).await?.into_iter().collect();
+            items.push((tenant, modules));
+        }
+        let entry = AuditEntry {
+            action: "platform.tenants.read".into(),
+            target_type: Some("tenant".into()),
+            target_id: None,
+            changes: Some(serde_json::json!({ "search": search, "returned": items.len() })),
+        };
+        tx.audit(None, &caller.actor(), entry).await?;
+        tx.commit().await?;
+        Ok(Page {
+            items,
+            has_next: page.has_next,
+            has_previous: page.has_previous,
+            total: page.total,
+        })
+    }
+
+    /// Suspends or reactivates a tenant (platform scope, audited in the platform's chain
+    /// and the tenant's). [PA]
+    pub async fn set_status(
+        services: &Services,
+        caller: &Caller,
+        tenant: &str,
+        status: TenantStatus,
+        reason: Option<&str>,
+    ) -> AppResult<(Tenant, Vec<String>)> {
+        platform_admin(caller)?;
+        let id = TenantId::parse(tenant, "tenantId")?;
+        if status == TenantStatus::Suspended && reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(AppError::bad_input("reason", "say why the tenant is suspended"));
+        }
+        let tx = services.db.unscoped_system("platform: tenant status").begin().await?;
+        let before = tx.find_tenant(id).await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        let after = tx
+            .set_tenant_status(id, status)
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
+        let action = match status {
+            TenantStatus::Suspended => "platform.tenant.suspend",
+            _ => "platform.tenant.reactivate",
+        };
+        let changes = serde_json::json!({
+            "before": before.status.as_str(), "after": after.status.as_str(), "reason": reason,
+        });
+        for chain in [None, Some(id)] {
+            let entry = AuditEntry::new(action, "tenant", id).with_changes(changes.clone());
+            tx.audit(chain, &caller.actor(), entry).await?;
+        }
+        let modules = tx.tenant_modules(id).await?.into_iter().collect();
+        tx.commit().await?;
+        services.access.invalidate(id).await;
+        Ok((after, modules))
+    }
+
+    /// Turns a module on or off for a tenant (until plans exist, platform admins decide).
+    /// [PA]
+    pub async fn set_module(
+        services: &Services,
+        caller: &Caller,
+        tenant: &str,
+        module: &str,
+        enabled: bool,
+    ) -> AppResult<(Tenant, Vec<String>)> {
+        platform_admin(caller)?;
+        let id = TenantId::parse(tenant, "tenantId")?;
+        if !crate::rbac::CATALOGUE.iter().any(|p| p.module == module) {
+            return Err(AppError::bad_input("module", format!("unknown module {module:?}")));
+        }
+        let tx = services.db.unscoped_system("platform: tenant module").begin().await?;
+        let tenant = tx.find_tenant(id).await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        tx.set_tenant_module(id, module, enabled).await?;
+        let changes = serde_json::json!({ "module": module, "enabled": enabled });
+        for chain in [None, Some(id)] {
+            let entry = AuditEntry::new("platform.tenant.module", "tenant", id).with_changes(changes.clone());
+            tx.audit(chain, &caller.actor(), entry).await?;
+        }
+        let modules = tx.tenant_modules(id).await?.into_iter().collect();
+        tx.commit().await?;
+        services.access.invalidate(id).await;
+        Ok((tenant, modules))
+    }
+}

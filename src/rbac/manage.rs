@@ -1,0 +1,256 @@
+//! Role management. Rules: OWNER cannot be edited; system roles cannot be deleted; a role
+//! in use is deleted only after its assignments go; nobody grants a permission they do not
+//! hold; the last OWNER cannot be demoted. Every change takes effect on the holders' next
+//! request and fires `myPermissionsChanged`.
+
+use crate::audit::AuditEntry;
+use crate::auth::Caller;
+use crate::db::TenantScope;
+use crate::error::{AppError, AppResult};
+use crate::ids::{RoleId, StoreId, UserId};
+use crate::rbac::{NewRole, Role, permission};
+use crate::services::Services;
+use crate::tenancy::TenantContext;
+use crate::tenancy::members::{MemberView, view};
+
+/// Role arguments, as sent.
+#[derive(Debug, Clone, Default)]
+pub struct RoleInput {
+    /// Name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Permission codes.
+    pub permissions: Option<Vec<String>>,
+}
+
+fn role_name(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(AppError::bad_input("input.name", "must be 1 to 60 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Validates codes against the catalogue and the caller's own permissions.
+fn grantable(ctx: &TenantContext, codes: &[String], field: &str) -> AppResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for code in codes {
+        let code = code.trim();
+        if permission(code).is_none() {
+            return Err(AppError::bad_input(field, format!("unknown permission {code:?}")));
+        }
+        if !out.iter().any(|c| c == code) {
+            out.push(code.to_owned());
+        }
+    }
+    if let Some(missing) = ctx.beyond_own(&out) {
+        return Err(AppError::forbidden(format!("you cannot grant {missing}, which you do not hold")));
+    }
+    Ok(out)
+}
+
+async fn editable(scope: &TenantScope, id: RoleId) -> AppResult<Role> {
+    let role = scope.get_role(id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    if role.is_owner() {
+        return Err(AppError::forbidden("the OWNER role cannot be edited"));
+    }
+    Ok(role)
+}
+
+/// Creates a role. [P:role.manage]
+pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> AppResult<Role> {
+    let ctx = caller.require("role.manage")?;
+    let name = role_name(input.name.as_deref().unwrap_or_default())?;
+    let permissions = grantable(ctx, &input.permissions.unwrap_or_default(), "input.permissions")?;
+    let scope = services.db.write(ctx).await?;
+    let role = scope
+        .insert_role(NewRole {
+            name,
+            description: input.description.filter(|d| !d.trim().is_empty()),
+            is_system: false,
+            permissions,
+        })
+        .await?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("role.create", "role", role.id)
+                .with_changes(serde_json::json!({ "name": role.name, "permissions": role.permissions })),
+        )
+        .await?;
+    scope.commit().await?;
+    Ok(role)
+}
+
+/// Changes a role. System roles keep their names. [P:role.manage]
+pub async fn update(services: &Services, caller: &Caller, id: &str, input: RoleInput) -> AppResult<Role> {
+    let ctx = caller.require("role.manage")?;
+    let id = RoleId::parse(id, "id")?;
+    let scope = services.db.write(ctx).await?;
+    let before = editable(&scope, id).await?;
+    let name = input.name.as_deref().map(role_name).transpose()?;
+    if before.is_system && name.as_ref().is_some_and(|n| *n != before.name) {
+        return Err(AppError::forbidden("system roles keep their names"));
+    }
+    let permissions = match &input.permissions {
+        Some(codes) => {
+            let codes = grantable(ctx, codes, "input.permissions")?;
+            Some(codes)
+        }
+        None => None,
+    };
+    let after = scope
+        .update_role(id, name, input.description.map(|d| Some(d).filter(|d| !d.trim().is_empty())), permissions)
+        .await?
+        .ok_or(AppError::NotFound { entity: "role" })?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("role.update", "role", id).with_changes(serde_json::json!({
+                "before": { "name": before.name, "permissions": before.permissions },
+                "after": { "name": after.name, "permissions": after.permissions },
+            })),
+        )
+        .await?;
+    scope.commit().await?;
+    services.access.invalidate(ctx.tenant_id()).await;
+    Ok(after)
+}
+
+/// Deletes a custom role that nobody holds. [P:role.manage]
+pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult<bool> {
+    let ctx = caller.require("role.manage")?;
+    let id = RoleId::parse(id, "id")?;
+    let scope = services.db.write(ctx).await?;
+    let role = scope.get_role(id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    if role.is_system {
+        return Err(AppError::forbidden("system roles cannot be deleted"));
+    }
+    let holders = scope.count_role_assignments(id).await?;
+    if holders > 0 {
+        return Err(AppError::Conflict(format!(
+            "the role {} is assigned {holders} time(s): revoke it first",
+            role.name
+        )));
+    }
+    scope.delete_role(id).await?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("role.delete", "role", id).with_changes(serde_json::json!({ "name": role.name })),
+        )
+        .await?;
+    scope.commit().await?;
+    Ok(true)
+}
+
+/// The real-time toggle: grants or withdraws one permission of a role. [P:role.manage]
+pub async fn set_permission(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+    code: &str,
+    granted: bool,
+) -> AppResult<Role> {
+    let ctx = caller.require("role.manage")?;
+    let id = RoleId::parse(id, "roleId")?;
+    let code = if granted {
+        grantable(ctx, &[code.to_owned()], "permission")?.remove(0)
+    } else {
+        permission(code.trim())
+            .ok_or_else(|| AppError::bad_input("permission", format!("unknown permission {code:?}")))?
+            .code
+            .to_owned()
+    };
+    let scope = services.db.write(ctx).await?;
+    editable(&scope, id).await?;
+    scope.set_role_permission(id, &code, granted).await?;
+    let role = scope.get_role(id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("role.permission", "role", id)
+                .with_changes(serde_json::json!({ "permission": code, "granted": granted })),
+        )
+        .await?;
+    scope.commit().await?;
+    services.access.invalidate(ctx.tenant_id()).await;
+    Ok(role)
+}
+
+/// Gives a member a role, tenant-wide or in one store. [P:role.manage]
+pub async fn assign(
+    services: &Services,
+    caller: &Caller,
+    user: &str,
+    role: &str,
+    store: Option<&str>,
+) -> AppResult<MemberView> {
+    let ctx = caller.require("role.manage")?;
+    let user = UserId::parse(user, "userId")?;
+    let role_id = RoleId::parse(role, "roleId")?;
+    let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
+    let scope = services.db.write(ctx).await?;
+    scope.get_member(user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    let role = scope.get_role(role_id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    if let Some(store) = store {
+        scope.get_store(store).await?.ok_or(AppError::NotFound { entity: "store" })?;
+    }
+    if let Some(missing) = ctx.beyond_own(&role.permissions) {
+        return Err(AppError::forbidden(format!(
+            "the role {} grants {missing}, which you do not hold",
+            role.name
+        )));
+    }
+    scope.assign_role(user, role_id, store).await?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("role.assign", "user", user)
+                .with_changes(serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) })),
+        )
+        .await?;
+    let member = view(&scope, user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    scope.commit().await?;
+    services.access.invalidate(ctx.tenant_id()).await;
+    Ok(member)
+}
+
+/// Withdraws a role from a member (the last OWNER keeps theirs). [P:role.manage]
+pub async fn revoke(
+    services: &Services,
+    caller: &Caller,
+    user: &str,
+    role: &str,
+    store: Option<&str>,
+) -> AppResult<MemberView> {
+    let ctx = caller.require("role.manage")?;
+    let user = UserId::parse(user, "userId")?;
+    let role_id = RoleId::parse(role, "roleId")?;
+    let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
+    let scope = services.db.write(ctx).await?;
+    scope.get_member(user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    let role = scope.get_role(role_id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    if role.is_owner() && store.is_none() {
+        let owners = scope.owner_ids().await?;
+        if owners == [user] {
+            return Err(AppError::Conflict("the last OWNER cannot be demoted".into()));
+        }
+        if !ctx.has("tenant.manage") {
+            return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
+        }
+    }
+    scope.revoke_role(user, role_id, store).await?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("role.revoke", "user", user)
+                .with_changes(serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) })),
+        )
+        .await?;
+    let member = view(&scope, user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    scope.commit().await?;
+    services.access.invalidate(ctx.tenant_id()).await;
+    Ok(member)
+}

@@ -1,0 +1,68 @@
+//! Members of the active tenant: listing and removing.
+
+use crate::audit::AuditEntry;
+use crate::auth::Caller;
+use crate::db::{MemberRecord, Page, PageRequest, TenantScope};
+use crate::error::{AppError, AppResult};
+use crate::identity::me::{HeldRole, held_roles};
+use crate::ids::UserId;
+use crate::services::Services;
+
+/// A member with the roles they hold.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    /// The member.
+    pub member: MemberRecord,
+    /// Their roles here.
+    pub roles: Vec<HeldRole>,
+}
+
+/// A member of the scope's tenant with roles; `None` when not a member.
+pub async fn view(scope: &TenantScope, user: UserId) -> AppResult<Option<MemberView>> {
+    let Some(member) = scope.get_member(user).await? else {
+        return Ok(None);
+    };
+    let roles = held_roles(scope, user).await?;
+    Ok(Some(MemberView { member, roles }))
+}
+
+/// A page of members. [P:member.read]
+pub async fn list(services: &Services, caller: &Caller, page: PageRequest) -> AppResult<Page<MemberView>> {
+    let ctx = caller.require("member.read")?;
+    let scope = services.db.read(ctx).await?;
+    let page = scope.list_members(page).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for member in page.items {
+        let roles = held_roles(&scope, member.user.id).await?;
+        items.push(MemberView { member, roles });
+    }
+    Ok(Page {
+        items,
+        has_next: page.has_next,
+        has_previous: page.has_previous,
+        total: page.total,
+    })
+}
+
+/// Removes a member (the last OWNER cannot go). [P:member.manage]
+pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResult<bool> {
+    let ctx = caller.require("member.manage")?;
+    let user = UserId::parse(user, "userId")?;
+    let scope = services.db.write(ctx).await?;
+    let member = scope.get_member(user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    let owners = scope.owner_ids().await?;
+    if owners.contains(&user) && owners.len() == 1 {
+        return Err(AppError::Conflict("the last OWNER cannot be removed".into()));
+    }
+    scope.remove_member(user).await?;
+    scope
+        .audit(
+            &caller.actor(),
+            AuditEntry::new("member.remove", "user", user)
+                .with_changes(serde_json::json!({ "email": member.user.email.as_str() })),
+        )
+        .await?;
+    scope.commit().await?;
+    services.access.invalidate(ctx.tenant_id()).await;
+    Ok(true)
+}
