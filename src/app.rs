@@ -103,9 +103,12 @@ impl Application {
         )
         .await
         .context("login throttle (REDIS_URL)")?;
-        let access = crate::tenancy::access::AccessCache::new(config.redis_url.as_deref(), &config.jobs_namespace)
-            .await
-            .context("access cache (REDIS_URL)")?;
+        let access = crate::tenancy::access::AccessCache::new(
+            config.redis_url.as_deref(),
+            &config.jobs_namespace,
+        )
+        .await
+        .context("access cache (REDIS_URL)")?;
         let config = Arc::new(config);
         let services = Services {
             access,

@@ -38,6 +38,21 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chains: exits 1 when an entry was edited or deleted.
+    Verify {
+        /// Only this tenant's chain (by slug); every chain otherwise.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +135,53 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ExportSchema { .. } => Ok(()),
+        Command::Audit {
+            command: AuditCommand::Verify { tenant },
+        } => {
+            let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            let system = db
+                .unscoped_system("audit verify")
+                .read()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let chains = match tenant {
+                Some(slug) => {
+                    let tenant = system
+                        .find_tenant_by_slug(&slug)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .ok_or_else(|| anyhow::anyhow!("no tenant with the slug {slug:?}"))?;
+                    vec![tenant.id.into_uuid()]
+                }
+                None => system
+                    .audit_chains()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            let mut broken = 0;
+            for chain in chains {
+                let check = system
+                    .verify_audit_chain(chain)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let name = if chain.is_nil() {
+                    "platform".to_owned()
+                } else {
+                    chain.to_string()
+                };
+                match check.broken {
+                    None => println!("ok      {name}: {} entries", check.entries),
+                    Some((seq, why)) => {
+                        broken += 1;
+                        println!("BROKEN  {name}: at entry {seq}: {why}");
+                    }
+                }
+            }
+            if broken > 0 {
+                anyhow::bail!("{broken} audit chain(s) broken");
+            }
+            Ok(())
+        }
         Command::Admin {
             command: AdminCommand::Create { email, password },
         } => {

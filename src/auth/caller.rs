@@ -254,7 +254,11 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
         return Ok(Identity::Invalid);
     };
     // The tenant: X-Tenant-ID, else the host's subdomain, else the token's.
-    let requested = match parse_header(credentials.tenant.as_deref(), "X-Tenant-ID", TenantId::parse) {
+    let requested = match parse_header(
+        credentials.tenant.as_deref(),
+        "X-Tenant-ID",
+        TenantId::parse,
+    ) {
         Err(refusal) => Err(refusal),
         Ok(Some(tenant)) => Ok(Some(tenant)),
         Ok(None) => match subdomain(services, credentials.host.as_deref()) {

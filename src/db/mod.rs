@@ -34,6 +34,7 @@ use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use api_keys::{ApiKey, NewApiKey};
+pub use audit::ChainCheck;
 pub use invitations::{Invitation, InvitationStatus, NewInvitation};
 pub use memberships::{Membership, MembershipStatus};
 pub use outbox::PendingJob;

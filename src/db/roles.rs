@@ -248,7 +248,10 @@ impl TenantScope {
             update = update.col_expr(roles::Column::Description, Expr::value(description));
         }
         update.exec(self.conn()).await.map_err(|e| {
-            AppError::conflict_on_unique(e, format!("a role named {:?} exists", name.unwrap_or_default()))
+            AppError::conflict_on_unique(
+                e,
+                format!("a role named {:?} exists", name.unwrap_or_default()),
+            )
         })?;
         if let Some(permissions) = permissions {
             self.delete_many::<role_permissions::Entity>()
@@ -268,7 +271,12 @@ impl TenantScope {
     }
 
     /// Grants or withdraws one permission of a role (idempotent).
-    pub async fn set_role_permission(&self, id: RoleId, permission: &str, granted: bool) -> AppResult<()> {
+    pub async fn set_role_permission(
+        &self,
+        id: RoleId,
+        permission: &str,
+        granted: bool,
+    ) -> AppResult<()> {
         let held = self
             .select::<role_permissions::Entity>()
             .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
@@ -318,7 +326,12 @@ impl TenantScope {
     }
 
     /// Withdraws a role from `user` (tenant-wide or in one store); false when not held.
-    pub async fn revoke_role(&self, user: UserId, role: RoleId, store: Option<StoreId>) -> AppResult<bool> {
+    pub async fn revoke_role(
+        &self,
+        user: UserId,
+        role: RoleId,
+        store: Option<StoreId>,
+    ) -> AppResult<bool> {
         let deleted = self
             .delete_many::<role_assignments::Entity>()
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))

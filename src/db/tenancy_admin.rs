@@ -34,7 +34,10 @@ pub struct MemberRecord {
 /// The modules every tenant has.
 pub const CORE: &str = "core";
 
-async fn modules_of<C: sea_orm::ConnectionTrait>(conn: &C, tenant: TenantId) -> AppResult<BTreeSet<String>> {
+async fn modules_of<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+) -> AppResult<BTreeSet<String>> {
     let mut modules: BTreeSet<String> = tenant_modules::Entity::find()
         .filter(tenant_modules::Column::TenantId.eq(tenant.into_uuid()))
         .all(conn)
@@ -56,7 +59,11 @@ impl TenantScope {
     }
 
     /// Renames this tenant and/or replaces its settings.
-    pub async fn update_own_tenant(&self, name: Option<String>, settings: Option<serde_json::Value>) -> AppResult<Option<Tenant>> {
+    pub async fn update_own_tenant(
+        &self,
+        name: Option<String>,
+        settings: Option<serde_json::Value>,
+    ) -> AppResult<Option<Tenant>> {
         let mut update = tenants::Entity::update_many()
             .col_expr(tenants::Column::UpdatedAt, Expr::value(self.now()))
             .filter(tenants::Column::Id.eq(self.tenant_id().into_uuid()));
@@ -77,7 +84,10 @@ impl TenantScope {
 
     /// A page of members, in joining order.
     pub async fn list_members(&self, page: PageRequest) -> AppResult<Page<MemberRecord>> {
-        let total = self.select::<memberships::Entity>().count(self.conn()).await?;
+        let total = self
+            .select::<memberships::Entity>()
+            .count(self.conn())
+            .await?;
         let mut query = self.select::<memberships::Entity>();
         if let Some(after) = page.after {
             query = query.filter(memberships::Column::UserId.gt(after));
@@ -124,7 +134,9 @@ impl TenantScope {
         else {
             return Ok(None);
         };
-        let user = users::Entity::find_by_id(m.user_id).one(self.conn()).await?;
+        let user = users::Entity::find_by_id(m.user_id)
+            .one(self.conn())
+            .await?;
         Ok(user.map(|u| MemberRecord {
             user: super::users::to_user(u),
             status: MembershipStatus::from_stored(&m.status),
@@ -176,7 +188,12 @@ impl SystemTx {
     }
 
     /// Turns a module on or off for a tenant (`core` cannot be turned off).
-    pub async fn set_tenant_module(&self, tenant: TenantId, module: &str, enabled: bool) -> AppResult<()> {
+    pub async fn set_tenant_module(
+        &self,
+        tenant: TenantId,
+        module: &str,
+        enabled: bool,
+    ) -> AppResult<()> {
         if module == CORE {
             return Ok(());
         }
@@ -198,7 +215,11 @@ impl SystemTx {
     }
 
     /// Sets a tenant's lifecycle state; `None` when there is no such tenant.
-    pub async fn set_tenant_status(&self, tenant: TenantId, status: TenantStatus) -> AppResult<Option<Tenant>> {
+    pub async fn set_tenant_status(
+        &self,
+        tenant: TenantId,
+        status: TenantStatus,
+    ) -> AppResult<Option<Tenant>> {
         tenants::Entity::update_many()
             .col_expr(tenants::Column::Status, Expr::value(status.as_str()))
             .col_expr(tenants::Column::UpdatedAt, Expr::value(self.now()))
@@ -210,14 +231,23 @@ impl SystemTx {
 
     /// A page of every tenant, oldest first, optionally those whose name or slug contains
     /// `search`.
-    pub async fn list_tenants(&self, page: PageRequest, search: Option<&str>) -> AppResult<Page<Tenant>> {
+    pub async fn list_tenants(
+        &self,
+        page: PageRequest,
+        search: Option<&str>,
+    ) -> AppResult<Page<Tenant>> {
         let mut query = tenants::Entity::find();
         if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
-            let pattern = format!("%{}%", search.to_lowercase().replace('%', "").replace('_', ""));
+            let pattern = format!("%{}%", search.to_lowercase().replace(['%', '_'], ""));
             query = query.filter(
                 sea_orm::Condition::any()
                     .add(Expr::col(tenants::Column::Slug).like(pattern.clone()))
-                    .add(Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(tenants::Column::Name))).like(pattern)),
+                    .add(
+                        Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                            tenants::Column::Name,
+                        )))
+                        .like(pattern),
+                    ),
             );
         }
         let total = query.clone().count(self.conn()).await?;

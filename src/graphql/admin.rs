@@ -1,7 +1,9 @@
 //! Tenancy and access-control operations: the tenant, stores, members, roles, the audit
 //! log, and the platform scope.
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, Result, SimpleObject, Subscription};
+use async_graphql::{
+    ComplexObject, Context, ID, InputObject, Json, Object, Result, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 
@@ -13,7 +15,11 @@ use crate::tenancy::TenantStatus;
 use crate::tenancy::members::MemberView;
 use crate::{audit, rbac, tenancy};
 
-fn connection<T, N, E>(page: Page<T>, id: impl Fn(&T) -> uuid::Uuid, edge: impl Fn(N, String) -> E) -> (Vec<E>, PageInfo, i32)
+fn connection<T, N, E>(
+    page: Page<T>,
+    id: impl Fn(&T) -> uuid::Uuid,
+    edge: impl Fn(N, String) -> E,
+) -> (Vec<E>, PageInfo, i32)
 where
     N: From<T>,
 {
@@ -118,8 +124,14 @@ pub struct AuditLogEntry {
 impl AuditLogEntry {
     /// Who acted (null for API keys and the system).
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.actor_id else { return Ok(None) };
-        let system = services(ctx)?.db.unscoped_system("audit log: actor").read().await?;
+        let Some(id) = self.actor_id else {
+            return Ok(None);
+        };
+        let system = services(ctx)?
+            .db
+            .unscoped_system("audit log: actor")
+            .read()
+            .await?;
         Ok(system.find_user(id).await?.map(Into::into))
     }
 }
@@ -220,15 +232,25 @@ pub struct AdminQuery;
 impl AdminQuery {
     /// The active tenant.
     async fn tenant(&self, ctx: &Context<'_>) -> Result<Tenant> {
-        Ok(tenant_with(tenancy::tenants::manage::current(services(ctx)?, caller(ctx)?).await?))
+        Ok(tenant_with(
+            tenancy::tenants::manage::current(services(ctx)?, caller(ctx)?).await?,
+        ))
     }
 
     /// The active tenant's members. [P:member.read]
-    async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<MemberConnection> {
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<MemberConnection> {
         let page = PageRequest::parse(first, after.as_deref())?;
         let page = tenancy::members::list(services(ctx)?, caller(ctx)?, page).await?;
-        let (edges, page_info, total_count) =
-            connection(page, |m: &MemberView| m.member.user.id.into_uuid(), |node, cursor| MemberEdge { node, cursor });
+        let (edges, page_info, total_count) = connection(
+            page,
+            |m: &MemberView| m.member.user.id.into_uuid(),
+            |node, cursor| MemberEdge { node, cursor },
+        );
         Ok(MemberConnection {
             edges,
             page_info,
@@ -246,8 +268,11 @@ impl AdminQuery {
     ) -> Result<AuditLogConnection> {
         let page = PageRequest::parse(first, after.as_deref())?;
         let page = audit::list(services(ctx)?, caller(ctx)?, action.as_deref(), page).await?;
-        let (edges, page_info, total_count) =
-            connection(page, |e: &audit::AuditRecord| e.id, |node, cursor| AuditLogEdge { node, cursor });
+        let (edges, page_info, total_count) = connection(
+            page,
+            |e: &audit::AuditRecord| e.id,
+            |node, cursor| AuditLogEdge { node, cursor },
+        );
         Ok(AuditLogConnection {
             edges,
             page_info,
@@ -264,8 +289,18 @@ impl AdminQuery {
         search: Option<String>,
     ) -> Result<TenantConnection> {
         let page = PageRequest::parse(first, after.as_deref())?;
-        let page = tenancy::tenants::manage::platform_list(services(ctx)?, caller(ctx)?, page, search.as_deref()).await?;
-        let cursors: Vec<String> = page.items.iter().map(|(t, _)| encode_cursor(t.id.into_uuid())).collect();
+        let page = tenancy::tenants::manage::platform_list(
+            services(ctx)?,
+            caller(ctx)?,
+            page,
+            search.as_deref(),
+        )
+        .await?;
+        let cursors: Vec<String> = page
+            .items
+            .iter()
+            .map(|(t, _)| encode_cursor(t.id.into_uuid()))
+            .collect();
         Ok(TenantConnection {
             page_info: PageInfo::new(page.has_next, page.has_previous, &cursors),
             total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
@@ -302,13 +337,23 @@ impl AdminMutation {
 
     /// Creates a store. [P:store.manage]
     async fn create_store(&self, ctx: &Context<'_>, input: CreateStoreInput) -> Result<Store> {
-        let store =
-            tenancy::stores::manage::create(services(ctx)?, caller(ctx)?, &input.name, input.code.as_deref()).await?;
+        let store = tenancy::stores::manage::create(
+            services(ctx)?,
+            caller(ctx)?,
+            &input.name,
+            input.code.as_deref(),
+        )
+        .await?;
         Ok(store.into())
     }
 
     /// Renames or re-codes a store. [P:store.manage]
-    async fn update_store(&self, ctx: &Context<'_>, id: ID, input: UpdateStoreInput) -> Result<Store> {
+    async fn update_store(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateStoreInput,
+    ) -> Result<Store> {
         let store = tenancy::stores::manage::update(
             services(ctx)?,
             caller(ctx)?,
@@ -322,7 +367,11 @@ impl AdminMutation {
 
     /// Archives a store. [P:store.manage]
     async fn archive_store(&self, ctx: &Context<'_>, id: ID) -> Result<Store> {
-        Ok(tenancy::stores::manage::archive(services(ctx)?, caller(ctx)?, &id).await?.into())
+        Ok(
+            tenancy::stores::manage::archive(services(ctx)?, caller(ctx)?, &id)
+                .await?
+                .into(),
+        )
     }
 
     /// Removes a member; the last OWNER cannot be removed. [P:member.manage]
@@ -337,7 +386,9 @@ impl AdminMutation {
             description: input.description,
             permissions: Some(input.permissions),
         };
-        Ok(rbac::manage::create(services(ctx)?, caller(ctx)?, input).await?.into())
+        Ok(rbac::manage::create(services(ctx)?, caller(ctx)?, input)
+            .await?
+            .into())
     }
 
     /// Changes a role (not OWNER). [P:role.manage]
@@ -347,7 +398,11 @@ impl AdminMutation {
             description: input.description,
             permissions: input.permissions,
         };
-        Ok(rbac::manage::update(services(ctx)?, caller(ctx)?, &id, input).await?.into())
+        Ok(
+            rbac::manage::update(services(ctx)?, caller(ctx)?, &id, input)
+                .await?
+                .into(),
+        )
     }
 
     /// Deletes a custom role nobody holds. [P:role.manage]
@@ -356,28 +411,69 @@ impl AdminMutation {
     }
 
     /// The real-time toggle: takes effect on the holder's next request.
-    async fn set_role_permission(&self, ctx: &Context<'_>, role_id: ID, permission: String, granted: bool) -> Result<Role> {
-        Ok(rbac::manage::set_permission(services(ctx)?, caller(ctx)?, &role_id, &permission, granted)
-            .await?
-            .into())
+    async fn set_role_permission(
+        &self,
+        ctx: &Context<'_>,
+        role_id: ID,
+        permission: String,
+        granted: bool,
+    ) -> Result<Role> {
+        Ok(rbac::manage::set_permission(
+            services(ctx)?,
+            caller(ctx)?,
+            &role_id,
+            &permission,
+            granted,
+        )
+        .await?
+        .into())
     }
 
     /// Gives a member a role, tenant-wide or in one store. [P:role.manage]
-    async fn assign_role(&self, ctx: &Context<'_>, user_id: ID, role_id: ID, store_id: Option<ID>) -> Result<Member> {
-        let member =
-            rbac::manage::assign(services(ctx)?, caller(ctx)?, &user_id, &role_id, store_id.as_ref().map(|s| s.as_str())).await?;
+    async fn assign_role(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        role_id: ID,
+        store_id: Option<ID>,
+    ) -> Result<Member> {
+        let member = rbac::manage::assign(
+            services(ctx)?,
+            caller(ctx)?,
+            &user_id,
+            &role_id,
+            store_id.as_ref().map(|s| s.as_str()),
+        )
+        .await?;
         Ok(member.into())
     }
 
     /// Withdraws a role from a member. [P:role.manage]
-    async fn revoke_role(&self, ctx: &Context<'_>, user_id: ID, role_id: ID, store_id: Option<ID>) -> Result<Member> {
-        let member =
-            rbac::manage::revoke(services(ctx)?, caller(ctx)?, &user_id, &role_id, store_id.as_ref().map(|s| s.as_str())).await?;
+    async fn revoke_role(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        role_id: ID,
+        store_id: Option<ID>,
+    ) -> Result<Member> {
+        let member = rbac::manage::revoke(
+            services(ctx)?,
+            caller(ctx)?,
+            &user_id,
+            &role_id,
+            store_id.as_ref().map(|s| s.as_str()),
+        )
+        .await?;
         Ok(member.into())
     }
 
     /// Suspends a tenant: its members can read, not write. [PA]
-    async fn suspend_tenant(&self, ctx: &Context<'_>, tenant_id: ID, reason: String) -> Result<Tenant> {
+    async fn suspend_tenant(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        reason: String,
+    ) -> Result<Tenant> {
         let tenant = tenancy::tenants::manage::set_status(
             services(ctx)?,
             caller(ctx)?,
@@ -391,16 +487,33 @@ impl AdminMutation {
 
     /// Lifts a suspension. [PA]
     async fn reactivate_tenant(&self, ctx: &Context<'_>, tenant_id: ID) -> Result<Tenant> {
-        let tenant =
-            tenancy::tenants::manage::set_status(services(ctx)?, caller(ctx)?, &tenant_id, TenantStatus::Active, None)
-                .await?;
+        let tenant = tenancy::tenants::manage::set_status(
+            services(ctx)?,
+            caller(ctx)?,
+            &tenant_id,
+            TenantStatus::Active,
+            None,
+        )
+        .await?;
         Ok(tenant_with(tenant))
     }
 
     /// Turns a module on or off for a tenant (until plans decide). [PA]
-    async fn set_tenant_module(&self, ctx: &Context<'_>, tenant_id: ID, module: String, enabled: bool) -> Result<Tenant> {
-        let tenant =
-            tenancy::tenants::manage::set_module(services(ctx)?, caller(ctx)?, &tenant_id, &module, enabled).await?;
+    async fn set_tenant_module(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        module: String,
+        enabled: bool,
+    ) -> Result<Tenant> {
+        let tenant = tenancy::tenants::manage::set_module(
+            services(ctx)?,
+            caller(ctx)?,
+            &tenant_id,
+            &module,
+            enabled,
+        )
+        .await?;
         Ok(tenant_with(tenant))
     }
 }
@@ -413,7 +526,10 @@ pub struct Subscriptions;
 impl Subscriptions {
     /// Fires when the caller's effective permissions change (a role toggled, assigned or
     /// revoked), with the new set.
-    async fn my_permissions_changed(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Vec<String>> + use<>> {
+    async fn my_permissions_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Vec<String>> + use<>> {
         let services = services(ctx)?.clone();
         let caller = caller(ctx)?;
         let me = caller.user()?;

@@ -115,13 +115,20 @@ pub struct Tenant {
 impl Tenant {
     /// Modules enabled for this tenant (`core` always; others from platform overrides
     /// until plans exist).
-    async fn modules(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<String>> {
+    async fn modules(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Vec<String>> {
         if let Some(modules) = &self.known_modules {
             return Ok(modules.clone());
         }
         let services = super::services(ctx)?;
         let system = services.db.unscoped_system("tenant modules").read().await?;
-        Ok(system.tenant_modules(self.tenant_id).await?.into_iter().collect())
+        Ok(system
+            .tenant_modules(self.tenant_id)
+            .await?
+            .into_iter()
+            .collect())
     }
 }
 

@@ -10,22 +10,34 @@ use crate::services::Services;
 use crate::tenancy::{Principal, TenantContext};
 
 /// The stream of `me`'s permission sets in `ctx`'s tenant (and store), from now on.
-pub fn permission_changes(services: Services, me: CallerUser, ctx: TenantContext) -> impl Stream<Item = Vec<String>> {
+pub fn permission_changes(
+    services: Services,
+    me: CallerUser,
+    ctx: TenantContext,
+) -> impl Stream<Item = Vec<String>> {
     let receiver = services.access.subscribe();
     let last: Vec<String> = ctx.permissions().iter().cloned().collect();
-    futures::stream::unfold((services, receiver, last, ctx), move |(services, mut receiver, last, ctx)| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(tenant) if tenant != ctx.tenant_id() => continue,
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
-            }
-            let principal = Principal::User {
-                user_id: me.id,
-                platform_admin: me.platform_admin,
-            };
-            let now: Vec<String> =
-                match TenantContext::for_member(&services.db, principal, ctx.tenant_id(), ctx.store_id()).await {
+    futures::stream::unfold(
+        (services, receiver, last, ctx),
+        move |(services, mut receiver, last, ctx)| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(tenant) if tenant != ctx.tenant_id() => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                }
+                let principal = Principal::User {
+                    user_id: me.id,
+                    platform_admin: me.platform_admin,
+                };
+                let now: Vec<String> = match TenantContext::for_member(
+                    &services.db,
+                    principal,
+                    ctx.tenant_id(),
+                    ctx.store_id(),
+                )
+                .await
+                {
                     Ok(fresh) => fresh.permissions().iter().cloned().collect(),
                     Err(AppError::NotFound { .. }) => Vec::new(),
                     Err(e) => {
@@ -33,9 +45,10 @@ pub fn permission_changes(services: Services, me: CallerUser, ctx: TenantContext
                         continue;
                     }
                 };
-            if now != last {
-                return Some((now.clone(), (services, receiver, now, ctx)));
+                if now != last {
+                    return Some((now.clone(), (services, receiver, now, ctx)));
+                }
             }
-        }
-    })
+        },
+    )
 }

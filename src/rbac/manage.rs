@@ -27,7 +27,10 @@ pub struct RoleInput {
 fn role_name(name: &str) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
-        return Err(AppError::bad_input("input.name", "must be 1 to 60 characters"));
+        return Err(AppError::bad_input(
+            "input.name",
+            "must be 1 to 60 characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -38,20 +41,28 @@ fn grantable(ctx: &TenantContext, codes: &[String], field: &str) -> AppResult<Ve
     for code in codes {
         let code = code.trim();
         if permission(code).is_none() {
-            return Err(AppError::bad_input(field, format!("unknown permission {code:?}")));
+            return Err(AppError::bad_input(
+                field,
+                format!("unknown permission {code:?}"),
+            ));
         }
         if !out.iter().any(|c| c == code) {
             out.push(code.to_owned());
         }
     }
     if let Some(missing) = ctx.beyond_own(&out) {
-        return Err(AppError::forbidden(format!("you cannot grant {missing}, which you do not hold")));
+        return Err(AppError::forbidden(format!(
+            "you cannot grant {missing}, which you do not hold"
+        )));
     }
     Ok(out)
 }
 
 async fn editable(scope: &TenantScope, id: RoleId) -> AppResult<Role> {
-    let role = scope.get_role(id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    let role = scope
+        .get_role(id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "role" })?;
     if role.is_owner() {
         return Err(AppError::forbidden("the OWNER role cannot be edited"));
     }
@@ -62,7 +73,11 @@ async fn editable(scope: &TenantScope, id: RoleId) -> AppResult<Role> {
 pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> AppResult<Role> {
     let ctx = caller.require("role.manage")?;
     let name = role_name(input.name.as_deref().unwrap_or_default())?;
-    let permissions = grantable(ctx, &input.permissions.unwrap_or_default(), "input.permissions")?;
+    let permissions = grantable(
+        ctx,
+        &input.permissions.unwrap_or_default(),
+        "input.permissions",
+    )?;
     let scope = services.db.write(ctx).await?;
     let role = scope
         .insert_role(NewRole {
@@ -75,8 +90,9 @@ pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> A
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("role.create", "role", role.id)
-                .with_changes(serde_json::json!({ "name": role.name, "permissions": role.permissions })),
+            AuditEntry::new("role.create", "role", role.id).with_changes(
+                serde_json::json!({ "name": role.name, "permissions": role.permissions }),
+            ),
         )
         .await?;
     scope.commit().await?;
@@ -84,7 +100,12 @@ pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> A
 }
 
 /// Changes a role. System roles keep their names. [P:role.manage]
-pub async fn update(services: &Services, caller: &Caller, id: &str, input: RoleInput) -> AppResult<Role> {
+pub async fn update(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+    input: RoleInput,
+) -> AppResult<Role> {
     let ctx = caller.require("role.manage")?;
     let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
@@ -101,7 +122,14 @@ pub async fn update(services: &Services, caller: &Caller, id: &str, input: RoleI
         None => None,
     };
     let after = scope
-        .update_role(id, name, input.description.map(|d| Some(d).filter(|d| !d.trim().is_empty())), permissions)
+        .update_role(
+            id,
+            name,
+            input
+                .description
+                .map(|d| Some(d).filter(|d| !d.trim().is_empty())),
+            permissions,
+        )
         .await?
         .ok_or(AppError::NotFound { entity: "role" })?;
     scope
@@ -123,7 +151,10 @@ pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult
     let ctx = caller.require("role.manage")?;
     let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
-    let role = scope.get_role(id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    let role = scope
+        .get_role(id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "role" })?;
     if role.is_system {
         return Err(AppError::forbidden("system roles cannot be deleted"));
     }
@@ -138,7 +169,8 @@ pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("role.delete", "role", id).with_changes(serde_json::json!({ "name": role.name })),
+            AuditEntry::new("role.delete", "role", id)
+                .with_changes(serde_json::json!({ "name": role.name })),
         )
         .await?;
     scope.commit().await?;
@@ -159,14 +191,19 @@ pub async fn set_permission(
         grantable(ctx, &[code.to_owned()], "permission")?.remove(0)
     } else {
         permission(code.trim())
-            .ok_or_else(|| AppError::bad_input("permission", format!("unknown permission {code:?}")))?
+            .ok_or_else(|| {
+                AppError::bad_input("permission", format!("unknown permission {code:?}"))
+            })?
             .code
             .to_owned()
     };
     let scope = services.db.write(ctx).await?;
     editable(&scope, id).await?;
     scope.set_role_permission(id, &code, granted).await?;
-    let role = scope.get_role(id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    let role = scope
+        .get_role(id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "role" })?;
     scope
         .audit(
             &caller.actor(),
@@ -192,10 +229,19 @@ pub async fn assign(
     let role_id = RoleId::parse(role, "roleId")?;
     let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
     let scope = services.db.write(ctx).await?;
-    scope.get_member(user).await?.ok_or(AppError::NotFound { entity: "member" })?;
-    let role = scope.get_role(role_id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    scope
+        .get_member(user)
+        .await?
+        .ok_or(AppError::NotFound { entity: "member" })?;
+    let role = scope
+        .get_role(role_id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "role" })?;
     if let Some(store) = store {
-        scope.get_store(store).await?.ok_or(AppError::NotFound { entity: "store" })?;
+        scope
+            .get_store(store)
+            .await?
+            .ok_or(AppError::NotFound { entity: "store" })?;
     }
     if let Some(missing) = ctx.beyond_own(&role.permissions) {
         return Err(AppError::forbidden(format!(
@@ -207,11 +253,14 @@ pub async fn assign(
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("role.assign", "user", user)
-                .with_changes(serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) })),
+            AuditEntry::new("role.assign", "user", user).with_changes(
+                serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) }),
+            ),
         )
         .await?;
-    let member = view(&scope, user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    let member = view(&scope, user)
+        .await?
+        .ok_or(AppError::NotFound { entity: "member" })?;
     scope.commit().await?;
     services.access.invalidate(ctx.tenant_id()).await;
     Ok(member)
@@ -230,26 +279,36 @@ pub async fn revoke(
     let role_id = RoleId::parse(role, "roleId")?;
     let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
     let scope = services.db.write(ctx).await?;
-    scope.get_member(user).await?.ok_or(AppError::NotFound { entity: "member" })?;
-    let role = scope.get_role(role_id).await?.ok_or(AppError::NotFound { entity: "role" })?;
+    scope
+        .get_member(user)
+        .await?
+        .ok_or(AppError::NotFound { entity: "member" })?;
+    let role = scope
+        .get_role(role_id)
+        .await?
+        .ok_or(AppError::NotFound { entity: "role" })?;
     if role.is_owner() && store.is_none() {
-        let owners = scope.owner_ids().await?;
-        if owners == [user] {
-            return Err(AppError::Conflict("the last OWNER cannot be demoted".into()));
-        }
         if !ctx.has("tenant.manage") {
             return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
+        }
+        if scope.owner_ids().await? == [user] {
+            return Err(AppError::Conflict(
+                "the last OWNER cannot be demoted".into(),
+            ));
         }
     }
     scope.revoke_role(user, role_id, store).await?;
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("role.revoke", "user", user)
-                .with_changes(serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) })),
+            AuditEntry::new("role.revoke", "user", user).with_changes(
+                serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) }),
+            ),
         )
         .await?;
-    let member = view(&scope, user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    let member = view(&scope, user)
+        .await?
+        .ok_or(AppError::NotFound { entity: "member" })?;
     scope.commit().await?;
     services.access.invalidate(ctx.tenant_id()).await;
     Ok(member)

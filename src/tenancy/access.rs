@@ -54,7 +54,10 @@ impl AccessCache {
         let publisher = match redis_url {
             Some(url) => {
                 let client = redis::Client::open(url)?;
-                Some((redis::aio::ConnectionManager::new(client).await?, channel.clone()))
+                Some((
+                    redis::aio::ConnectionManager::new(client).await?,
+                    channel.clone(),
+                ))
             }
             None => None,
         };
@@ -102,7 +105,11 @@ impl AccessCache {
     ) -> AppResult<TenantContext> {
         let key = (tenant, user, store);
         let epoch = self.epoch(tenant);
-        if let Some(entry) = self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(&key)
+        if let Some(entry) = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
             && entry.epoch == epoch
             && entry.at.elapsed() < TTL
         {
@@ -115,14 +122,17 @@ impl AccessCache {
         let ctx = TenantContext::for_member(db, principal, tenant, store).await?;
         // Stored under the epoch read before the lookup: an invalidation that raced it
         // makes the entry stale at once.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).insert(
-            key,
-            Entry {
-                epoch,
-                at: Instant::now(),
-                ctx: ctx.clone(),
-            },
-        );
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                key,
+                Entry {
+                    epoch,
+                    at: Instant::now(),
+                    ctx: ctx.clone(),
+                },
+            );
         Ok(ctx)
     }
 

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::db::{ApiKey, SystemTx};
-use crate::tenancy::TenantStatus;
 use crate::db::Db;
+use crate::db::{ApiKey, SystemTx};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiKeyId, StoreId, TenantId, UserId};
+use crate::tenancy::TenantStatus;
 
 /// Who is making a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,10 @@ pub struct TenantContext {
 }
 
 /// The permissions that are effective: those granted whose module the tenant has.
-fn effective(granted: impl IntoIterator<Item = String>, modules: &BTreeSet<String>) -> BTreeSet<String> {
+fn effective(
+    granted: impl IntoIterator<Item = String>,
+    modules: &BTreeSet<String>,
+) -> BTreeSet<String> {
     granted
         .into_iter()
         .filter(|p| crate::rbac::permission(p).is_some_and(|p| modules.contains(p.module)))
@@ -91,7 +94,10 @@ impl TenantContext {
             return Err(AppError::NotFound { entity: "store" });
         }
         let modules = system.tenant_modules(tenant).await?;
-        let permissions = effective(system.member_permissions(tenant, user, store).await?, &modules);
+        let permissions = effective(
+            system.member_permissions(tenant, user, store).await?,
+            &modules,
+        );
         Ok(Self {
             tenant,
             status,
@@ -173,11 +179,15 @@ impl TenantContext {
     /// The first of `permissions` that would be effective in this tenant but that the
     /// caller does not hold: what granting them would escalate to. Permissions of modules
     /// the tenant lacks are never effective, so they escalate nothing.
-    pub fn beyond_own<'p>(&self, permissions: impl IntoIterator<Item = &'p String>) -> Option<&'p str> {
+    pub fn beyond_own<'p>(
+        &self,
+        permissions: impl IntoIterator<Item = &'p String>,
+    ) -> Option<&'p str> {
         permissions
             .into_iter()
             .find(|p| {
-                crate::rbac::permission(p).is_some_and(|c| self.modules.contains(c.module)) && !self.has(p)
+                crate::rbac::permission(p).is_some_and(|c| self.modules.contains(c.module))
+                    && !self.has(p)
             })
             .map(String::as_str)
     }

@@ -27,7 +27,11 @@ pub async fn view(scope: &TenantScope, user: UserId) -> AppResult<Option<MemberV
 }
 
 /// A page of members. [P:member.read]
-pub async fn list(services: &Services, caller: &Caller, page: PageRequest) -> AppResult<Page<MemberView>> {
+pub async fn list(
+    services: &Services,
+    caller: &Caller,
+    page: PageRequest,
+) -> AppResult<Page<MemberView>> {
     let ctx = caller.require("member.read")?;
     let scope = services.db.read(ctx).await?;
     let page = scope.list_members(page).await?;
@@ -49,10 +53,15 @@ pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResu
     let ctx = caller.require("member.manage")?;
     let user = UserId::parse(user, "userId")?;
     let scope = services.db.write(ctx).await?;
-    let member = scope.get_member(user).await?.ok_or(AppError::NotFound { entity: "member" })?;
+    let member = scope
+        .get_member(user)
+        .await?
+        .ok_or(AppError::NotFound { entity: "member" })?;
     let owners = scope.owner_ids().await?;
     if owners.contains(&user) && owners.len() == 1 {
-        return Err(AppError::Conflict("the last OWNER cannot be removed".into()));
+        return Err(AppError::Conflict(
+            "the last OWNER cannot be removed".into(),
+        ));
     }
     scope.remove_member(user).await?;
     scope

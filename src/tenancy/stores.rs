@@ -122,7 +122,18 @@ pub async fn list(
     page: crate::db::PageRequest,
 ) -> crate::error::AppResult<crate::db::Page<Store>> {
     let ctx = caller.require("store.read")?;
-    services.db.read(ctx).await?.list_stores(page).await
+    let scope = services.db.read(ctx).await?;
+    // A request narrowed to one store (X-Store-ID) sees that store only.
+    if let Some(only) = ctx.store_id() {
+        let items: Vec<Store> = scope.get_store(only).await?.into_iter().collect();
+        return Ok(crate::db::Page {
+            total: items.len() as u64,
+            has_next: false,
+            has_previous: false,
+            items,
+        });
+    }
+    scope.list_stores(page).await
 }
 
 /// One store of the tenant; `None` when it is not in the caller's tenant. [P:store.read]
@@ -133,6 +144,9 @@ pub async fn get(
 ) -> crate::error::AppResult<Option<Store>> {
     let ctx = caller.require("store.read")?;
     let id = StoreId::parse(id, "id")?;
+    if ctx.store_id().is_some_and(|only| only != id) {
+        return Ok(None);
+    }
     services.db.read(ctx).await?.get_store(id).await
 }
 
@@ -159,7 +173,12 @@ pub mod manage {
     use crate::services::Services;
 
     /// Creates a store.
-    pub async fn create(services: &Services, caller: &Caller, name: &str, code: Option<&str>) -> AppResult<Store> {
+    pub async fn create(
+        services: &Services,
+        caller: &Caller,
+        name: &str,
+        code: Option<&str>,
+    ) -> AppResult<Store> {
         let ctx = caller.require("store.manage")?;
         let new = NewStore::parse(name, code)?;
         let scope = services.db.write(ctx).await?;
@@ -167,8 +186,9 @@ pub mod manage {
         scope
             .audit(
                 &caller.actor(),
-                AuditEntry::new("store.create", "store", store.id)
-                    .with_changes(serde_json::json!({ "after": { "name": store.name, "code": store.code } })),
+                AuditEntry::new("store.create", "store", store.id).with_changes(
+                    serde_json::json!({ "after": { "name": store.name, "code": store.code } }),
+                ),
             )
             .await?;
         scope.commit().await?;
@@ -200,10 +220,22 @@ pub mod manage {
         change(services, caller, id, patch, "store.archive").await
     }
 
-    async fn change(services: &Services, caller: &Caller, id: StoreId, patch: StorePatch, action: &str) -> AppResult<Store> {
+    async fn change(
+        services: &Services,
+        caller: &Caller,
+        id: StoreId,
+        patch: StorePatch,
+        action: &str,
+    ) -> AppResult<Store> {
         let ctx = caller.require("store.manage")?;
+        if ctx.store_id().is_some_and(|only| only != id) {
+            return Err(AppError::NotFound { entity: "store" });
+        }
         let scope = services.db.write(ctx).await?;
-        let before = scope.get_store(id).await?.ok_or(AppError::NotFound { entity: "store" })?;
+        let before = scope
+            .get_store(id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "store" })?;
         let after = scope
             .update_store(id, patch)
             .await?

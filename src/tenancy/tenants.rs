@@ -177,7 +177,10 @@ pub mod manage {
     pub async fn current(services: &Services, caller: &Caller) -> AppResult<(Tenant, Vec<String>)> {
         let ctx = caller.tenant()?;
         let scope = services.db.read(ctx).await?;
-        let tenant = scope.own_tenant().await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        let tenant = scope
+            .own_tenant()
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
         Ok((tenant, ctx.modules().iter().cloned().collect()))
     }
 
@@ -193,10 +196,16 @@ pub mod manage {
             .map(|n| crate::identity::registration::parse_name(n, "input.name"))
             .transpose()?;
         if settings.as_ref().is_some_and(|s| !s.is_object()) {
-            return Err(AppError::bad_input("input.settings", "must be a JSON object"));
+            return Err(AppError::bad_input(
+                "input.settings",
+                "must be a JSON object",
+            ));
         }
         let scope = services.db.write(ctx).await?;
-        let before = scope.own_tenant().await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        let before = scope
+            .own_tenant()
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
         let after = scope
             .update_own_tenant(name, settings)
             .await?
@@ -204,10 +213,12 @@ pub mod manage {
         scope
             .audit(
                 &caller.actor(),
-                AuditEntry::new("tenant.update", "tenant", after.id).with_changes(serde_json::json!({
-                    "before": { "name": before.name, "settings": before.settings },
-                    "after": { "name": after.name, "settings": after.settings },
-                })),
+                AuditEntry::new("tenant.update", "tenant", after.id).with_changes(
+                    serde_json::json!({
+                        "before": { "name": before.name, "settings": before.settings },
+                        "after": { "name": after.name, "settings": after.settings },
+                    }),
+                ),
             )
             .await?;
         scope.commit().await?;
@@ -230,7 +241,11 @@ pub mod manage {
         search: Option<&str>,
     ) -> AppResult<Page<(Tenant, Vec<String>)>> {
         platform_admin(caller)?;
-        let tx = services.db.unscoped_system("platform: list tenants").begin().await?;
+        let tx = services
+            .db
+            .unscoped_system("platform: list tenants")
+            .begin()
+            .await?;
         let page = tx.list_tenants(page, search).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for tenant in page.items {
@@ -265,10 +280,20 @@ pub mod manage {
         platform_admin(caller)?;
         let id = TenantId::parse(tenant, "tenantId")?;
         if status == TenantStatus::Suspended && reason.is_none_or(|r| r.trim().is_empty()) {
-            return Err(AppError::bad_input("reason", "say why the tenant is suspended"));
+            return Err(AppError::bad_input(
+                "reason",
+                "say why the tenant is suspended",
+            ));
         }
-        let tx = services.db.unscoped_system("platform: tenant status").begin().await?;
-        let before = tx.find_tenant(id).await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        let tx = services
+            .db
+            .unscoped_system("platform: tenant status")
+            .begin()
+            .await?;
+        let before = tx
+            .find_tenant(id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
         let after = tx
             .set_tenant_status(id, status)
             .await?
@@ -302,14 +327,25 @@ pub mod manage {
         platform_admin(caller)?;
         let id = TenantId::parse(tenant, "tenantId")?;
         if !crate::rbac::CATALOGUE.iter().any(|p| p.module == module) {
-            return Err(AppError::bad_input("module", format!("unknown module {module:?}")));
+            return Err(AppError::bad_input(
+                "module",
+                format!("unknown module {module:?}"),
+            ));
         }
-        let tx = services.db.unscoped_system("platform: tenant module").begin().await?;
-        let tenant = tx.find_tenant(id).await?.ok_or(AppError::NotFound { entity: "tenant" })?;
+        let tx = services
+            .db
+            .unscoped_system("platform: tenant module")
+            .begin()
+            .await?;
+        let tenant = tx
+            .find_tenant(id)
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
         tx.set_tenant_module(id, module, enabled).await?;
         let changes = serde_json::json!({ "module": module, "enabled": enabled });
         for chain in [None, Some(id)] {
-            let entry = AuditEntry::new("platform.tenant.module", "tenant", id).with_changes(changes.clone());
+            let entry = AuditEntry::new("platform.tenant.module", "tenant", id)
+                .with_changes(changes.clone());
             tx.audit(chain, &caller.actor(), entry).await?;
         }
         let modules = tx.tenant_modules(id).await?.into_iter().collect();

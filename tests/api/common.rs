@@ -80,6 +80,8 @@ pub struct TestApp {
     pub queue_backend: &'static str,
     /// The run-time database URL (PostgreSQL: the role row-level security binds).
     pub database_url: String,
+    /// The table owner's URL.
+    pub owner_database_url: String,
     jobs: msingi_jobs::JobBackend,
     namespace: String,
     shutdown: CancellationToken,
@@ -140,6 +142,7 @@ impl TestAppBuilder {
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let database_url = config.database_url.clone();
+        let owner_database_url = config.migration_database_url.clone();
         let application = Application::build_with_clock(config, clock)
             .await
             .expect("the application builds");
@@ -159,6 +162,7 @@ impl TestAppBuilder {
             queue_backend,
             jobs,
             database_url,
+            owner_database_url,
             namespace,
             shutdown,
             server: Some(server),
@@ -511,7 +515,6 @@ impl PostgresDatabase {
             name,
         }
     }
-
 }
 
 impl Drop for PostgresDatabase {
@@ -526,9 +529,10 @@ impl Drop for PostgresDatabase {
                 .expect("runtime");
             runtime.block_on(async {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut admin)
-                    .await;
+                    let _ =
+                        sqlx::query(ddl(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(&mut admin)
+                            .await;
                 }
             });
         });

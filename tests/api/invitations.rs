@@ -60,10 +60,7 @@ async fn a_new_user_joins_by_invitation_with_the_invited_role() {
         .graphql_as(access, &[("X-Store-ID", &store)], ME, json!({}))
         .await;
     // EMPLOYEE grants inventory.read too, but the tenant lacks the inventory module.
-    assert_eq!(
-        in_store.data()["me"]["permissions"],
-        json!(["store.read"])
-    );
+    assert_eq!(in_store.data()["me"]["permissions"], json!(["store.read"]));
 
     // The invitation works once.
     let again = app

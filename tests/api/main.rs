@@ -6,13 +6,18 @@ mod common;
 mod personas;
 mod smtp;
 
+mod access;
 mod api_keys;
+mod audit;
 mod cli;
 mod graphql_http;
 mod health;
 mod identity;
 mod invitations;
+mod isolation;
 mod jobs;
+mod platform;
+mod rls;
 mod schema;
 mod tenancy;
 mod tokens;

@@ -104,3 +104,94 @@ impl Persona {
             .to_owned()
     }
 }
+
+pub const INVITE: &str = include_str!("graphql/identity/invite_member.graphql");
+pub const ACCEPT: &str = include_str!("graphql/identity/accept_invitation.graphql");
+
+impl Persona {
+    /// Invites `email` with the role `role` (in `store`, if given), accepts the invitation
+    /// as a new user, and returns them logged in to this persona's tenant.
+    pub async fn invite_and_join(
+        &self,
+        app: &TestApp,
+        email: &str,
+        role: &str,
+        store: Option<&str>,
+    ) -> Persona {
+        let role_id = self.role(app, role).await;
+        let mut input = json!({ "email": email, "roleIds": [role_id] });
+        if let Some(store) = store {
+            input["storeIds"] = json!([store]);
+        }
+        self.gql(app, INVITE, json!({ "input": input }))
+            .await
+            .data();
+        let token = app
+            .smtp
+            .wait_for(email, "invited")
+            .await
+            .token("accept-invitation");
+        let password = "member long secret".to_owned();
+        let joined = app
+            .graphql(
+                ACCEPT,
+                json!({ "token": token, "name": "Member", "password": password }),
+            )
+            .await;
+        let data = &joined.data()["acceptInvitation"];
+        Persona {
+            email: email.to_owned(),
+            password,
+            user_id: data["user"]["id"].as_str().unwrap().to_owned(),
+            tenant_id: data["activeTenant"]["id"].as_str().unwrap().to_owned(),
+            tenant_slug: data["activeTenant"]["slug"].as_str().unwrap().to_owned(),
+            access: data["accessToken"].as_str().unwrap().to_owned(),
+            refresh: data["refreshToken"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// The platform admin every `TestApp::with_platform_admin` starts with.
+pub const ADMIN_EMAIL: &str = "root@msingi.example";
+const ADMIN_PASSWORD: &str = "platform secret";
+
+impl TestApp {
+    /// A server with a platform admin; returns the admin's access token too.
+    pub async fn with_platform_admin() -> (TestApp, String) {
+        let app = TestApp::builder()
+            .env("MSINGI_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("MSINGI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .spawn()
+            .await;
+        let login = app
+            .graphql(
+                LOGIN,
+                json!({ "input": { "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD } }),
+            )
+            .await;
+        let token = login.data()["login"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (app, token)
+    }
+}
+
+impl TestApp {
+    /// The actions in the platform's audit chain, oldest first.
+    pub async fn platform_audit_actions(&self) -> Vec<String> {
+        let system = self
+            .db
+            .unscoped_system("test: read the platform chain")
+            .read()
+            .await
+            .unwrap();
+        system
+            .audit_chain(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}

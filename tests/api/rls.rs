@@ -1,0 +1,151 @@
+//! Row-level security on PostgreSQL, on its own: the run-time connection, with no
+//! application filter at all, still sees only the current tenant's rows.
+
+use msingi_migrations::TENANT_TABLES;
+use serde_json::json;
+use sqlx::{Connection as _, Row as _};
+
+use crate::common::{TestApp, postgres_url};
+
+#[tokio::test]
+async fn without_the_application_filter_only_the_current_tenants_rows_are_visible() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: row-level security is PostgreSQL's (set TEST_DATABASE_URL)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (a, b) = app.two_tenants().await;
+    let mut conn = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+
+    let role: (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(!role.1, "the run-time role {} can bypass RLS", role.0);
+
+    for (tenant, other) in [(&a, &b), (&b, &a)] {
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(&tenant.tenant_id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        for table in [
+            "stores",
+            "roles",
+            "memberships",
+            "role_assignments",
+            "audit_log",
+        ] {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT tenant_id::text AS t FROM {table}"
+            )))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+            assert!(
+                !rows.is_empty(),
+                "{table}: the tenant's own rows are visible"
+            );
+            for row in rows {
+                assert_eq!(
+                    row.get::<String, _>("t"),
+                    tenant.tenant_id,
+                    "{table} leaked {}",
+                    other.tenant_id
+                );
+            }
+        }
+        // Writing another tenant's row is refused by the policy's check.
+        let insert = sqlx::query(
+            "INSERT INTO stores (tenant_id, id, name, status, created_at, updated_at) \
+             VALUES ($1::uuid, gen_random_uuid(), 'smuggled', 'ACTIVE', now(), now())",
+        )
+        .bind(&other.tenant_id)
+        .execute(&mut *tx)
+        .await;
+        assert!(insert.is_err(), "a row for another tenant was written");
+        tx.rollback().await.unwrap();
+    }
+
+    // No tenant set: no rows at all.
+    for table in TENANT_TABLES {
+        let count: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(count, 0, "{table} is readable without a tenant");
+    }
+    // The API still works, of course.
+    assert!(a.gql(&app, crate::personas::STORES, json!({})).await.body["errors"].is_null());
+}
+
+#[tokio::test]
+async fn every_table_with_a_tenant_id_has_forced_row_level_security() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: row-level security is PostgreSQL's (set TEST_DATABASE_URL)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let mut conn = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let rows = sqlx::query(
+        "SELECT c.relname::text AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND EXISTS ( \
+           SELECT 1 FROM information_schema.columns col \
+           WHERE col.table_schema = 'public' AND col.table_name = c.relname AND col.column_name = 'tenant_id')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut checked = 0;
+    for row in rows {
+        let name: String = row.get("name");
+        if name == "outbox" || name == "sessions" {
+            continue; // platform tables that merely record a tenant
+        }
+        assert!(
+            row.get::<bool, _>("enabled") && row.get::<bool, _>("forced"),
+            "{name} lacks forced RLS"
+        );
+        assert!(
+            TENANT_TABLES.contains(&name.as_str()),
+            "{name} is not in TENANT_TABLES"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, TENANT_TABLES.len());
+}
+
+#[tokio::test]
+async fn the_server_refuses_a_role_that_bypasses_row_level_security() {
+    let Some(admin_url) = postgres_url() else {
+        eprintln!("skipped: PostgreSQL only (set TEST_DATABASE_URL)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = std::collections::HashMap::from([
+        ("DATABASE_URL".to_owned(), admin_url),
+        (
+            "MSINGI_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+    ]);
+    let config = msingi::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let clock = std::sync::Arc::new(msingi::clock::SystemClock);
+    let refused = match msingi::app::open_stores(&config, clock).await {
+        Ok(_) => panic!("a role that bypasses RLS was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        refused.to_string().contains("row-level security"),
+        "{refused}"
+    );
+}
