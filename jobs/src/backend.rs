@@ -206,9 +206,36 @@ fn push_error<E: std::fmt::Debug>(e: E) -> JobBackendError {
     JobBackendError::Push(format!("{e:?}"))
 }
 
-/// The idle polling period, for worker set-up.
-pub const fn poll_interval() -> Duration {
-    POLL_INTERVAL
+/// The wake-up stream every worker polls with: a tick every [`POLL_INTERVAL`] that always
+/// leaves a timer armed. (apalis's own interval strategy re-creates its timer without
+/// polling it, so a worker whose backend answers Pending at the wrong moment is never woken
+/// again; seen on PostgreSQL under load. This ticker wakes it whatever state it is in.)
+pub fn ticker() -> Ticker {
+    let mut interval = tokio::time::interval(POLL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    Ticker { interval }
+}
+
+/// See [`ticker`].
+#[derive(Debug)]
+pub struct Ticker {
+    interval: tokio::time::Interval,
+}
+
+impl futures::Stream for Ticker {
+    type Item = ();
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<()>> {
+        if self.interval.poll_tick(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        // Arm the next tick before answering, so a waker is always registered.
+        while self.interval.poll_tick(cx).is_ready() {}
+        std::task::Poll::Ready(Some(()))
+    }
 }
 
 /// Registers one worker pool for `$storage` (a [`Storage`]) on `$monitor`, building each
@@ -220,15 +247,15 @@ macro_rules! register_worker {
         use ::apalis::prelude::BackendExt as _;
         match $storage {
             $crate::Storage::Sqlite(s) => $monitor.register(move |_| {
-                let $backend = s.clone().poll_with_interval($crate::poll_interval());
+                let $backend = s.clone().poll_with_stream($crate::ticker());
                 $build
             }),
             $crate::Storage::Postgres(s) => $monitor.register(move |_| {
-                let $backend = s.clone().poll_with_interval($crate::poll_interval());
+                let $backend = s.clone().poll_with_stream($crate::ticker());
                 $build
             }),
             $crate::Storage::Redis(s) => $monitor.register(move |_| {
-                let $backend = s.clone().poll_with_interval($crate::poll_interval());
+                let $backend = s.clone().poll_with_stream($crate::ticker());
                 $build
             }),
         }

@@ -16,7 +16,7 @@
 mod backend;
 mod catalogue;
 
-pub use backend::{JobBackend, JobBackendError, Storage, poll_interval};
+pub use backend::{JobBackend, JobBackendError, Storage, Ticker, ticker};
 pub use catalogue::{CronJob, OutboxCleanup, SendEmail};
 
 use std::time::Duration;

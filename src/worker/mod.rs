@@ -65,7 +65,18 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
 
     let email_retry = retry_policy::<SendEmail>()?;
     let mailer = deps.mailer.clone();
-    let monitor = Monitor::new();
+    // A worker whose backend fails (a dropped connection, a deadlock under load) is
+    // restarted rather than left dead: the queue must keep moving.
+    let monitor = Monitor::new()
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = worker.name(), error = %error, "job worker failed; restarting");
+            true
+        })
+        .on_event(|worker, event| {
+            if let apalis::prelude::Event::Error(error) = event {
+                tracing::warn!(worker = worker.name(), error = %error, "job worker error");
+            }
+        });
     let monitor = register_worker!(monitor, deps.jobs.storage::<SendEmail>(), |backend| {
         WorkerBuilder::new(worker_name(SendEmail::QUEUE))
             .backend(backend)

@@ -22,6 +22,7 @@ pub(super) async fn run(db: Db, jobs: JobBackend, shutdown: CancellationToken) {
     loop {
         match drain_once(&db, &jobs).await {
             Ok(n) if n as u64 == BATCH => continue,
+            Ok(n) if n > 0 => tracing::debug!(dispatched = n, "outbox drained"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = ?e, "outbox drain failed"),
         }

@@ -113,6 +113,12 @@ impl TestAppBuilder {
     /// Starts the server.
     pub async fn spawn(self) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        if let Ok(filter) = std::env::var("MSINGI_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temporary directory");
         let data_dir = dir.path().to_owned();
         let mut env: HashMap<String, String> = HashMap::new();
