@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 
+use crate::audit::AuditEntry;
 use crate::auth::{Caller, tokens};
 use crate::db::TokenPurpose;
 use crate::error::{AppError, AppResult};
@@ -19,7 +20,7 @@ const RESET_MAILS_PER_WINDOW: u32 = 5;
 /// says nothing about whether the account exists.
 pub async fn request_password_reset(
     services: &Services,
-    _caller: &Caller,
+    caller: &Caller,
     email: &str,
 ) -> AppResult<bool> {
     let Ok(email) = Email::parse(email, "email") else {
@@ -56,6 +57,12 @@ pub async fn request_password_reset(
     let link = mail::link(&services.config.app_url, "reset-password", &token);
     tx.enqueue(&mail::reset_password(&user.name, &link).to_job(&user.email, None))
         .await?;
+    tx.audit(
+        None,
+        &caller.actor(),
+        AuditEntry::new("user.password_reset_requested", "user", user.id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -83,6 +90,17 @@ pub async fn reset_password(
     // Reading the mail proved the address too.
     tx.mark_email_verified(user).await?;
     let revoked = tx.revoke_user_sessions(user, "password_reset").await?;
+    let actor = crate::audit::Actor {
+        user: Some(user),
+        ..Default::default()
+    };
+    tx.audit(
+        None,
+        &actor,
+        AuditEntry::new("user.password_reset", "user", user)
+            .with_changes(serde_json::json!({ "sessionsRevoked": revoked })),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(%user, revoked, "password reset; sessions revoked");
     Ok(true)
@@ -101,6 +119,16 @@ pub async fn verify_email(services: &Services, token: &str) -> AppResult<bool> {
             )
         })?;
     tx.mark_email_verified(user).await?;
+    let actor = crate::audit::Actor {
+        user: Some(user),
+        ..Default::default()
+    };
+    tx.audit(
+        None,
+        &actor,
+        AuditEntry::new("user.email_verified", "user", user),
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

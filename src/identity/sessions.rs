@@ -174,6 +174,14 @@ pub async fn login(
     };
     let (session, refresh) =
         start_session(services, &tx, &user, tenant.as_ref(), &caller.client()).await?;
+    let mut actor = caller.actor();
+    actor.user = Some(user.id);
+    tx.audit(
+        tenant.as_ref().map(|t| t.id),
+        &actor,
+        AuditEntry::new("session.login", "session", session.id),
+    )
+    .await?;
     tx.commit().await?;
     tokens_for(services, &session, refresh, user, tenant)
 }
@@ -208,6 +216,14 @@ pub async fn refresh(
     let refresh = tokens::generate(REFRESH_PREFIX);
     tx.insert_refresh_token(session.id, &tokens::hash(&refresh))
         .await?;
+    let mut actor = caller.actor();
+    actor.user = Some(session.user);
+    tx.audit(
+        session.tenant,
+        &actor,
+        AuditEntry::new("session.refresh", "session", session.id),
+    )
+    .await?;
     let user = tx
         .find_user(session.user)
         .await?
@@ -229,6 +245,16 @@ pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool>
     let tx = services.db.unscoped_system("logout").begin().await?;
     if let Some(record) = tx.find_refresh_token(&hash).await? {
         tx.revoke_session(record.session.id, "logout").await?;
+        let actor = crate::audit::Actor {
+            user: Some(record.session.user),
+            ..Default::default()
+        };
+        tx.audit(
+            record.session.tenant,
+            &actor,
+            AuditEntry::new("session.logout", "session", record.session.id),
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(true)
@@ -256,6 +282,12 @@ pub async fn switch_tenant(
         .ok_or(AppError::Unauthenticated)?;
     let (session, refresh) =
         start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
+    tx.audit(
+        Some(tenant.id),
+        &caller.actor(),
+        AuditEntry::new("session.switch_tenant", "session", session.id),
+    )
+    .await?;
     tx.commit().await?;
     tokens_for(services, &session, refresh, user, Some(tenant))
 }
