@@ -216,6 +216,13 @@ pub async fn set_permission(
     Ok(role)
 }
 
+/// Whether an assignment is being made or withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Assign,
+    Revoke,
+}
+
 /// Gives a member a role, tenant-wide or in one store. [P:role.manage]
 pub async fn assign(
     services: &Services,
@@ -223,6 +230,28 @@ pub async fn assign(
     user: &str,
     role: &str,
     store: Option<&str>,
+) -> AppResult<MemberView> {
+    change_assignment(services, caller, user, role, store, Change::Assign).await
+}
+
+/// Withdraws a role from a member (the last OWNER keeps theirs). [P:role.manage]
+pub async fn revoke(
+    services: &Services,
+    caller: &Caller,
+    user: &str,
+    role: &str,
+    store: Option<&str>,
+) -> AppResult<MemberView> {
+    change_assignment(services, caller, user, role, store, Change::Revoke).await
+}
+
+async fn change_assignment(
+    services: &Services,
+    caller: &Caller,
+    user: &str,
+    role: &str,
+    store: Option<&str>,
+    change: Change,
 ) -> AppResult<MemberView> {
     let ctx = caller.require("role.manage")?;
     let user = UserId::parse(user, "userId")?;
@@ -243,65 +272,36 @@ pub async fn assign(
             .await?
             .ok_or(AppError::NotFound { entity: "store" })?;
     }
-    if let Some(missing) = ctx.beyond_own(&role.permissions) {
-        return Err(AppError::forbidden(format!(
-            "the role {} grants {missing}, which you do not hold",
-            role.name
-        )));
-    }
-    scope.assign_role(user, role_id, store).await?;
+    let action = match change {
+        Change::Assign => {
+            if let Some(missing) = ctx.beyond_own(&role.permissions) {
+                return Err(AppError::forbidden(format!(
+                    "the role {} grants {missing}, which you do not hold",
+                    role.name
+                )));
+            }
+            scope.assign_role(user, role_id, store).await?;
+            "role.assign"
+        }
+        Change::Revoke => {
+            if role.is_owner() && store.is_none() {
+                if !ctx.has("tenant.manage") {
+                    return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
+                }
+                if scope.owner_ids().await? == [user] {
+                    return Err(AppError::Conflict(
+                        "the last OWNER cannot be demoted".into(),
+                    ));
+                }
+            }
+            scope.revoke_role(user, role_id, store).await?;
+            "role.revoke"
+        }
+    };
     scope
         .audit(
             &caller.actor(),
-            AuditEntry::new("role.assign", "user", user).with_changes(
-                serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) }),
-            ),
-        )
-        .await?;
-    let member = view(&scope, user)
-        .await?
-        .ok_or(AppError::NotFound { entity: "member" })?;
-    scope.commit().await?;
-    services.access.invalidate(ctx.tenant_id()).await;
-    Ok(member)
-}
-
-/// Withdraws a role from a member (the last OWNER keeps theirs). [P:role.manage]
-pub async fn revoke(
-    services: &Services,
-    caller: &Caller,
-    user: &str,
-    role: &str,
-    store: Option<&str>,
-) -> AppResult<MemberView> {
-    let ctx = caller.require("role.manage")?;
-    let user = UserId::parse(user, "userId")?;
-    let role_id = RoleId::parse(role, "roleId")?;
-    let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
-    let scope = services.db.write(ctx).await?;
-    scope
-        .get_member(user)
-        .await?
-        .ok_or(AppError::NotFound { entity: "member" })?;
-    let role = scope
-        .get_role(role_id)
-        .await?
-        .ok_or(AppError::NotFound { entity: "role" })?;
-    if role.is_owner() && store.is_none() {
-        if !ctx.has("tenant.manage") {
-            return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
-        }
-        if scope.owner_ids().await? == [user] {
-            return Err(AppError::Conflict(
-                "the last OWNER cannot be demoted".into(),
-            ));
-        }
-    }
-    scope.revoke_role(user, role_id, store).await?;
-    scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("role.revoke", "user", user).with_changes(
+            AuditEntry::new(action, "user", user).with_changes(
                 serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) }),
             ),
         )
