@@ -1,8 +1,10 @@
 //! Who may do what, per request, without asking the database every time: resolved tenant
 //! contexts are cached per (tenant, user, store) and dropped the moment anything that
 //! changes access in that tenant commits (a role toggled, assigned or revoked, a member
-//! removed, the tenant suspended, a module switched). With Redis the invalidation is
-//! published to every API node; entries also expire after a minute as a backstop.
+//! removed, the tenant suspended, a module switched). With Redis every node checks the
+//! tenant's access epoch (one `GET`) before trusting its cache, so a change made on one
+//! node holds on every node from the very next request; the change is also published so
+//! subscribers hear of it. Entries expire after a minute as a backstop.
 //!
 //! The same invalidation feeds `myPermissionsChanged`.
 
@@ -25,6 +27,7 @@ type Key = (TenantId, UserId, Option<StoreId>);
 
 struct Entry {
     epoch: u64,
+    remote_epoch: i64,
     at: Instant,
     ctx: TenantContext,
 }
@@ -85,6 +88,24 @@ impl AccessCache {
         Ok(cache)
     }
 
+    fn epoch_key(channel: &str, tenant: TenantId) -> String {
+        format!("{channel}:epoch:{tenant}")
+    }
+
+    /// The tenant's access epoch in Redis (0 without Redis).
+    async fn remote_epoch(&self, tenant: TenantId) -> AppResult<i64> {
+        let Some((conn, channel)) = &self.publisher else {
+            return Ok(0);
+        };
+        let mut conn = conn.clone();
+        let epoch: Option<i64> = redis::cmd("GET")
+            .arg(Self::epoch_key(channel, tenant))
+            .query_async(&mut conn)
+            .await
+            .map_err(crate::error::AppError::internal)?;
+        Ok(epoch.unwrap_or(0))
+    }
+
     fn epoch(&self, tenant: TenantId) -> u64 {
         *self
             .epochs
@@ -105,12 +126,14 @@ impl AccessCache {
     ) -> AppResult<TenantContext> {
         let key = (tenant, user, store);
         let epoch = self.epoch(tenant);
+        let remote_epoch = self.remote_epoch(tenant).await?;
         if let Some(entry) = self
             .entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             && entry.epoch == epoch
+            && entry.remote_epoch == remote_epoch
             && entry.at.elapsed() < TTL
         {
             return Ok(entry.ctx.clone());
@@ -129,6 +152,7 @@ impl AccessCache {
                 key,
                 Entry {
                     epoch,
+                    remote_epoch,
                     at: Instant::now(),
                     ctx: ctx.clone(),
                 },
@@ -152,7 +176,10 @@ impl AccessCache {
         self.invalidate_locally(tenant);
         if let Some((conn, channel)) = &self.publisher {
             let mut conn = conn.clone();
-            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            let published: redis::RedisResult<(i64, i64)> = redis::pipe()
+                .cmd("INCR")
+                .arg(Self::epoch_key(channel, tenant))
+                .cmd("PUBLISH")
                 .arg(channel)
                 .arg(tenant.to_string())
                 .query_async(&mut conn)

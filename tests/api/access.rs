@@ -447,3 +447,42 @@ async fn the_tenant_can_come_from_the_subdomain() {
         .await;
     assert_eq!(own.data()["tenant"]["id"], a.tenant_id.as_str());
 }
+
+#[tokio::test]
+async fn a_revoke_on_one_node_takes_effect_on_the_next_request_to_another() {
+    if crate::common::redis_url().is_none() {
+        eprintln!("skipped: cross-node invalidation travels over Redis (set TEST_REDIS_URL)");
+        return;
+    }
+    let mut app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let member = owner
+        .invite_and_join(&app, "juma@duka.example", "EMPLOYEE", None)
+        .await;
+    let employee_role = owner.role(&app, "EMPLOYEE").await;
+    let other = app.another_node().await;
+
+    // The second node caches the member's context...
+    let cached = app
+        .graphql_at(&other, &member.access, STORES, json!({}))
+        .await;
+    assert!(cached.body["errors"].is_null(), "{}", cached.body);
+    // ...the first node withdraws store.read...
+    owner
+        .gql(
+            &app,
+            SET_ROLE_PERMISSION,
+            json!({ "roleId": employee_role, "permission": "store.read", "granted": false }),
+        )
+        .await
+        .data();
+    // ...and the second node refuses the very next request.
+    let next = app
+        .graphql_at(&other, &member.access, STORES, json!({}))
+        .await;
+    assert_eq!(
+        next.error_code(),
+        "FORBIDDEN",
+        "the second node kept a revoked permission"
+    );
+}

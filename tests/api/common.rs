@@ -82,6 +82,9 @@ pub struct TestApp {
     pub database_url: String,
     /// The table owner's URL.
     pub owner_database_url: String,
+    config: Config,
+    clock: SharedClock,
+    nodes: Vec<CancellationToken>,
     jobs: msingi_jobs::JobBackend,
     namespace: String,
     shutdown: CancellationToken,
@@ -149,6 +152,8 @@ impl TestAppBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let database_url = config.database_url.clone();
         let owner_database_url = config.migration_database_url.clone();
+        let node_config = config.clone();
+        let node_clock = clock.clone();
         let application = Application::build_with_clock(config, clock)
             .await
             .expect("the application builds");
@@ -169,6 +174,9 @@ impl TestAppBuilder {
             jobs,
             database_url,
             owner_database_url,
+            config: node_config,
+            clock: node_clock,
+            nodes: Vec::new(),
             namespace,
             shutdown,
             server: Some(server),
@@ -249,6 +257,22 @@ impl TestApp {
     pub async fn graphql(&self, query: &str, variables: Value) -> GqlResponse {
         self.post_graphql_body(&json!({ "query": query, "variables": variables }))
             .await
+    }
+
+    /// Runs a GraphQL operation against another node's address.
+    pub async fn graphql_at(
+        &self,
+        address: &str,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> GqlResponse {
+        let request = self
+            .client
+            .post(format!("{address}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }));
+        Self::read(request.send().await.expect("request sent")).await
     }
 
     /// Runs a GraphQL operation with `Authorization: Bearer <token>` and extra headers.
@@ -345,6 +369,23 @@ impl TestApp {
             .collect()
     }
 
+    /// Starts another API node on the same database (and Redis, when configured), without
+    /// workers; returns its `http://127.0.0.1:<port>`.
+    pub async fn another_node(&mut self) -> String {
+        let mut config = self.config.clone();
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.in_process_workers = false;
+        config.admin = None;
+        let node = Application::build_with_clock(config, self.clock.clone())
+            .await
+            .expect("the second node builds");
+        let address = format!("http://{}", node.local_addr());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(node.run(shutdown.clone()));
+        self.nodes.push(shutdown);
+        address
+    }
+
     /// The server's job store.
     pub fn jobs_backend(&self) -> &msingi_jobs::JobBackend {
         &self.jobs
@@ -363,6 +404,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        for node in &self.nodes {
+            node.cancel();
+        }
         if let Some(server) = self.server.take() {
             server.abort();
         }
