@@ -53,7 +53,7 @@ async fn authenticate(
     meta: &RequestMeta,
     credentials: Credentials,
 ) -> Result<Caller, Response> {
-    Caller::authenticate(&state.services, meta.clone(), credentials)
+    let caller = Caller::authenticate(&state.services, meta.clone(), credentials)
         .await
         .map_err(|e| {
             tracing::error!(request_id = %meta.request_id, error = ?e, "authentication failed");
@@ -63,7 +63,16 @@ async fn authenticate(
                 crate::graphql::INTERNAL_MESSAGE,
                 &meta.request_id,
             )
-        })
+        })?;
+    // The request's span (opened by the trace layer) learns who and where.
+    let span = tracing::Span::current();
+    if let Ok(user) = caller.user() {
+        span.record("user_id", tracing::field::display(user.id));
+    }
+    if let Some(ctx) = caller.active_tenant() {
+        span.record("tenant_id", tracing::field::display(ctx.tenant_id()));
+    }
+    Ok(caller)
 }
 
 fn meta(parts_headers: &HeaderMap, client: Option<SocketAddr>) -> RequestMeta {
