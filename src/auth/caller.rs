@@ -238,19 +238,13 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
             return Ok(Identity::Invalid);
         }
     };
-    let system = services
-        .db
-        .unscoped_system("authenticate user")
-        .read()
-        .await?;
-    let session = system
-        .find_session(SessionId::from_uuid(claims.sid))
-        .await?;
     let user_id = UserId::from_uuid(claims.sub);
-    let Some(session) = session.filter(|s| s.user == user_id && s.is_live(services.now())) else {
-        return Ok(Identity::Invalid);
-    };
-    let Some(user) = system.find_user(user_id).await? else {
+    let Some((session, user)) = services
+        .db
+        .session_with_user(SessionId::from_uuid(claims.sid))
+        .await?
+        .filter(|(s, _)| s.user == user_id && s.is_live(services.now()))
+    else {
         return Ok(Identity::Invalid);
     };
     // The tenant: X-Tenant-ID, else the host's subdomain, else the token's.
@@ -262,14 +256,13 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
         Err(refusal) => Err(refusal),
         Ok(Some(tenant)) => Ok(Some(tenant)),
         Ok(None) => match subdomain(services, credentials.host.as_deref()) {
-            Some(slug) => match system.find_tenant_by_slug(slug).await? {
-                Some(tenant) => Ok(Some(tenant.id)),
+            Some(slug) => match services.db.tenant_id_by_slug(slug).await? {
+                Some(tenant) => Ok(Some(tenant)),
                 None => Err(TenantRefusal::NotFound("tenant")),
             },
             None => Ok(claims.tid.map(TenantId::from_uuid)),
         },
     };
-    drop(system);
     let store = parse_header(credentials.store.as_deref(), "X-Store-ID", StoreId::parse);
     let tenant = match (requested, store) {
         (Err(refusal), _) | (Ok(Some(_)), Err(refusal)) => Some(Err(refusal)),

@@ -61,16 +61,6 @@ fn to_session(row: sessions::Model) -> Session {
 }
 
 impl SystemTx {
-    /// A session by id.
-    pub async fn find_session(&self, id: SessionId) -> AppResult<Option<Session>> {
-        Ok(sessions::Entity::find_by_id(id.into_uuid())
-            .one(self.conn())
-            .await?
-            .map(to_session))
-    }
-}
-
-impl SystemTx {
     /// Starts a session for `user` acting in `tenant`, with its first refresh token.
     pub async fn insert_session(
         &self,
@@ -166,5 +156,26 @@ impl SystemTx {
             .exec(self.conn())
             .await?;
         Ok(result.rows_affected)
+    }
+}
+
+impl super::Db {
+    /// The session `id` and its user. Read outside any transaction, on purpose: sessions
+    /// and users are global (no tenant, no row-level security), and this runs on every
+    /// authenticated request, where a transaction would add three round trips.
+    pub async fn session_with_user(
+        &self,
+        id: SessionId,
+    ) -> AppResult<Option<(Session, crate::identity::User)>> {
+        let Some(session) = sessions::Entity::find_by_id(id.into_uuid())
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user = super::entities::users::Entity::find_by_id(session.user_id)
+            .one(&self.conn)
+            .await?;
+        Ok(user.map(|u| (to_session(session), super::users::to_user(u))))
     }
 }

@@ -63,3 +63,16 @@ pub(super) fn to_tenant(row: tenants::Model) -> Tenant {
         created_at: row.created_at,
     }
 }
+
+impl super::Db {
+    /// The id of the tenant with this slug (subdomain routing). Read outside a
+    /// transaction: the tenants table is the root of tenancy, not tenant-owned.
+    pub async fn tenant_id_by_slug(&self, slug: &str) -> AppResult<Option<TenantId>> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        Ok(tenants::Entity::find()
+            .filter(tenants::Column::Slug.eq(slug))
+            .one(&self.conn)
+            .await?
+            .map(|t| TenantId::from_uuid(t.id)))
+    }
+}
