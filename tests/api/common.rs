@@ -98,12 +98,19 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     env: HashMap<String, String>,
     clock: Option<SharedClock>,
+    smtp_delay: Option<Duration>,
 }
 
 impl TestAppBuilder {
     /// Sets a configuration variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Makes the test's mail server take `delay` to accept each message.
+    pub fn slow_smtp(mut self, delay: Duration) -> Self {
+        self.smtp_delay = Some(delay);
         self
     }
 
@@ -130,7 +137,8 @@ impl TestAppBuilder {
         env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
         env.insert("MSINGI_AUTO_MIGRATE".into(), "true".into());
         env.insert("SHUTDOWN_TIMEOUT_SECS".into(), "5".into());
-        let smtp = crate::smtp::SmtpSink::start().await;
+        let smtp =
+            crate::smtp::SmtpSink::start_with_delay(self.smtp_delay.unwrap_or_default()).await;
         env.insert("SMTP_URL".into(), smtp.url.clone());
         env.insert("APP_URL".into(), "http://spa.test".into());
         let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());

@@ -159,3 +159,31 @@ async fn jobs_wait_in_the_outbox_while_no_worker_runs_and_leave_when_drained() {
     );
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_job_running_at_shutdown_finishes_before_the_server_stops() {
+    let mut app = TestApp::builder()
+        .slow_smtp(Duration::from_millis(1500))
+        .spawn()
+        .await;
+    let ctx = context(&app.db).await;
+    let scope = app.db.write(&ctx).await.unwrap();
+    scope.enqueue(&email("In flight")).await.unwrap();
+    scope.commit().await.unwrap();
+
+    // Wait until the worker is talking to the (slow) mail server, then stop.
+    let started = app
+        .eventually(Duration::from_secs(15), || async {
+            app.smtp.transactions_started() > 0
+        })
+        .await;
+    assert!(started, "the job never started");
+    assert!(
+        app.smtp.mails().is_empty(),
+        "the slow server accepted too early"
+    );
+    app.stop().await.expect("a clean shutdown");
+    let mails = app.smtp.mails();
+    assert_eq!(mails.len(), 1, "the running job was cut off by shutdown");
+    assert_eq!(mails[0].subject(), "In flight");
+}

@@ -46,23 +46,39 @@ pub struct SmtpSink {
     /// `smtp://127.0.0.1:<port>`.
     pub url: String,
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    transactions: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
     /// Starts listening on a free port.
     pub async fn start() -> Self {
+        Self::start_with_delay(Duration::ZERO).await
+    }
+
+    /// Starts listening; every message takes `delay` to be accepted (a slow mail server).
+    pub async fn start_with_delay(delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the SMTP sink");
         let url = format!("smtp://{}", listener.local_addr().expect("address"));
         let mails: Arc<Mutex<Vec<ReceivedMail>>> = Arc::default();
-        let store = mails.clone();
+        let transactions: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let (store, started) = (mails.clone(), transactions.clone());
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(session(socket, store.clone()));
+                tokio::spawn(session(socket, store.clone(), started.clone(), delay));
             }
         });
-        Self { url, mails }
+        Self {
+            url,
+            mails,
+            transactions,
+        }
+    }
+
+    /// How many messages have begun arriving (`MAIL FROM` seen).
+    pub fn transactions_started(&self) -> usize {
+        self.transactions.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Everything received so far.
@@ -90,7 +106,12 @@ impl SmtpSink {
     }
 }
 
-async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) {
+async fn session(
+    socket: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    started: Arc<std::sync::atomic::AtomicUsize>,
+    delay: Duration,
+) {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     let mut to = Vec::new();
@@ -115,6 +136,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
             b"250 OK\r\n"
         } else if command.starts_with("MAIL FROM") {
             to.clear();
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             b"250 OK\r\n"
         } else if command.starts_with("RCPT TO") {
             let address = line
@@ -149,6 +171,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
                 }
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
+            tokio::time::sleep(delay).await;
             store.lock().expect("sink lock").push(ReceivedMail {
                 to: to.clone(),
                 data: decode_quoted_printable(&data),
