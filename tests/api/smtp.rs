@@ -50,12 +50,7 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts listening on a free port.
-    pub async fn start() -> Self {
-        Self::start_with_delay(Duration::ZERO).await
-    }
-
-    /// Starts listening; every message takes `delay` to be accepted (a slow mail server).
+    /// Starts listening on a free port; every message takes `delay` to be accepted (a slow mail server).
     pub async fn start_with_delay(delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
