@@ -349,8 +349,11 @@ async fn a_permission_toggle_takes_effect_on_the_next_request_and_is_pushed_over
         .await;
     ws.subscribe("perm", MY_PERMISSIONS_CHANGED, json!({}))
         .await;
-    // Let the subscription register before the change.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A query on the same connection, answered after the subscription above started.
+    ws.subscribe("probe", "{ permissions { code } }", json!({}))
+        .await;
+    assert_eq!(ws.next_message().await["id"], "probe");
+    assert_eq!(ws.next_message().await["type"], "complete");
 
     owner
         .gql(
