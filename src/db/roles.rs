@@ -68,16 +68,6 @@ impl TenantScope {
         Ok(self.with_permissions(rows).await?.pop())
     }
 
-    /// A role of this tenant by name.
-    pub async fn role_by_name(&self, name: &str) -> AppResult<Option<Role>> {
-        let rows = self
-            .select::<roles::Entity>()
-            .filter(roles::Column::Name.eq(name))
-            .all(self.conn())
-            .await?;
-        Ok(self.with_permissions(rows).await?.pop())
-    }
-
     /// Gives `user` the role, tenant-wide or in one store; holding it already is fine.
     pub async fn assign_role(
         &self,

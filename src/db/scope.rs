@@ -9,7 +9,7 @@ use sea_orm::{
 use super::Db;
 use crate::clock::SharedClock;
 use crate::error::AppResult;
-use crate::tenancy::{TenantContext, TenantId};
+use crate::tenancy::TenantId;
 
 /// An entity whose rows belong to one tenant.
 pub(super) trait TenantOwned: EntityTrait {
@@ -168,11 +168,6 @@ impl SystemTx {
     pub async fn commit(self) -> AppResult<()> {
         self.tx.commit().await?;
         Ok(())
-    }
-
-    /// Continues this transaction inside the tenant of `ctx`.
-    pub async fn into_tenant(self, ctx: &TenantContext) -> AppResult<TenantScope> {
-        self.into_tenant_id(ctx.tenant_id()).await
     }
 
     /// Continues this transaction inside `tenant`, a record this transaction just created

@@ -7,32 +7,13 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use futures::Stream;
 
-use super::tenancy::PageInfo;
+use super::tenancy::{PageInfo, connection};
 use super::types::{Role, RoleAssignment, Store, Tenant, User};
 use super::{caller, services};
-use crate::db::{Page, PageRequest, encode_cursor};
+use crate::db::PageRequest;
 use crate::tenancy::TenantStatus;
 use crate::tenancy::members::MemberView;
 use crate::{audit, rbac, tenancy};
-
-fn connection<T, N, E>(
-    page: Page<T>,
-    id: impl Fn(&T) -> uuid::Uuid,
-    edge: impl Fn(N, String) -> E,
-) -> (Vec<E>, PageInfo, i32)
-where
-    N: From<T>,
-{
-    let cursors: Vec<String> = page.items.iter().map(|i| encode_cursor(id(i))).collect();
-    let info = PageInfo::new(page.has_next, page.has_previous, &cursors);
-    let edges = page
-        .items
-        .into_iter()
-        .zip(cursors)
-        .map(|(item, cursor)| edge(N::from(item), cursor))
-        .collect();
-    (edges, info, i32::try_from(page.total).unwrap_or(i32::MAX))
-}
 
 /// A member of the tenant.
 #[derive(SimpleObject)]
@@ -220,8 +201,8 @@ pub struct UpdateRoleInput {
     permissions: Option<Vec<String>>,
 }
 
-fn tenant_with((tenant, modules): (crate::tenancy::Tenant, Vec<String>)) -> Tenant {
-    Tenant::with_modules(tenant, modules)
+fn tenant_with(tenant: (crate::tenancy::Tenant, Vec<String>)) -> Tenant {
+    tenant.into()
 }
 
 /// Tenancy and access-control queries.
@@ -296,23 +277,15 @@ impl AdminQuery {
             search.as_deref(),
         )
         .await?;
-        let cursors: Vec<String> = page
-            .items
-            .iter()
-            .map(|(t, _)| encode_cursor(t.id.into_uuid()))
-            .collect();
+        let (edges, page_info, total_count) = connection(
+            page,
+            |(t, _): &(crate::tenancy::Tenant, Vec<String>)| t.id.into_uuid(),
+            |node, cursor| TenantEdge { node, cursor },
+        );
         Ok(TenantConnection {
-            page_info: PageInfo::new(page.has_next, page.has_previous, &cursors),
-            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
-            edges: page
-                .items
-                .into_iter()
-                .zip(cursors)
-                .map(|(t, cursor)| TenantEdge {
-                    node: tenant_with(t),
-                    cursor,
-                })
-                .collect(),
+            edges,
+            page_info,
+            total_count,
         })
     }
 }

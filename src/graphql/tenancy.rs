@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 
 use super::types::{Role, Store};
 use super::{caller, services};
-use crate::db::{PageRequest, encode_cursor};
+use crate::db::{Page, PageRequest, encode_cursor};
 use crate::{rbac, tenancy};
 
 /// Relay page information.
@@ -30,6 +30,27 @@ impl PageInfo {
             end_cursor: cursors.last().cloned(),
         }
     }
+}
+
+/// Edges, page info and total of a Relay connection over `page`; `id` gives each item's
+/// cursor.
+pub(super) fn connection<T, N, E>(
+    page: Page<T>,
+    id: impl Fn(&T) -> uuid::Uuid,
+    edge: impl Fn(N, String) -> E,
+) -> (Vec<E>, PageInfo, i32)
+where
+    N: From<T>,
+{
+    let cursors: Vec<String> = page.items.iter().map(|i| encode_cursor(id(i))).collect();
+    let info = PageInfo::new(page.has_next, page.has_previous, &cursors);
+    let edges = page
+        .items
+        .into_iter()
+        .zip(cursors)
+        .map(|(item, cursor)| edge(N::from(item), cursor))
+        .collect();
+    (edges, info, i32::try_from(page.total).unwrap_or(i32::MAX))
 }
 
 /// A store in a list.
@@ -67,23 +88,15 @@ impl TenancyQuery {
     ) -> Result<StoreConnection> {
         let page = PageRequest::parse(first, after.as_deref())?;
         let page = tenancy::stores::list(services(ctx)?, caller(ctx)?, page).await?;
-        let cursors: Vec<String> = page
-            .items
-            .iter()
-            .map(|s| encode_cursor(s.id.into_uuid()))
-            .collect();
+        let (edges, page_info, total_count) = connection(
+            page,
+            |s: &crate::tenancy::Store| s.id.into_uuid(),
+            |node, cursor| StoreEdge { node, cursor },
+        );
         Ok(StoreConnection {
-            page_info: PageInfo::new(page.has_next, page.has_previous, &cursors),
-            total_count: i32::try_from(page.total).unwrap_or(i32::MAX),
-            edges: page
-                .items
-                .into_iter()
-                .zip(cursors)
-                .map(|(store, cursor)| StoreEdge {
-                    node: store.into(),
-                    cursor,
-                })
-                .collect(),
+            edges,
+            page_info,
+            total_count,
         })
     }
 

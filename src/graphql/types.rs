@@ -132,9 +132,9 @@ impl Tenant {
     }
 }
 
-impl Tenant {
-    /// A tenant whose modules are already known.
-    pub fn with_modules(t: TenantRecord, modules: Vec<String>) -> Self {
+/// A tenant whose modules are already known.
+impl From<(TenantRecord, Vec<String>)> for Tenant {
+    fn from((t, modules): (TenantRecord, Vec<String>)) -> Self {
         Self {
             known_modules: Some(modules),
             ..Self::from(t)
