@@ -211,7 +211,23 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
         if !live {
             return Ok(Identity::Invalid);
         }
-        let ctx = match TenantContext::for_api_key(&system, &key).await {
+        // A key acts with at most what its creator still holds: a creator who left the
+        // tenant (or lost a permission) takes the key (or that permission) with them.
+        let creator = match key.created_by {
+            Some(creator) => {
+                let principal = crate::tenancy::Principal::User {
+                    user_id: creator,
+                    platform_admin: false,
+                };
+                match TenantContext::for_member(&services.db, principal, key.tenant, None).await {
+                    Ok(ctx) => Some(ctx),
+                    Err(AppError::NotFound { .. }) => return Ok(Identity::Invalid),
+                    Err(other) => return Err(other),
+                }
+            }
+            None => None,
+        };
+        let ctx = match TenantContext::for_api_key(&system, &key, creator.as_ref()).await {
             Ok(ctx) => ctx,
             Err(AppError::NotFound { .. }) => return Ok(Identity::Invalid),
             Err(other) => return Err(other),

@@ -22,6 +22,8 @@ pub struct ApiKey {
     pub prefix: String,
     /// What it may do.
     pub permissions: Vec<String>,
+    /// Who made it (a key acts with at most what they still hold).
+    pub created_by: Option<UserId>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last request made with it (updated at most once a minute).
@@ -56,6 +58,7 @@ fn to_key(row: api_keys::Model) -> (ApiKey, String) {
         name: row.name,
         prefix: row.prefix,
         permissions: serde_json::from_value(row.permissions).unwrap_or_default(),
+        created_by: row.created_by.map(UserId::from_uuid),
         created_at: row.created_at,
         last_used_at: row.last_used_at,
         expires_at: row.expires_at,

@@ -39,6 +39,7 @@ pub use invitations::{Invitation, InvitationStatus, NewInvitation};
 pub use memberships::{Membership, MembershipStatus};
 pub use outbox::PendingJob;
 pub use page::{MAX_PAGE_SIZE, Page, PageRequest, encode_cursor};
+pub use roles::Grants;
 pub use scope::{SystemDoor, SystemTx, TenantScope};
 pub use sessions::{ClientInfo, RefreshRecord, Session};
 pub use tenancy_admin::{CORE, MemberRecord};

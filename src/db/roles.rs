@@ -152,50 +152,70 @@ impl TenantScope {
 }
 
 impl SystemTx {
-    /// The permissions `user` holds in `tenant` (tenant-wide roles, plus the roles held in
-    /// `store` when a store is given).
+    /// The permissions `user` holds in `tenant`: tenant-wide, and (when a store is given)
+    /// those held in that store only. The two are kept apart: a store grant never
+    /// authorises tenant-level work.
     pub async fn member_permissions(
         &self,
         tenant: TenantId,
         user: UserId,
         store: Option<StoreId>,
-    ) -> AppResult<BTreeSet<String>> {
+    ) -> AppResult<Grants> {
         let mut scopes = vec![TENANT_SCOPE.to_owned()];
         if let Some(store) = store {
             scopes.push(store.to_string());
         }
-        let role_ids: Vec<uuid::Uuid> = role_assignments::Entity::find()
+        let assignments = role_assignments::Entity::find()
             .filter(role_assignments::Column::TenantId.eq(tenant.into_uuid()))
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
             .filter(role_assignments::Column::Scope.is_in(scopes))
             .all(self.conn())
-            .await?
-            .into_iter()
-            .map(|a| a.role_id)
-            .collect();
-        if role_ids.is_empty() {
-            return Ok(BTreeSet::new());
+            .await?;
+        if assignments.is_empty() {
+            return Ok(Grants::default());
         }
-        let holds_owner = roles::Entity::find()
+        let role_ids: Vec<uuid::Uuid> = assignments.iter().map(|a| a.role_id).collect();
+        let owner_role = roles::Entity::find()
             .filter(roles::Column::TenantId.eq(tenant.into_uuid()))
             .filter(roles::Column::Id.is_in(role_ids.clone()))
             .filter(roles::Column::IsSystem.eq(true))
             .filter(roles::Column::Name.eq(OWNER))
             .one(self.conn())
             .await?
-            .is_some();
-        if holds_owner {
-            return Ok(all_permissions().into_iter().collect());
-        }
-        Ok(role_permissions::Entity::find()
+            .map(|r| r.id);
+        let mut by_role: BTreeMap<uuid::Uuid, BTreeSet<String>> = BTreeMap::new();
+        for p in role_permissions::Entity::find()
             .filter(role_permissions::Column::TenantId.eq(tenant.into_uuid()))
             .filter(role_permissions::Column::RoleId.is_in(role_ids))
             .all(self.conn())
             .await?
-            .into_iter()
-            .map(|p| p.permission)
-            .collect())
+        {
+            by_role.entry(p.role_id).or_default().insert(p.permission);
+        }
+        let mut grants = Grants::default();
+        for a in assignments {
+            let held: BTreeSet<String> = if Some(a.role_id) == owner_role {
+                all_permissions().into_iter().collect()
+            } else {
+                by_role.get(&a.role_id).cloned().unwrap_or_default()
+            };
+            if a.scope == TENANT_SCOPE {
+                grants.tenant.extend(held);
+            } else {
+                grants.store.extend(held);
+            }
+        }
+        Ok(grants)
     }
+}
+
+/// A member's permissions, tenant-wide and in one store, apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Held tenant-wide.
+    pub tenant: BTreeSet<String>,
+    /// Held only in the store the request is narrowed to.
+    pub store: BTreeSet<String>,
 }
 
 fn to_role(row: roles::Model, permissions: Vec<String>) -> Role {

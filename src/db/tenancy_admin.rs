@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entities::{memberships, role_assignments, roles, tenant_modules, tenants, users};
@@ -156,6 +156,23 @@ impl TenantScope {
             .exec(self.conn())
             .await?;
         Ok(removed.rows_affected > 0)
+    }
+
+    /// Members holding OWNER tenant-wide, read under a lock on the tenant's row (PostgreSQL
+    /// `FOR UPDATE`; SQLite writers are serialised already), so two owners demoting or
+    /// removing each other at once cannot both see the other as the one who stays: the
+    /// second waits for the first to commit and then sees one owner.
+    pub async fn owner_ids_locked(&self) -> AppResult<Vec<UserId>> {
+        if self.conn().get_database_backend() == sea_orm::DbBackend::Postgres {
+            self.conn()
+                .execute_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
+                    [self.tenant_id().into_uuid().into()],
+                ))
+                .await?;
+        }
+        self.owner_ids().await
     }
 
     /// Members holding OWNER tenant-wide.

@@ -84,7 +84,7 @@ pub async fn invite(
             .get_role(*id)
             .await?
             .ok_or(AppError::NotFound { entity: "role" })?;
-        if let Some(missing) = ctx.beyond_own(&role.permissions) {
+        if let Some(missing) = ctx.beyond_own(&role.grants()) {
             return Err(AppError::forbidden(format!(
                 "the role {} grants {missing}, which you do not hold",
                 role.name
@@ -180,7 +180,9 @@ async fn roles_of(scope: &crate::db::TenantScope, invitation: &Invitation) -> Ap
 }
 
 /// Joins the invitation's tenant: creates the account when the address is new (name and
-/// password required), or adds the membership to the existing account. Logs in.
+/// password required), or adds the membership to the existing account, which the caller
+/// must prove is theirs (logged in as that user, or its password): the link alone is never
+/// a login. A suspended tenant's invitations cannot be accepted. Logs in.
 pub async fn accept(
     services: &Services,
     caller: &Caller,
@@ -212,6 +214,16 @@ pub async fn accept(
             ));
         }
     }
+    let tenant = tx
+        .find_tenant(invitation.tenant)
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant" })?;
+    if tenant.status != crate::tenancy::TenantStatus::Active {
+        return Err(AppError::Forbidden {
+            message: "this tenant is suspended: its invitations cannot be accepted now".into(),
+            reason: Some("TENANT_SUSPENDED"),
+        });
+    }
     let user = match tx.find_user_by_email(&invitation.email).await? {
         Some(user) => {
             if tx.has_membership(invitation.tenant, user.id).await? {
@@ -219,6 +231,23 @@ pub async fn accept(
                     "{} is already a member",
                     user.email
                 )));
+            }
+            let logged_in_as_them = caller.user().is_ok_and(|me| me.id == user.id);
+            if !logged_in_as_them {
+                let Some(plain) = plain_password.filter(|p| !p.is_empty()) else {
+                    return Err(AppError::Unauthenticated);
+                };
+                let stored = tx
+                    .credentials(&invitation.email)
+                    .await?
+                    .and_then(|c| c.password_hash);
+                let matches = match stored {
+                    Some(stored) => password::verify(plain, &stored).await?,
+                    None => false,
+                };
+                if !matches {
+                    return Err(AppError::InvalidCredentials);
+                }
             }
             user
         }
@@ -254,10 +283,6 @@ pub async fn accept(
     }
     tx.insert_active_membership(invitation.tenant, user.id)
         .await?;
-    let tenant = tx
-        .find_tenant(invitation.tenant)
-        .await?
-        .ok_or(AppError::NotFound { entity: "tenant" })?;
     let (session, refresh) =
         start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
 

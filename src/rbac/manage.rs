@@ -1,6 +1,8 @@
 //! Role management. Rules: OWNER cannot be edited; system roles cannot be deleted; a role
 //! in use is deleted only after its assignments go; nobody grants a permission they do not
-//! hold; the last OWNER cannot be demoted. Every change takes effect on the holders' next
+//! hold tenant-wide, nor takes away one they do not hold (removing it from a role, or
+//! revoking a role that grants it); a system role is edited only by someone holding all of
+//! its permissions; only an OWNER demotes an OWNER; the last OWNER cannot be demoted. Every change takes effect on the holders' next
 //! request and fires `myPermissionsChanged`.
 
 use crate::audit::AuditEntry;
@@ -58,7 +60,7 @@ fn grantable(ctx: &TenantContext, codes: &[String], field: &str) -> AppResult<Ve
     Ok(out)
 }
 
-async fn editable(scope: &TenantScope, id: RoleId) -> AppResult<Role> {
+async fn editable(ctx: &TenantContext, scope: &TenantScope, id: RoleId) -> AppResult<Role> {
     let role = scope
         .get_role(id)
         .await?
@@ -66,7 +68,26 @@ async fn editable(scope: &TenantScope, id: RoleId) -> AppResult<Role> {
     if role.is_owner() {
         return Err(AppError::forbidden("the OWNER role cannot be edited"));
     }
+    if role.is_system
+        && let Some(missing) = ctx.beyond_own(&role.permissions)
+    {
+        return Err(AppError::forbidden(format!(
+            "the system role {} grants {missing}, which you do not hold: only holders of all \
+             its permissions may edit it",
+            role.name
+        )));
+    }
     Ok(role)
+}
+
+/// FORBIDDEN when `removed` holds a permission the caller does not hold tenant-wide.
+fn removable(ctx: &TenantContext, removed: &[String], what: &str) -> AppResult<()> {
+    match ctx.beyond_own(removed) {
+        Some(missing) => Err(AppError::forbidden(format!(
+            "{what} would take away {missing}, which you do not hold"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Creates a role. [P:role.manage]
@@ -109,7 +130,7 @@ pub async fn update(
     let ctx = caller.require("role.manage")?;
     let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
-    let before = editable(&scope, id).await?;
+    let before = editable(ctx, &scope, id).await?;
     let name = input.name.as_deref().map(role_name).transpose()?;
     if before.is_system && name.as_ref().is_some_and(|n| *n != before.name) {
         return Err(AppError::forbidden("system roles keep their names"));
@@ -117,6 +138,13 @@ pub async fn update(
     let permissions = match &input.permissions {
         Some(codes) => {
             let codes = grantable(ctx, codes, "input.permissions")?;
+            let removed: Vec<String> = before
+                .permissions
+                .iter()
+                .filter(|p| !codes.contains(p))
+                .cloned()
+                .collect();
+            removable(ctx, &removed, "this change")?;
             Some(codes)
         }
         None => None,
@@ -190,15 +218,17 @@ pub async fn set_permission(
     let code = if granted {
         grantable(ctx, &[code.to_owned()], "permission")?.remove(0)
     } else {
-        permission(code.trim())
+        let code = permission(code.trim())
             .ok_or_else(|| {
                 AppError::bad_input("permission", format!("unknown permission {code:?}"))
             })?
             .code
-            .to_owned()
+            .to_owned();
+        removable(ctx, std::slice::from_ref(&code), "withdrawing it")?;
+        code
     };
     let scope = services.db.write(ctx).await?;
-    editable(&scope, id).await?;
+    editable(ctx, &scope, id).await?;
     scope.set_role_permission(id, &code, granted).await?;
     let role = scope
         .get_role(id)
@@ -274,7 +304,7 @@ async fn change_assignment(
     }
     let action = match change {
         Change::Assign => {
-            if let Some(missing) = ctx.beyond_own(&role.permissions) {
+            if let Some(missing) = ctx.beyond_own(&role.grants()) {
                 return Err(AppError::forbidden(format!(
                     "the role {} grants {missing}, which you do not hold",
                     role.name
@@ -284,11 +314,12 @@ async fn change_assignment(
             "role.assign"
         }
         Change::Revoke => {
+            if role.is_owner() && !ctx.has("tenant.manage") {
+                return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
+            }
+            removable(ctx, &role.grants(), &format!("revoking {}", role.name))?;
             if role.is_owner() && store.is_none() {
-                if !ctx.has("tenant.manage") {
-                    return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
-                }
-                if scope.owner_ids().await? == [user] {
+                if scope.owner_ids_locked().await? == [user] {
                     return Err(AppError::Conflict(
                         "the last OWNER cannot be demoted".into(),
                     ));

@@ -32,6 +32,15 @@ impl Role {
     pub fn is_owner(&self) -> bool {
         self.is_system && self.name == OWNER
     }
+
+    /// What holding the role grants: every permission for OWNER, its list otherwise.
+    pub fn grants(&self) -> Vec<String> {
+        if self.is_owner() {
+            all_permissions()
+        } else {
+            self.permissions.clone()
+        }
+    }
 }
 
 /// A role held by a member, tenant-wide or in one store.

@@ -54,7 +54,13 @@ pub struct TenantContext {
     status: TenantStatus,
     principal: Principal,
     store: Option<StoreId>,
+    /// Effective tenant-wide permissions: everything tenant-level checks.
     permissions: BTreeSet<String>,
+    /// Effective permissions held only in `store`: they authorise operations bound to that
+    /// store, never tenant-level ones.
+    store_permissions: BTreeSet<String>,
+    /// Tenant-wide grants whatever the modules: what the caller may pass on.
+    granted: BTreeSet<String>,
     modules: BTreeSet<String>,
 }
 
@@ -94,34 +100,47 @@ impl TenantContext {
             return Err(AppError::NotFound { entity: "store" });
         }
         let modules = system.tenant_modules(tenant).await?;
-        let permissions = effective(
-            system.member_permissions(tenant, user, store).await?,
-            &modules,
-        );
+        let grants = system.member_permissions(tenant, user, store).await?;
         Ok(Self {
             tenant,
             status,
             principal,
             store,
-            permissions,
+            permissions: effective(grants.tenant.clone(), &modules),
+            store_permissions: effective(grants.store, &modules),
+            granted: grants.tenant,
             modules,
         })
     }
 
     /// The context of a request made with an API key that authentication has just
-    /// checked: the key's tenant, exactly the key's (effective) permissions.
-    pub(crate) async fn for_api_key(system: &SystemTx, key: &ApiKey) -> AppResult<Self> {
+    /// checked: the key's tenant, the key's (effective) permissions that its creator still
+    /// holds tenant-wide (`creator`, the creator's current context; `None` for a key made
+    /// by the system).
+    pub(crate) async fn for_api_key(
+        system: &SystemTx,
+        key: &ApiKey,
+        creator: Option<&TenantContext>,
+    ) -> AppResult<Self> {
         let status = match system.find_tenant(key.tenant).await? {
             Some(t) if t.status != TenantStatus::Closed => t.status,
             _ => return Err(AppError::NotFound { entity: "tenant" }),
         };
         let modules = system.tenant_modules(key.tenant).await?;
+        let granted: BTreeSet<String> = key
+            .permissions
+            .iter()
+            .filter(|p| creator.is_none_or(|c| c.holds_granted(p)))
+            .cloned()
+            .collect();
         Ok(Self {
             tenant: key.tenant,
             status,
             principal: Principal::ApiKey { key_id: key.id },
             store: None,
-            permissions: effective(key.permissions.iter().cloned(), &modules),
+            permissions: effective(granted.iter().cloned(), &modules),
+            store_permissions: BTreeSet::new(),
+            granted,
             modules,
         })
     }
@@ -142,6 +161,8 @@ impl TenantContext {
             principal: Principal::System { reason: job },
             store: None,
             permissions: BTreeSet::new(),
+            store_permissions: BTreeSet::new(),
+            granted: BTreeSet::new(),
             modules: BTreeSet::new(),
         })
     }
@@ -161,9 +182,13 @@ impl TenantContext {
         self.store
     }
 
-    /// Effective permission codes.
-    pub fn permissions(&self) -> &BTreeSet<String> {
-        &self.permissions
+    /// Effective permission codes: tenant-wide ones and, in a request narrowed to a store,
+    /// those held in that store (what the caller can do somewhere in this request).
+    pub fn permissions(&self) -> BTreeSet<String> {
+        self.permissions
+            .union(&self.store_permissions)
+            .cloned()
+            .collect()
     }
 
     /// Whether the tenant is suspended (its members may read, not write).
@@ -176,35 +201,57 @@ impl TenantContext {
         &self.modules
     }
 
-    /// The first of `permissions` that would be effective in this tenant but that the
-    /// caller does not hold: what granting them would escalate to. Permissions of modules
-    /// the tenant lacks are never effective, so they escalate nothing.
+    /// The first of `permissions` that the caller does not hold tenant-wide: what granting
+    /// them would escalate to. Modules do not matter: a permission of a module the tenant
+    /// lacks becomes effective the day the module is switched on, so it is compared too.
     pub fn beyond_own<'p>(
         &self,
         permissions: impl IntoIterator<Item = &'p String>,
     ) -> Option<&'p str> {
         permissions
             .into_iter()
-            .find(|p| {
-                crate::rbac::permission(p).is_some_and(|c| self.modules.contains(c.module))
-                    && !self.has(p)
-            })
+            .find(|p| !self.holds_granted(p))
             .map(String::as_str)
     }
 
-    /// Whether the context holds `permission`.
+    /// Whether the caller holds `permission` tenant-wide, whatever the tenant's modules.
+    pub(crate) fn holds_granted(&self, permission: &str) -> bool {
+        self.granted.contains(permission)
+    }
+
+    /// Whether the context holds `permission` tenant-wide.
     pub fn has(&self, permission: &str) -> bool {
         self.permissions.contains(permission)
     }
 
-    /// `FORBIDDEN` unless the context holds `permission`.
+    /// Whether the context holds `permission` for work bound to `store`: tenant-wide, or
+    /// in that store when the request is narrowed to it.
+    pub fn has_in_store(&self, permission: &str, store: StoreId) -> bool {
+        self.has(permission)
+            || (self.store == Some(store) && self.store_permissions.contains(permission))
+    }
+
+    /// `FORBIDDEN` unless the context holds `permission` tenant-wide.
     pub fn require(&self, permission: &str) -> AppResult<()> {
         if self.has(permission) {
             Ok(())
         } else {
-            Err(AppError::forbidden(format!(
-                "requires the {permission} permission"
-            )))
+            Err(forbidden(permission))
         }
     }
+
+    /// `FORBIDDEN` unless the context holds `permission` tenant-wide or in the store the
+    /// request is narrowed to: the check for operations bound to one store, which must then
+    /// also check the store with [`Self::has_in_store`].
+    pub fn require_somewhere(&self, permission: &str) -> AppResult<()> {
+        if self.has(permission) || self.store_permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(forbidden(permission))
+        }
+    }
+}
+
+fn forbidden(permission: &str) -> AppError {
+    AppError::forbidden(format!("requires the {permission} permission"))
 }

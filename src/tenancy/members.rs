@@ -57,7 +57,18 @@ pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResu
         .get_member(user)
         .await?
         .ok_or(AppError::NotFound { entity: "member" })?;
-    let owners = scope.owner_ids().await?;
+    let owners = scope.owner_ids_locked().await?;
+    if owners.contains(&user) && !ctx.has("tenant.manage") {
+        return Err(AppError::forbidden("only an OWNER can remove an OWNER"));
+    }
+    for held in held_roles(&scope, user).await? {
+        if let Some(missing) = ctx.beyond_own(&held.role.grants()) {
+            return Err(AppError::forbidden(format!(
+                "the member holds {missing} (role {}), which you do not hold",
+                held.role.name
+            )));
+        }
+    }
     if owners.contains(&user) && owners.len() == 1 {
         return Err(AppError::Conflict(
             "the last OWNER cannot be removed".into(),

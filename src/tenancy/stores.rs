@@ -121,10 +121,14 @@ pub async fn list(
     caller: &crate::auth::Caller,
     page: crate::db::PageRequest,
 ) -> crate::error::AppResult<crate::db::Page<Store>> {
-    let ctx = caller.require("store.read")?;
+    let ctx = caller.tenant()?;
+    ctx.require_somewhere("store.read")?;
     let scope = services.db.read(ctx).await?;
     // A request narrowed to one store (X-Store-ID) sees that store only.
-    if let Some(only) = ctx.store_id() {
+    if let Some(only) = ctx
+        .store_id()
+        .filter(|s| ctx.has_in_store("store.read", *s))
+    {
         let items: Vec<Store> = scope.get_store(only).await?.into_iter().collect();
         return Ok(crate::db::Page {
             total: items.len() as u64,
@@ -142,9 +146,10 @@ pub async fn get(
     caller: &crate::auth::Caller,
     id: &str,
 ) -> crate::error::AppResult<Option<Store>> {
-    let ctx = caller.require("store.read")?;
+    let ctx = caller.tenant()?;
+    ctx.require_somewhere("store.read")?;
     let id = StoreId::parse(id, "id")?;
-    if ctx.store_id().is_some_and(|only| only != id) {
+    if ctx.store_id().is_some_and(|only| only != id) || !ctx.has_in_store("store.read", id) {
         return Ok(None);
     }
     services.db.read(ctx).await?.get_store(id).await
@@ -203,7 +208,7 @@ pub mod manage {
         name: Option<&str>,
         code: Option<&str>,
     ) -> AppResult<Store> {
-        caller.require("store.manage")?;
+        caller.tenant()?.require_somewhere("store.manage")?;
         let id = StoreId::parse(id, "id")?;
         let patch = StorePatch::parse(name, code)?;
         change(services, caller, id, patch, "store.update").await
@@ -211,7 +216,7 @@ pub mod manage {
 
     /// Archives a store (kept for history, no longer active).
     pub async fn archive(services: &Services, caller: &Caller, id: &str) -> AppResult<Store> {
-        caller.require("store.manage")?;
+        caller.tenant()?.require_somewhere("store.manage")?;
         let id = StoreId::parse(id, "id")?;
         let patch = StorePatch {
             status: Some(StoreStatus::Archived),
@@ -227,9 +232,13 @@ pub mod manage {
         patch: StorePatch,
         action: &str,
     ) -> AppResult<Store> {
-        let ctx = caller.require("store.manage")?;
+        let ctx = caller.tenant()?;
+        ctx.require_somewhere("store.manage")?;
         if ctx.store_id().is_some_and(|only| only != id) {
             return Err(AppError::NotFound { entity: "store" });
+        }
+        if !ctx.has_in_store("store.manage", id) {
+            return Err(AppError::forbidden("requires the store.manage permission"));
         }
         let scope = services.db.write(ctx).await?;
         let before = scope

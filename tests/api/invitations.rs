@@ -91,7 +91,18 @@ async fn an_existing_user_joins_a_second_tenant_and_can_switch_between_them() {
         .wait_for(&b.email, "invited to join Duka A")
         .await
         .token("accept-invitation");
-    let joined = app.graphql(ACCEPT, json!({ "token": token })).await;
+    // The link alone is not a login for B's existing account (issue 7, item 6).
+    let stolen = app.graphql(ACCEPT, json!({ "token": token })).await;
+    assert_eq!(stolen.error_code(), "UNAUTHENTICATED", "{:?}", stolen.body);
+    let wrong = app
+        .graphql(
+            ACCEPT,
+            json!({ "token": token, "password": "not the password" }),
+        )
+        .await;
+    assert_eq!(wrong.error_code(), "UNAUTHENTICATED", "{:?}", wrong.body);
+    // Logged in as B, the same link adds the membership.
+    let joined = b.gql(&app, ACCEPT, json!({ "token": token })).await;
     assert_eq!(
         joined.data()["acceptInvitation"]["activeTenant"]["id"],
         a.tenant_id.as_str()

@@ -8,6 +8,7 @@ mod smtp;
 
 mod access;
 mod api_keys;
+mod attacks;
 mod audit;
 mod cli;
 mod graphql_http;

@@ -1,0 +1,388 @@
+//! The attack run of issue 7, one test per hole: each reproduces the attack as a caller
+//! would send it and asserts the refusal.
+
+use serde_json::json;
+
+use crate::access::{
+    ASSIGN_ROLE, CREATE_ROLE, CREATE_STORE, MEMBERS, REMOVE_MEMBER, REVOKE_ROLE,
+    SET_ROLE_PERMISSION, UPDATE_ROLE, UPDATE_STORE,
+};
+use crate::common::TestApp;
+use crate::personas::{ACCEPT, INVITE, ME, STORES};
+
+const CREATE_API_KEY: &str = include_str!("graphql/identity/create_api_key.graphql");
+const SUSPEND: &str = include_str!("graphql/tenancy/suspend_tenant.graphql");
+
+/// Item 1: a role held in one store acts in that store only, never tenant-wide.
+#[tokio::test]
+async fn a_store_owner_cannot_act_tenant_wide() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let main = owner.main_store(&app).await;
+    let store_owner = owner
+        .invite_and_join(&app, "juma@duka.example", "OWNER", Some(&main))
+        .await;
+    let owner_role = owner.role(&app, "OWNER").await;
+    let in_store = [("X-Store-ID", main.as_str())];
+    let as_store_owner = |query: &'static str, variables: serde_json::Value| {
+        app.graphql_as(&store_owner.access, &in_store, query, variables)
+    };
+
+    // Inside its store it works: the store is visible and can be renamed.
+    let stores = as_store_owner(STORES, json!({})).await;
+    assert_eq!(stores.data()["stores"]["totalCount"], 1);
+    let renamed = as_store_owner(
+        UPDATE_STORE,
+        json!({ "id": main, "input": { "name": "Main, renamed" } }),
+    )
+    .await;
+    assert_eq!(renamed.data()["updateStore"]["name"], "Main, renamed");
+
+    // Tenant-level work is refused, although the store grant includes every permission.
+    let promote = as_store_owner(
+        ASSIGN_ROLE,
+        json!({ "userId": store_owner.user_id, "roleId": owner_role }),
+    )
+    .await;
+    assert_eq!(promote.error_code(), "FORBIDDEN", "{}", promote.body);
+    let role = as_store_owner(
+        CREATE_ROLE,
+        json!({ "input": { "name": "Mine", "permissions": ["role.manage"] } }),
+    )
+    .await;
+    assert_eq!(role.error_code(), "FORBIDDEN", "{}", role.body);
+    let key = as_store_owner(
+        CREATE_API_KEY,
+        json!({ "input": { "name": "k", "permissions": ["store.read"] } }),
+    )
+    .await;
+    assert_eq!(key.error_code(), "FORBIDDEN", "{}", key.body);
+    let store = as_store_owner(CREATE_STORE, json!({ "input": { "name": "New" } })).await;
+    assert_eq!(store.error_code(), "FORBIDDEN", "{}", store.body);
+    let demote = as_store_owner(
+        REVOKE_ROLE,
+        json!({ "userId": owner.user_id, "roleId": owner_role }),
+    )
+    .await;
+    assert_eq!(demote.error_code(), "FORBIDDEN", "{}", demote.body);
+    let remove = as_store_owner(REMOVE_MEMBER, json!({ "userId": owner.user_id })).await;
+    assert_eq!(remove.error_code(), "FORBIDDEN", "{}", remove.body);
+    let members = as_store_owner(MEMBERS, json!({})).await;
+    assert_eq!(members.error_code(), "FORBIDDEN", "{}", members.body);
+
+    // The real owner is still the only tenant-wide OWNER.
+    let members = owner.gql(&app, MEMBERS, json!({})).await;
+    let edges = members.data()["members"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let tenant_owners: Vec<_> = edges
+        .iter()
+        .filter(|e| {
+            e["node"]["roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["role"]["name"] == "OWNER" && r["store"].is_null())
+        })
+        .map(|e| e["node"]["user"]["id"].clone())
+        .collect();
+    assert_eq!(tenant_owners, vec![json!(owner.user_id)]);
+}
+
+/// Item 8: role.manage cannot take away what the caller does not hold, and only an OWNER
+/// removes or demotes an OWNER.
+#[tokio::test]
+async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let admin = owner
+        .invite_and_join(&app, "admin@duka.example", "ADMIN", None)
+        .await;
+    let other_admin = owner
+        .invite_and_join(&app, "admin2@duka.example", "ADMIN", None)
+        .await;
+    // A role manager with role.manage and role.read only.
+    let managers = owner
+        .gql(
+            &app,
+            CREATE_ROLE,
+            json!({ "input": { "name": "Role managers", "permissions": ["role.manage", "role.read"] } }),
+        )
+        .await;
+    let managers = managers.data()["createRole"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manager = owner
+        .invite_and_join(&app, "rm@duka.example", "EMPLOYEE", None)
+        .await;
+    owner
+        .gql(
+            &app,
+            ASSIGN_ROLE,
+            json!({ "userId": manager.user_id, "roleId": managers }),
+        )
+        .await
+        .data();
+    let admin_role = owner.role(&app, "ADMIN").await;
+    let owner_role = owner.role(&app, "OWNER").await;
+
+    let rewrite = manager
+        .gql(
+            &app,
+            UPDATE_ROLE,
+            json!({ "id": admin_role, "input": { "permissions": ["role.read"] } }),
+        )
+        .await;
+    assert_eq!(rewrite.error_code(), "FORBIDDEN", "{}", rewrite.body);
+    let withdraw = manager
+        .gql(
+            &app,
+            SET_ROLE_PERMISSION,
+            json!({ "roleId": admin_role, "permission": "member.manage", "granted": false }),
+        )
+        .await;
+    assert_eq!(withdraw.error_code(), "FORBIDDEN", "{}", withdraw.body);
+    let revoke = manager
+        .gql(
+            &app,
+            REVOKE_ROLE,
+            json!({ "userId": admin.user_id, "roleId": admin_role }),
+        )
+        .await;
+    assert_eq!(revoke.error_code(), "FORBIDDEN", "{}", revoke.body);
+
+    // An ADMIN can neither remove nor demote the OWNER...
+    let remove = admin
+        .gql(&app, REMOVE_MEMBER, json!({ "userId": owner.user_id }))
+        .await;
+    assert_eq!(remove.error_code(), "FORBIDDEN", "{}", remove.body);
+    let demote = admin
+        .gql(
+            &app,
+            REVOKE_ROLE,
+            json!({ "userId": owner.user_id, "roleId": owner_role }),
+        )
+        .await;
+    assert_eq!(demote.error_code(), "FORBIDDEN", "{}", demote.body);
+    // ...but may still manage what it holds: revoke ADMIN from another admin.
+    let fine = admin
+        .gql(
+            &app,
+            REVOKE_ROLE,
+            json!({ "userId": other_admin.user_id, "roleId": admin_role }),
+        )
+        .await;
+    fine.data();
+
+    // The ADMIN role is unchanged.
+    let me = admin.gql(&app, ME, json!({})).await;
+    assert!(
+        me.data()["me"]["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("member.manage"))
+    );
+}
+
+/// Item 10: a permission of a module the tenant lacks cannot be granted by someone who does
+/// not hold it either.
+#[tokio::test]
+async fn permissions_of_a_missing_module_cannot_be_granted_by_non_holders() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let managers = owner
+        .gql(
+            &app,
+            CREATE_ROLE,
+            json!({ "input": { "name": "Role managers", "permissions": ["role.manage", "role.read"] } }),
+        )
+        .await;
+    let managers = managers.data()["createRole"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manager = owner
+        .invite_and_join(&app, "rm@duka.example", "EMPLOYEE", None)
+        .await;
+    owner
+        .gql(
+            &app,
+            ASSIGN_ROLE,
+            json!({ "userId": manager.user_id, "roleId": managers }),
+        )
+        .await
+        .data();
+    // inventory is not one of the tenant's modules, and the manager does not hold it.
+    let sleeper = manager
+        .gql(
+            &app,
+            CREATE_ROLE,
+            json!({ "input": { "name": "Sleeper", "permissions": ["inventory.manage"] } }),
+        )
+        .await;
+    assert_eq!(sleeper.error_code(), "FORBIDDEN", "{}", sleeper.body);
+    // The owner holds every permission, so may prepare the role before the module is on.
+    owner
+        .gql(
+            &app,
+            CREATE_ROLE,
+            json!({ "input": { "name": "Stock", "permissions": ["inventory.manage"] } }),
+        )
+        .await
+        .data();
+}
+
+/// Item 7: an API key acts with at most what its creator still holds.
+#[tokio::test]
+async fn an_api_key_dies_with_its_creators_membership() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let admin = owner
+        .invite_and_join(&app, "admin@duka.example", "ADMIN", None)
+        .await;
+    let created = admin
+        .gql(
+            &app,
+            CREATE_API_KEY,
+            json!({ "input": { "name": "ci", "permissions": ["store.read", "member.read"] } }),
+        )
+        .await;
+    let secret = created.data()["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let works = app.graphql_as(&secret, &[], STORES, json!({})).await;
+    assert_eq!(works.data()["stores"]["totalCount"], 1);
+
+    // The creator loses member.read: so does the key.
+    let admin_role = owner.role(&app, "ADMIN").await;
+    owner
+        .gql(
+            &app,
+            SET_ROLE_PERMISSION,
+            json!({ "roleId": admin_role, "permission": "member.read", "granted": false }),
+        )
+        .await
+        .data();
+    let members = app.graphql_as(&secret, &[], MEMBERS, json!({})).await;
+    assert_eq!(members.error_code(), "FORBIDDEN", "{}", members.body);
+    app.graphql_as(&secret, &[], STORES, json!({})).await.data();
+
+    // The creator is removed: the key stops authenticating.
+    owner
+        .gql(&app, REMOVE_MEMBER, json!({ "userId": admin.user_id }))
+        .await
+        .data();
+    let after = app.graphql_as(&secret, &[], STORES, json!({})).await;
+    assert_eq!(after.error_code(), "UNAUTHENTICATED", "{}", after.body);
+}
+
+/// Item 14: a suspended tenant's pending invitation cannot be accepted.
+#[tokio::test]
+async fn a_suspended_tenants_invitation_cannot_be_accepted() {
+    let (app, admin_token) = TestApp::with_platform_admin().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let employee = owner.role(&app, "EMPLOYEE").await;
+    owner
+        .gql(
+            &app,
+            INVITE,
+            json!({ "input": { "email": "juma@duka.example", "roleIds": [employee] } }),
+        )
+        .await
+        .data();
+    let token = app
+        .smtp
+        .wait_for("juma@duka.example", "invited")
+        .await
+        .token("accept-invitation");
+    app.graphql_as(
+        &admin_token,
+        &[],
+        SUSPEND,
+        json!({ "tenantId": owner.tenant_id, "reason": "unpaid" }),
+    )
+    .await
+    .data();
+    let accepted = app
+        .graphql(
+            ACCEPT,
+            json!({ "token": token, "name": "Juma", "password": "member long secret" }),
+        )
+        .await;
+    assert_eq!(accepted.error_code(), "FORBIDDEN", "{}", accepted.body);
+    assert_eq!(accepted.error()["extensions"]["reason"], "TENANT_SUSPENDED");
+}
+
+/// Item 5: two owners demoting each other at once leave one OWNER, never none.
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    let app = TestApp::spawn().await;
+    let first = app.register("asha@duka.example", "Duka").await;
+    let owner_role = first.role(&app, "OWNER").await;
+    for round in 0..5 {
+        let second = first
+            .invite_and_join(&app, &format!("co{round}@duka.example"), "OWNER", None)
+            .await;
+        let (a, b) = tokio::join!(
+            first.gql(
+                &app,
+                REVOKE_ROLE,
+                json!({ "userId": second.user_id, "roleId": owner_role })
+            ),
+            second.gql(
+                &app,
+                REVOKE_ROLE,
+                json!({ "userId": first.user_id, "roleId": owner_role })
+            ),
+        );
+        let succeeded = [&a, &b]
+            .iter()
+            .filter(|r| r.body.get("errors").is_none())
+            .count();
+        assert_eq!(succeeded, 1, "round {round}: {} / {}", a.body, b.body);
+        // Whoever won stays OWNER; put the tenant back with `first` as the only owner.
+        let members = first.gql(&app, MEMBERS, json!({})).await;
+        let owners = members.body["data"]["members"]["edges"]
+            .as_array()
+            .map(|edges| {
+                edges
+                    .iter()
+                    .filter(|e| {
+                        e["node"]["roles"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|r| r["role"]["name"] == "OWNER")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if a.body.get("errors").is_none() {
+            assert_eq!(owners, 1, "round {round}");
+        } else {
+            // `first` was demoted: check through the survivor.
+            let members = second.gql(&app, MEMBERS, json!({})).await;
+            let owners = members.data()["members"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| {
+                    e["node"]["roles"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["role"]["name"] == "OWNER")
+                })
+                .count();
+            assert_eq!(owners, 1, "round {round}");
+            return;
+        }
+        first
+            .gql(&app, REMOVE_MEMBER, json!({ "userId": second.user_id }))
+            .await
+            .data();
+    }
+}
