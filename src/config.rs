@@ -25,6 +25,24 @@ fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// `TRUSTED_PROXIES`: comma-separated addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
+fn trusted_proxies(list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "TRUSTED_PROXIES",
+                        format!("{item:?} is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Which database the server talks to; decides the embedded behaviours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -127,8 +145,9 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECS`: session lifetime (default 30 days).
     pub refresh_token_ttl: Duration,
-    /// `LOGIN_MAX_FAILURES`: failed logins per account (and ten times that per client
-    /// address) before RATE_LIMITED, within `LOGIN_LOCKOUT_SECS`.
+    /// `LOGIN_MAX_FAILURES`: login attempts per (client address, account) before
+    /// RATE_LIMITED (and ten times that per account from all addresses), within
+    /// `LOGIN_LOCKOUT_SECS`; a success clears the count.
     pub login_max_failures: u32,
     /// `LOGIN_LOCKOUT_SECS`: the window failures are counted in.
     pub login_lockout: Duration,
@@ -138,6 +157,9 @@ pub struct Config {
     /// `MSINGI_BASE_DOMAIN`: with `acme.example.com`, a request to
     /// `duka.acme.example.com` acts in the tenant whose slug is `duka`.
     pub base_domain: Option<String>,
+    /// `TRUSTED_PROXIES`: addresses or CIDR ranges of reverse proxies whose
+    /// `X-Forwarded-For` names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -345,6 +367,10 @@ impl Config {
             allow_rls_bypass: flag("MSINGI_ALLOW_RLS_BYPASS", false)?,
             base_domain: var("MSINGI_BASE_DOMAIN")
                 .map(|d| d.trim_start_matches('.').to_lowercase()),
+            trusted_proxies: var("TRUSTED_PROXIES")
+                .map(|list| trusted_proxies(&list))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 

@@ -1,7 +1,9 @@
-//! Login throttling: failures are counted per account and per client address in a fixed
-//! window; past the limit a login answers RATE_LIMITED with the seconds left in the window.
-//! A success clears the account's count. Counters live in Redis when configured (shared by
-//! every API node), in this process otherwise.
+//! Login throttling: attempts are counted in a fixed window; past the limit an attempt
+//! answers RATE_LIMITED with the seconds left in the window. An attempt is counted
+//! atomically *before* the password is verified ([`Throttle::attempt`]: Redis `INCR`, or an
+//! increment under the map's lock), so a batch or a burst of parallel requests cannot get
+//! more guesses than the limit. A success clears the count. Counters live in Redis when
+//! configured (shared by every API node), in this process otherwise (pruned as they expire).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +14,9 @@ use redis::aio::ConnectionManager;
 
 use crate::clock::SharedClock;
 use crate::error::{AppError, AppResult};
+
+/// The in-process map drops expired counters once it holds this many.
+const PRUNE_AT: usize = 10_000;
 
 /// In-process counters: key → (failures, window start).
 type Counters = Arc<Mutex<HashMap<String, (u32, DateTime<Utc>)>>>;
@@ -77,37 +82,60 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts one attempt against `key` and refuses it with RATE_LIMITED when it is past
+    /// `limit` in the current window. The count and the check are one atomic step.
+    pub async fn attempt(&self, key: &str, limit: u32) -> AppResult<()> {
+        let (count, retry_after) = self.increment(key).await?;
+        if count > limit {
+            return Err(AppError::RateLimited {
+                retry_after_secs: retry_after.max(1),
+            });
+        }
+        Ok(())
+    }
+
     /// Counts one failure against `key`.
     pub async fn record_failure(&self, key: &str) -> AppResult<()> {
+        self.increment(key).await.map(|_| ())
+    }
+
+    /// Adds one to `key`'s count; returns the new count and the seconds left in its window.
+    async fn increment(&self, key: &str) -> AppResult<(u32, u64)> {
         let window = self.window.as_secs().max(1);
         match &self.store {
             Store::Redis(conn) => {
                 let mut conn = conn.clone();
                 let key = self.key(key);
-                let (): () = redis::pipe()
+                let (count, ttl): (u32, i64) = redis::pipe()
                     .atomic()
                     .incr(&key, 1)
-                    .ignore()
                     .cmd("EXPIRE")
                     .arg(&key)
                     .arg(window)
                     .arg("NX")
                     .ignore()
+                    .ttl(&key)
                     .query_async(&mut conn)
                     .await
                     .map_err(AppError::internal)?;
+                Ok((count, ttl.max(0) as u64))
             }
             Store::Memory(map) => {
                 let now = self.clock.now();
+                let span = chrono::Duration::seconds(window as i64);
                 let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+                if map.len() >= PRUNE_AT {
+                    map.retain(|_, (_, start)| now - *start < span);
+                }
                 let entry = map.entry(key.to_owned()).or_insert((0, now));
-                if now - entry.1 >= chrono::Duration::seconds(window as i64) {
+                if now - entry.1 >= span {
                     *entry = (0, now);
                 }
                 entry.0 += 1;
+                let elapsed = (now - entry.1).num_seconds().max(0) as u64;
+                Ok((entry.0, window.saturating_sub(elapsed)))
             }
         }
-        Ok(())
     }
 
     /// Forgets `key`'s failures.
@@ -203,5 +231,40 @@ mod tests {
         throttle.record_failure("acct:b").await.unwrap();
         throttle.reset("acct:b").await.unwrap();
         throttle.check("acct:b", 1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn parallel_attempts_get_no_more_than_the_limit() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let attempts = (0..12).map(|_| {
+            let throttle = throttle.clone();
+            tokio::spawn(async move { throttle.attempt("acct:a", 5).await.is_ok() })
+        });
+        let allowed = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count();
+        assert_eq!(allowed, 5);
+    }
+
+    #[tokio::test]
+    async fn expired_counters_are_pruned() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        for i in 0..PRUNE_AT {
+            throttle.record_failure(&format!("k{i}")).await.unwrap();
+        }
+        clock.advance(chrono::Duration::seconds(61));
+        throttle.record_failure("fresh").await.unwrap();
+        let Store::Memory(map) = &throttle.store else {
+            unreachable!()
+        };
+        assert_eq!(map.lock().unwrap().len(), 1);
     }
 }

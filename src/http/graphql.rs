@@ -75,14 +75,42 @@ async fn authenticate(
     Ok(caller)
 }
 
-fn meta(parts_headers: &HeaderMap, client: Option<SocketAddr>) -> RequestMeta {
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?.ip();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| item.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
+}
+
+fn meta(state: &AppState, parts_headers: &HeaderMap, client: Option<SocketAddr>) -> RequestMeta {
     RequestMeta {
         request_id: parts_headers
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
-        client_ip: client.map(|a| a.ip()),
+        client_ip: client_ip(parts_headers, client, &state.config.trusted_proxies),
         user_agent: parts_headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -123,7 +151,7 @@ pub(super) async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let meta = meta(&headers, client);
+    let meta = meta(&state, &headers, client);
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -183,7 +211,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
     if is_websocket(&parts) {
         return upgrade(state, &mut parts).await;
     }
-    let meta = meta(&parts.headers, client_addr(&parts));
+    let meta = meta(&state, &parts.headers, client_addr(&parts));
     let request =
         match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
             Ok(request) => request,
@@ -258,7 +286,7 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let meta = meta(&parts.headers, client_addr(parts));
+    let meta = meta(&state, &parts.headers, client_addr(parts));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| async move {
@@ -317,6 +345,24 @@ pub(super) async fn graphiql() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_for_is_honoured_from_trusted_proxies_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
+        let proxy: SocketAddr = "10.0.0.1:443".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.9:443".parse().unwrap();
+        let trusted = vec!["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()];
+        assert_eq!(
+            client_ip(&headers, Some(proxy), &trusted),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(&headers, Some(stranger), &trusted),
+            Some(stranger.ip())
+        );
+        assert_eq!(client_ip(&headers, Some(proxy), &[]), Some(proxy.ip()));
+    }
 
     #[test]
     fn mutations_are_recognised_by_operation() {

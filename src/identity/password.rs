@@ -35,9 +35,20 @@ pub fn validate(password: &str, field: &str) -> Result<(), AppError> {
     }
 }
 
+/// At most this many argon2 computations run at once (each takes 19 MiB): a flood of
+/// logins or registrations queues here instead of exhausting memory and the blocking pool.
+fn argon2_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores * 2)
+    })
+}
+
 /// Hashes a password into a PHC string. CPU-heavy: runs on the blocking pool.
 pub async fn hash(password: &str) -> Result<String, AppError> {
     let password = password.to_owned();
+    let _slot = argon2_slots().acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         hasher()?
             .hash_password(password.as_bytes())
@@ -51,6 +62,7 @@ pub async fn hash(password: &str) -> Result<String, AppError> {
 /// Whether `password` matches the PHC string `stored`. CPU-heavy: runs on the blocking pool.
 pub async fn verify(password: &str, stored: &str) -> Result<bool, AppError> {
     let (password, stored) = (password.to_owned(), stored.to_owned());
+    let _slot = argon2_slots().acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         // The parameters come from the stored string, so old hashes keep verifying.
         Ok(hasher()?

@@ -29,13 +29,12 @@ pub async fn request_password_reset(
     let key = format!("reset:{email}");
     if services
         .throttle
-        .check(&key, RESET_MAILS_PER_WINDOW)
+        .attempt(&key, RESET_MAILS_PER_WINDOW)
         .await
         .is_err()
     {
         return Ok(true);
     }
-    services.throttle.record_failure(&key).await?;
     let tx = services
         .db
         .unscoped_system("password reset request")

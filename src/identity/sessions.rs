@@ -111,13 +111,19 @@ pub async fn login(
     input: LoginInput,
 ) -> AppResult<AuthTokens> {
     let email = Email::parse(&input.email, "input.email")?;
-    let account_key = format!("login:account:{email}");
-    let address_key = format!("login:address:{}", caller.client().ip.unwrap_or_default());
+    // Attempts are counted before the password is verified, atomically, per (client
+    // address, account) and, more loosely, per account from anywhere. An address guessing
+    // at unknown emails only ever counts against those emails, so it locks out nobody else.
     let limit = services.config.login_max_failures;
-    services.throttle.check(&account_key, limit).await?;
+    let pair_key = format!(
+        "login:pair:{}:{email}",
+        caller.client().ip.unwrap_or_default()
+    );
+    let account_key = format!("login:account:{email}");
+    services.throttle.attempt(&pair_key, limit).await?;
     services
         .throttle
-        .check(&address_key, limit.saturating_mul(10))
+        .attempt(&account_key, limit.saturating_mul(10))
         .await?;
 
     let credentials = services
@@ -136,10 +142,9 @@ pub async fn login(
     };
     let matches = password::verify(&input.password, &stored).await?;
     let Some(credentials) = credentials.filter(|c| matches && c.password_hash.is_some()) else {
-        services.throttle.record_failure(&account_key).await?;
-        services.throttle.record_failure(&address_key).await?;
         return Err(AppError::InvalidCredentials);
     };
+    services.throttle.reset(&pair_key).await?;
     services.throttle.reset(&account_key).await?;
     let rehashed = if password::needs_rehash(&stored) {
         Some(password::hash(&input.password).await?)

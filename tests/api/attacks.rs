@@ -386,3 +386,124 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
             .data();
     }
 }
+
+use crate::personas::LOGIN;
+
+fn login_vars(email: &str, password: &str) -> serde_json::Value {
+    json!({ "input": { "email": email, "password": password } })
+}
+
+/// Item 4: a batch of wrong logins, or a burst of parallel ones, gets no more guesses than
+/// the limit.
+#[tokio::test]
+async fn login_throttling_holds_under_batches_and_concurrency() {
+    let app = TestApp::spawn().await;
+    app.register("asha@duka.example", "Duka").await;
+    let batch: Vec<_> = (0..10)
+        .map(|_| json!({ "query": LOGIN, "variables": login_vars("asha@duka.example", "wrong password") }))
+        .collect();
+    let answered = app.post_graphql_body(&json!(batch)).await;
+    let codes: Vec<String> = answered
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("a batch answer: {}", answered.body))
+        .iter()
+        .map(|r| {
+            r["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| *c == "UNAUTHENTICATED").count(),
+        5,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| *c == "RATE_LIMITED").count(),
+        5,
+        "{codes:?}"
+    );
+
+    app.register("baraka@duka.example", "Duka B").await;
+    let parallel = (0..12).map(|_| app.graphql(LOGIN, login_vars("baraka@duka.example", "wrong")));
+    let codes: Vec<String> = futures::future::join_all(parallel)
+        .await
+        .iter()
+        .map(|r| r.error_code().to_owned())
+        .collect();
+    assert_eq!(
+        codes.iter().filter(|c| *c == "UNAUTHENTICATED").count(),
+        5,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| *c == "RATE_LIMITED").count(),
+        7,
+        "{codes:?}"
+    );
+}
+
+/// Item 11: failures from one address against unknown emails lock out nobody, a lockout
+/// holds per (address, account), and `X-Forwarded-For` counts only from a trusted proxy.
+#[tokio::test]
+async fn lockout_is_per_address_and_account_and_forwarded_for_needs_a_trusted_proxy() {
+    let app = TestApp::builder()
+        .env("TRUSTED_PROXIES", "127.0.0.1")
+        .spawn()
+        .await;
+    app.register("asha@duka.example", "Duka").await;
+    let from = |ip: &'static str, email: &'static str, password: &'static str| {
+        let request = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("X-Forwarded-For", ip)
+            .json(&json!({ "query": LOGIN, "variables": login_vars(email, password) }));
+        async move { TestApp::read(request.send().await.unwrap()).await }
+    };
+    // 50 failures from one address, most against unknown emails.
+    for i in 0..50 {
+        let email: &'static str = if i % 10 == 0 {
+            "asha@duka.example"
+        } else {
+            Box::leak(format!("nobody{i}@duka.example").into_boxed_str())
+        };
+        from("203.0.113.7", email, "wrong password").await;
+    }
+    // A bystander behind the same proxy logs in fine, and so does the real owner elsewhere.
+    from("203.0.113.8", "asha@duka.example", "correct horse battery")
+        .await
+        .data();
+    // The guessing address is locked out of that account...
+    for _ in 0..5 {
+        from("198.51.100.1", "asha@duka.example", "wrong password").await;
+    }
+    let locked = from("198.51.100.1", "asha@duka.example", "correct horse battery").await;
+    assert_eq!(locked.error_code(), "RATE_LIMITED", "{}", locked.body);
+    // ...but not another address.
+    from("198.51.100.2", "asha@duka.example", "correct horse battery")
+        .await
+        .data();
+
+    // Without a trusted proxy, X-Forwarded-For is the client's own claim and is ignored.
+    let direct = TestApp::spawn().await;
+    direct.register("asha@duka.example", "Duka").await;
+    for i in 0..5 {
+        let request = direct
+            .client
+            .post(format!("{}/graphql", direct.address))
+            .header("X-Forwarded-For", format!("203.0.113.{i}"))
+            .json(
+                &json!({ "query": LOGIN, "variables": login_vars("asha@duka.example", "wrong") }),
+            );
+        TestApp::read(request.send().await.unwrap()).await;
+    }
+    let spoofed = direct
+        .client
+        .post(format!("{}/graphql", direct.address))
+        .header("X-Forwarded-For", "203.0.113.99")
+        .json(&json!({ "query": LOGIN, "variables": login_vars("asha@duka.example", "correct horse battery") }));
+    let spoofed = TestApp::read(spoofed.send().await.unwrap()).await;
+    assert_eq!(spoofed.error_code(), "RATE_LIMITED", "{}", spoofed.body);
+}
