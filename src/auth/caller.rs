@@ -80,7 +80,53 @@ fn subdomain<'h>(services: &Services, host: Option<&'h str>) -> Option<&'h str> 
     (!slug.is_empty() && !slug.contains('.')).then_some(slug)
 }
 
+/// What a WebSocket presented at `connection_init`, kept for the life of the socket so
+/// every operation on it re-resolves its caller as an HTTP request would.
+#[derive(Debug, Clone)]
+pub struct SocketCredentials {
+    /// The upgrade request's id, address and user agent.
+    pub meta: RequestMeta,
+    /// The credentials from the `connection_init` payload.
+    pub credentials: Credentials,
+}
+
+/// Whether a socket's caller, re-resolved, lost what it had at `connection_init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// The session or key no longer authenticates (logout, revocation, expiry).
+    Credentials,
+    /// The caller is no longer a member of the tenant it acted in.
+    Tenant,
+}
+
 impl Caller {
+    /// Compares this (fresh) caller with the one the socket started with.
+    pub fn lost_since(&self, initial: &Caller) -> Option<Lost> {
+        if initial.is_authenticated() && !self.is_authenticated() {
+            return Some(Lost::Credentials);
+        }
+        if initial.tenant().is_ok() && self.tenant().is_err() {
+            return Some(Lost::Tenant);
+        }
+        None
+    }
+
+    /// Whether the caller presented credentials that authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(
+            self.identity,
+            Identity::User { .. } | Identity::ApiKey { .. }
+        )
+    }
+
+    /// The user behind the request, if any (also for API keys: none).
+    pub fn user_id(&self) -> Option<UserId> {
+        match &self.identity {
+            Identity::User { user, .. } => Some(*user),
+            _ => None,
+        }
+    }
+
     /// A caller without credentials (e.g. before authentication ran).
     pub fn anonymous(meta: RequestMeta) -> Self {
         Self {

@@ -7,6 +7,7 @@
 mod admin;
 mod errors;
 mod identity;
+mod socket;
 mod tenancy;
 mod types;
 
@@ -67,6 +68,7 @@ pub fn schema(
 ) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), admin::Subscriptions)
         .extension(ErrorMapping)
+        .extension(socket::FreshSocketCaller)
         .limit_depth(limits.max_depth)
         .limit_recursive_depth(limits.max_depth.max(32))
         .limit_complexity(limits.max_complexity)

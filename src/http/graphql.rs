@@ -21,8 +21,13 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::{AppState, REQUEST_ID};
-use crate::auth::{Caller, Credentials};
+use std::sync::{Arc, PoisonError};
+
+use axum::extract::ws::Message;
+
+use crate::auth::{Caller, Credentials, Lost, SocketCredentials};
 use crate::graphql::RequestMeta;
+use crate::tenancy::access::AccessEvent;
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -289,46 +294,138 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
     let meta = meta(&state, &parts.headers, client_addr(parts));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| async move {
-            let services = state.services.clone();
-            let session = GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload: serde_json::Value| async move {
-                    let text = |key: &str| {
-                        payload
-                            .get(key)
-                            .and_then(|v| v.as_str())
-                            .map(ToOwned::to_owned)
-                    };
-                    let bearer = text("authorization").map(|v| {
-                        v.split_once(' ')
-                            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                            .map_or(v.clone(), |(_, token)| token.trim().to_owned())
-                    });
-                    let credentials = Credentials {
-                        bearer,
-                        tenant: text("tenantId"),
-                        store: text("storeId"),
-                        host: None,
-                    };
-                    let caller = Caller::authenticate(&services, meta.clone(), credentials)
-                        .await
-                        .map_err(|e| {
-                            async_graphql::Error::new(format!(
-                                "authentication failed: {}",
-                                e.code()
-                            ))
-                        })?;
-                    let mut data = Data::default();
-                    data.insert(meta);
-                    data.insert(caller);
-                    Ok(data)
-                })
-                .serve();
-            tokio::select! {
-                () = session => {}
-                () = state.shutdown.cancelled() => {}
-            }
+        .on_upgrade(move |socket| serve_socket(state, protocol, meta, socket))
+}
+
+/// What `connection_init` resolved, for the socket's watchdog.
+type Initial = Arc<std::sync::Mutex<Option<(SocketCredentials, Caller)>>>;
+
+/// Serves one socket: the GraphQL protocol, and beside it a watchdog that re-checks the
+/// caller whenever access in its tenant or its user's sessions change, and closes the
+/// socket with 4403 once the session, key or membership it opened with is gone.
+async fn serve_socket(
+    state: AppState,
+    protocol: GraphQLProtocol,
+    meta: RequestMeta,
+    socket: axum::extract::ws::WebSocket,
+) {
+    use futures::{SinkExt as _, StreamExt as _};
+    let services = state.services.clone();
+    let initial: Initial = Arc::default();
+    let (mut sink, stream) = socket.split();
+    let (out, mut outgoing) = futures::channel::mpsc::channel::<Message>(16);
+    let events = services.access.subscribe();
+    let init_services = services.clone();
+    let init_initial = initial.clone();
+    let session = GraphQLWebSocket::new_with_pair(out, stream, state.schema.clone(), protocol)
+        .on_connection_init(move |payload: serde_json::Value| async move {
+            let text = |key: &str| {
+                payload
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .map(ToOwned::to_owned)
+            };
+            let bearer = text("authorization").map(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map_or(v.clone(), |(_, token)| token.trim().to_owned())
+            });
+            let credentials = Credentials {
+                bearer,
+                tenant: text("tenantId"),
+                store: text("storeId"),
+                host: None,
+            };
+            let caller = Caller::authenticate(&init_services, meta.clone(), credentials.clone())
+                .await
+                .map_err(|e| {
+                    async_graphql::Error::new(format!("authentication failed: {}", e.code()))
+                })?;
+            let socket = SocketCredentials {
+                meta: meta.clone(),
+                credentials,
+            };
+            *init_initial.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((socket.clone(), caller.clone()));
+            let mut data = Data::default();
+            data.insert(meta);
+            data.insert(socket);
+            data.insert(caller);
+            Ok(data)
         })
+        .serve();
+    let lost = async {
+        let outcome = tokio::select! {
+            () = session => None,
+            lost = watch(&services, &initial, events) => Some(lost),
+            () = state.shutdown.cancelled() => None,
+        };
+        outcome
+    };
+    let forward = async {
+        while let Some(message) = outgoing.next().await {
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+    };
+    let (lost, ()) = futures::join!(lost, forward);
+    if let Some(lost) = lost {
+        let reason = match lost {
+            Lost::Credentials => "Forbidden: the session or key has ended",
+            Lost::Tenant => "Forbidden: no longer a member of the tenant",
+        };
+        let _ = sink
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: 4403,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+}
+
+/// Resolves when the socket's caller has lost its session, key or tenant.
+async fn watch(
+    services: &crate::services::Services,
+    initial: &Initial,
+    mut events: tokio::sync::broadcast::Receiver<AccessEvent>,
+) -> Lost {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => Some(event),
+            Err(RecvError::Lagged(_)) => None,
+            Err(RecvError::Closed) => return std::future::pending().await,
+        };
+        let Some((socket, first)) = initial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        else {
+            continue;
+        };
+        if !first.is_authenticated() {
+            continue;
+        }
+        let relevant = match event {
+            None => true,
+            Some(AccessEvent::Sessions(user)) => first.user_id() == Some(user),
+            Some(AccessEvent::Tenant(tenant)) => first
+                .active_tenant()
+                .is_some_and(|ctx| ctx.tenant_id() == tenant),
+        };
+        if !relevant {
+            continue;
+        }
+        match Caller::authenticate(services, socket.meta, socket.credentials).await {
+            Ok(fresh) => {
+                if let Some(lost) = fresh.lost_since(&first) {
+                    return lost;
+                }
+            }
+            Err(e) => tracing::warn!(error = ?e, "could not re-check a socket's caller"),
+        }
+    }
 }
 
 /// `GET /graphiql`: the in-browser IDE, with a header editor for the bearer token.

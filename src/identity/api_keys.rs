@@ -109,6 +109,8 @@ pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult
         )
         .await?;
     scope.commit().await?;
+    // Sockets opened with the key re-check it and close.
+    services.access.invalidate(ctx.tenant_id()).await;
     Ok(key)
 }
 

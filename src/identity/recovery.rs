@@ -101,6 +101,7 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
+    services.access.sessions_ended(user).await;
     tracing::info!(%user, revoked, "password reset; sessions revoked");
     Ok(true)
 }

@@ -215,6 +215,7 @@ pub async fn refresh(
             .with_changes(serde_json::json!({ "revoked": true }));
         tx.audit(session.tenant, &actor, entry).await?;
         tx.commit().await?;
+        services.access.sessions_ended(session.user).await;
         tracing::warn!(session = %session.id, user = %session.user, "refresh token reuse: session revoked");
         return Err(AppError::Unauthenticated);
     }
@@ -261,6 +262,7 @@ pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool>
         )
         .await?;
         tx.commit().await?;
+        services.access.sessions_ended(record.session.user).await;
     }
     Ok(true)
 }

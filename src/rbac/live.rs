@@ -7,6 +7,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::CallerUser;
 use crate::error::AppError;
 use crate::services::Services;
+use crate::tenancy::access::AccessEvent;
 use crate::tenancy::{Principal, TenantContext};
 
 /// The stream of `me`'s permission sets in `ctx`'s tenant (and store), from now on.
@@ -22,8 +23,9 @@ pub fn permission_changes(
         move |(services, mut receiver, last, ctx)| async move {
             loop {
                 match receiver.recv().await {
-                    Ok(tenant) if tenant != ctx.tenant_id() => continue,
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Ok(AccessEvent::Tenant(tenant)) if tenant == ctx.tenant_id() => {}
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,
                 }
                 let principal = Principal::User {

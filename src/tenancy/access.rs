@@ -20,6 +20,32 @@ use crate::error::AppResult;
 use crate::ids::{StoreId, TenantId, UserId};
 use crate::tenancy::{Principal, TenantContext};
 
+/// What changed: the access of a whole tenant, or the sessions of one user (logout,
+/// revocation, password reset). Open WebSockets listen to both to re-check their caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessEvent {
+    /// Roles, assignments, memberships, modules or status of the tenant changed.
+    Tenant(TenantId),
+    /// One or more of the user's sessions ended.
+    Sessions(UserId),
+}
+
+impl AccessEvent {
+    fn encode(self) -> String {
+        match self {
+            Self::Tenant(t) => t.to_string(),
+            Self::Sessions(u) => format!("sessions:{u}"),
+        }
+    }
+
+    fn decode(payload: &str) -> Option<Self> {
+        match payload.strip_prefix("sessions:") {
+            Some(user) => UserId::parse(user, "user").ok().map(Self::Sessions),
+            None => TenantId::parse(payload, "tenant").ok().map(Self::Tenant),
+        }
+    }
+}
+
 /// How long a cached context may live without an invalidation.
 const TTL: Duration = Duration::from_secs(60);
 
@@ -36,7 +62,7 @@ struct Entry {
 pub struct AccessCache {
     entries: Mutex<HashMap<Key, Entry>>,
     epochs: Mutex<HashMap<TenantId, u64>>,
-    events: broadcast::Sender<TenantId>,
+    events: broadcast::Sender<AccessEvent>,
     publisher: Option<(redis::aio::ConnectionManager, String)>,
 }
 
@@ -79,8 +105,12 @@ impl AccessCache {
                 while let Some(message) = messages.next().await {
                     let Some(cache) = weak.upgrade() else { break };
                     let payload: String = message.get_payload().unwrap_or_default();
-                    if let Ok(tenant) = TenantId::parse(&payload, "tenant") {
-                        cache.invalidate_locally(tenant);
+                    match AccessEvent::decode(&payload) {
+                        Some(AccessEvent::Tenant(tenant)) => cache.invalidate_locally(tenant),
+                        Some(event @ AccessEvent::Sessions(_)) => {
+                            let _ = cache.events.send(event);
+                        }
+                        None => {}
                     }
                 }
             });
@@ -167,7 +197,24 @@ impl AccessCache {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(tenant)
             .or_insert(0) += 1;
-        let _ = self.events.send(tenant);
+        let _ = self.events.send(AccessEvent::Tenant(tenant));
+    }
+
+    /// Tells every node that sessions of `user` ended (after the change committed), so
+    /// WebSockets opened with them close.
+    pub async fn sessions_ended(&self, user: UserId) {
+        let _ = self.events.send(AccessEvent::Sessions(user));
+        if let Some((conn, channel)) = &self.publisher {
+            let mut conn = conn.clone();
+            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(AccessEvent::Sessions(user).encode())
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = published {
+                tracing::error!(%user, error = %e, "could not publish a session revocation");
+            }
+        }
     }
 
     /// Drops every cached context of `tenant`, on this node and (with Redis) on every node.
@@ -181,7 +228,7 @@ impl AccessCache {
                 .arg(Self::epoch_key(channel, tenant))
                 .cmd("PUBLISH")
                 .arg(channel)
-                .arg(tenant.to_string())
+                .arg(AccessEvent::Tenant(tenant).encode())
                 .query_async(&mut conn)
                 .await;
             if let Err(e) = published {
@@ -190,8 +237,8 @@ impl AccessCache {
         }
     }
 
-    /// Tenants whose access changed, as they change.
-    pub fn subscribe(&self) -> broadcast::Receiver<TenantId> {
+    /// Access changes, as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<AccessEvent> {
         self.events.subscribe()
     }
 }

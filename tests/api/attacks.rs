@@ -507,3 +507,126 @@ async fn lockout_is_per_address_and_account_and_forwarded_for_needs_a_trusted_pr
     let spoofed = TestApp::read(spoofed.send().await.unwrap()).await;
     assert_eq!(spoofed.error_code(), "RATE_LIMITED", "{}", spoofed.body);
 }
+
+const LOGOUT: &str = include_str!("graphql/identity/logout.graphql");
+
+/// Item 2: an open WebSocket re-resolves its caller for every operation, and closes with
+/// 4403 when the session or membership it opened with is gone.
+#[tokio::test]
+async fn an_open_websocket_does_not_keep_its_connection_init_caller() {
+    let (app, admin_token) = TestApp::with_platform_admin().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let admin_role = owner.role(&app, "ADMIN").await;
+    let member = owner
+        .invite_and_join(&app, "juma@duka.example", "ADMIN", None)
+        .await;
+    let mut ws = app
+        .websocket(
+            "/graphql/ws",
+            json!({ "authorization": format!("Bearer {}", member.access) }),
+        )
+        .await;
+    let create = "mutation { createStore(input: { name: \"Over the socket\" }) { id } }";
+    ws.subscribe("1", create, json!({})).await;
+    let first = ws.next_message().await;
+    assert!(
+        first["payload"]["data"]["createStore"]["id"].is_string(),
+        "{first}"
+    );
+    ws.next_message().await; // complete
+
+    // A withdrawn permission holds on the very next operation over the same socket.
+    owner
+        .gql(
+            &app,
+            SET_ROLE_PERMISSION,
+            json!({ "roleId": admin_role, "permission": "store.manage", "granted": false }),
+        )
+        .await
+        .data();
+    ws.subscribe("2", create, json!({})).await;
+    let refused = ws.next_message().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    ws.next_message().await; // complete
+
+    // A suspended tenant cannot be written to over the socket either.
+    app.graphql_as(
+        &admin_token,
+        &[],
+        SUSPEND,
+        json!({ "tenantId": owner.tenant_id, "reason": "audit" }),
+    )
+    .await
+    .data();
+    ws.subscribe(
+        "3",
+        "mutation { createRole(input: { name: \"Late\", permissions: [] }) { id } }",
+        json!({}),
+    )
+    .await;
+    let suspended = ws.next_message().await;
+    assert_eq!(
+        suspended["payload"]["errors"][0]["extensions"]["reason"], "TENANT_SUSPENDED",
+        "{suspended}"
+    );
+
+    // Removal closes the socket with 4403.
+    let mut owner_ws = app
+        .websocket(
+            "/graphql/ws",
+            json!({ "authorization": format!("Bearer {}", owner.access) }),
+        )
+        .await;
+    let mut member_ws = app
+        .websocket(
+            "/graphql/ws",
+            json!({ "authorization": format!("Bearer {}", member.access) }),
+        )
+        .await;
+    let reactivate = include_str!("graphql/tenancy/reactivate_tenant.graphql");
+    app.graphql_as(
+        &admin_token,
+        &[],
+        reactivate,
+        json!({ "tenantId": owner.tenant_id }),
+    )
+    .await
+    .data();
+    owner
+        .gql(&app, REMOVE_MEMBER, json!({ "userId": member.user_id }))
+        .await
+        .data();
+    let closed = loop {
+        let message = member_ws.next_message().await;
+        if message["type"] == "closed" {
+            break message;
+        }
+    };
+    assert!(
+        closed["frame"].as_str().unwrap().contains("4403"),
+        "{closed}"
+    );
+
+    // Logout closes the owner's socket.
+    owner_ws
+        .subscribe("1", "{ me { user { email } } }", json!({}))
+        .await;
+    assert_eq!(owner_ws.next_message().await["type"], "next");
+    owner_ws.next_message().await; // complete
+    app.graphql(LOGOUT, json!({ "refreshToken": owner.refresh }))
+        .await
+        .data();
+    let closed = loop {
+        let message = owner_ws.next_message().await;
+        if message["type"] == "closed" {
+            break message;
+        }
+    };
+    assert!(
+        closed["frame"].as_str().unwrap().contains("4403"),
+        "{closed}"
+    );
+}

@@ -1,0 +1,54 @@
+//! Operations over a WebSocket get a fresh caller each, as HTTP requests do.
+//!
+//! `connection_init` stores the socket's [`SocketCredentials`] in the connection's data;
+//! this extension re-resolves them for every operation (query, mutation or subscription)
+//! and puts the result in the operation's own data, which shadows the connection's. So a
+//! removed member, a withdrawn permission, a logout or a suspension holds on an open
+//! socket from its next operation; the socket's watchdog (in `http::graphql`) closes it when
+//! the session or membership goes.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::{Request, ServerError, ServerResult};
+
+use crate::auth::{Caller, SocketCredentials};
+use crate::services::Services;
+
+/// The schema extension.
+pub struct FreshSocketCaller;
+
+impl ExtensionFactory for FreshSocketCaller {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(FreshSocketCallerExtension)
+    }
+}
+
+struct FreshSocketCallerExtension;
+
+#[async_trait::async_trait]
+impl Extension for FreshSocketCallerExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let (Some(socket), Some(services)) = (
+            ctx.data_opt::<SocketCredentials>(),
+            ctx.data_opt::<Services>(),
+        ) {
+            let caller =
+                Caller::authenticate(services, socket.meta.clone(), socket.credentials.clone())
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = ?e, "re-authenticating a socket operation failed");
+                        ServerError::new(crate::graphql::INTERNAL_MESSAGE, None)
+                    })?;
+            request.data.insert(caller);
+        }
+        next.run(ctx, request).await
+    }
+}
