@@ -88,6 +88,28 @@ pub struct GraphqlLimits {
     pub max_complexity: usize,
     /// Most operations in one batched request.
     pub max_batch: usize,
+    /// Most lexical tokens in one document (checked before parsing).
+    pub max_tokens: usize,
+    /// Most aliases in one document.
+    pub max_aliases: usize,
+    /// Most selections of one operation once fragments are expanded.
+    pub max_selections: usize,
+    /// How long one operation may execute before it is cancelled.
+    pub execution_timeout_ms: u64,
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 1000,
+            max_batch: 10,
+            max_tokens: 2000,
+            max_aliases: 15,
+            max_selections: 2000,
+            execution_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// Everything the server and workers are configured with.
@@ -347,6 +369,10 @@ impl Config {
                 max_depth: number("GRAPHQL_MAX_DEPTH", 12, 2)?,
                 max_complexity: number("GRAPHQL_MAX_COMPLEXITY", 1000, 10)?,
                 max_batch: number("GRAPHQL_MAX_BATCH", 10, 1)?,
+                max_tokens: number("GRAPHQL_MAX_TOKENS", 2000, 100)?,
+                max_aliases: number("GRAPHQL_MAX_ALIASES", 15, 0)?,
+                max_selections: number("GRAPHQL_MAX_SELECTIONS", 2000, 10)?,
+                execution_timeout_ms: number("GRAPHQL_EXECUTION_TIMEOUT_MS", 10_000, 10)? as u64,
             },
             request_timeout: Duration::from_secs(number("REQUEST_TIMEOUT_SECS", 30, 1)? as u64),
             shutdown_timeout: Duration::from_secs(number("SHUTDOWN_TIMEOUT_SECS", 30, 1)? as u64),

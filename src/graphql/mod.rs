@@ -7,6 +7,7 @@
 mod admin;
 mod errors;
 mod identity;
+pub mod limits;
 mod socket;
 mod tenancy;
 mod types;
@@ -69,6 +70,7 @@ pub fn schema(
     let mut builder = Schema::build(Query::default(), Mutation::default(), admin::Subscriptions)
         .extension(ErrorMapping)
         .extension(socket::FreshSocketCaller)
+        .extension(limits::DocumentLimits(limits))
         .limit_depth(limits.max_depth)
         .limit_recursive_depth(limits.max_depth.max(32))
         .limit_complexity(limits.max_complexity)
@@ -84,15 +86,7 @@ pub fn schema(
 
 /// The schema's SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    let schema = schema(
-        GraphqlLimits {
-            max_depth: 12,
-            max_complexity: 1000,
-            max_batch: 10,
-        },
-        Environment::Development,
-        None,
-    );
+    let schema = schema(GraphqlLimits::default(), Environment::Development, None);
     schema.sdl_with_options(
         async_graphql::SDLExportOptions::new()
             .sorted_fields()

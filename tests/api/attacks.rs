@@ -630,3 +630,80 @@ async fn an_open_websocket_does_not_keep_its_connection_init_caller() {
         "{closed}"
     );
 }
+
+/// `fragment F1 on Query { ...F0 a1: __typename ...F0 }` … `{ ...F<n> }`: 1 KB that
+/// doubles at every step.
+fn doubling_fragments(n: usize) -> String {
+    let mut query = String::from("fragment F0 on Query { __typename }\n");
+    for i in 1..=n {
+        query.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{p} a{i}: __typename ...F{p} }}\n",
+            p = i - 1
+        ));
+    }
+    query.push_str(&format!("{{ ...F{n} }}"));
+    query
+}
+
+/// Item 3: an anonymous 1 KB document cannot stall the server.
+#[tokio::test]
+async fn hostile_documents_are_refused_fast_and_healthz_answers_meanwhile() {
+    let app = TestApp::spawn().await;
+    let doubling = doubling_fragments(20);
+    assert!(doubling.len() < 1500);
+    let aliases: String = (0..10_000).map(|i| format!("a{i}: __typename ")).collect();
+    let aliases = format!("{{ {aliases} }}");
+    let wide: String = (0..3000).map(|_| "__typename ").collect();
+    let wide = format!("{{ {wide} }}");
+
+    let started = std::time::Instant::now();
+    let attacks = futures::future::join_all(
+        [&doubling, &doubling, &doubling, &aliases, &wide]
+            .into_iter()
+            .map(|q| app.graphql(q, json!({}))),
+    );
+    let health = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let t = std::time::Instant::now();
+        let ok = app.get("/healthz").await.status().is_success();
+        (ok, t.elapsed())
+    };
+    let (answers, (healthy, health_took)) = tokio::join!(attacks, health);
+    let elapsed = started.elapsed();
+    for answer in &answers {
+        assert_eq!(answer.error_code(), "BAD_USER_INPUT", "{}", answer.body);
+        assert!(answer.body["data"].is_null(), "{}", answer.body);
+    }
+    assert!(
+        answers[0].error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("GRAPHQL_MAX_SELECTIONS")
+    );
+    assert!(
+        answers[3].error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("GRAPHQL_MAX_TOKENS")
+    );
+    assert!(
+        answers[4].error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("GRAPHQL_MAX_TOKENS")
+    );
+    assert!(healthy);
+    assert!(
+        health_took < std::time::Duration::from_secs(1),
+        "{health_took:?}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+
+    // Sixteen aliases are refused; fifteen are answered.
+    let sixteen: String = (0..16).map(|i| format!("a{i}: __typename ")).collect();
+    let refused = app.graphql(&format!("{{ {sixteen} }}"), json!({})).await;
+    assert_eq!(refused.error_code(), "BAD_USER_INPUT");
+    let fifteen: String = (0..15).map(|i| format!("a{i}: __typename ")).collect();
+    let answered = app.graphql(&format!("{{ {fifteen} }}"), json!({})).await;
+    assert_eq!(answered.data()["a14"], "Query");
+}
