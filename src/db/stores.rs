@@ -91,11 +91,13 @@ impl TenantScope {
 }
 
 impl SystemTx {
-    /// Whether `store` belongs to `tenant` (resolving `X-Store-ID`).
-    pub async fn store_exists(&self, tenant: TenantId, store: StoreId) -> AppResult<bool> {
+    /// Whether `store` belongs to `tenant` and is in use (resolving `X-Store-ID`: an
+    /// archived store cannot be entered).
+    pub async fn store_is_active(&self, tenant: TenantId, store: StoreId) -> AppResult<bool> {
         let count = stores::Entity::find()
             .filter(stores::Column::TenantId.eq(tenant.into_uuid()))
             .filter(stores::Column::Id.eq(store.into_uuid()))
+            .filter(stores::Column::Status.eq(crate::tenancy::StoreStatus::Active.as_str()))
             .count(self.conn())
             .await?;
         Ok(count > 0)

@@ -7,6 +7,7 @@
 mod admin;
 mod errors;
 mod identity;
+mod inputs;
 pub mod limits;
 mod socket;
 mod tenancy;
@@ -71,6 +72,7 @@ pub fn schema(
         .extension(ErrorMapping)
         .extension(socket::FreshSocketCaller)
         .extension(limits::DocumentLimits(limits))
+        .extension(inputs::TextInputs)
         .limit_depth(limits.max_depth)
         .limit_recursive_depth(limits.max_depth.max(32))
         .limit_complexity(limits.max_complexity)

@@ -95,7 +95,7 @@ impl TenantContext {
             _ => return Err(AppError::NotFound { entity: "tenant" }),
         };
         if let Some(store) = store
-            && !system.store_exists(tenant, store).await?
+            && !system.store_is_active(tenant, store).await?
         {
             return Err(AppError::NotFound { entity: "store" });
         }

@@ -259,6 +259,10 @@ pub mod manage {
             )
             .await?;
         scope.commit().await?;
+        if after.status != before.status {
+            // Contexts narrowed to this store (X-Store-ID) are re-checked.
+            services.access.invalidate(ctx.tenant_id()).await;
+        }
         Ok(after)
     }
 }

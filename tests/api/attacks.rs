@@ -707,3 +707,94 @@ async fn hostile_documents_are_refused_fast_and_healthz_answers_meanwhile() {
     let answered = app.graphql(&format!("{{ {fifteen} }}"), json!({})).await;
     assert_eq!(answered.data()["a14"], "Query");
 }
+
+/// Item 15: a NUL or other control character in any text input is BAD_USER_INPUT naming
+/// the field, on PostgreSQL too (where it used to be INTERNAL).
+#[tokio::test]
+async fn control_characters_in_text_inputs_name_the_field() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let store = owner
+        .gql(
+            &app,
+            CREATE_STORE,
+            json!({ "input": { "name": "Nul\u{0}store" } }),
+        )
+        .await;
+    assert_eq!(store.error_code(), "BAD_USER_INPUT", "{}", store.body);
+    assert_eq!(store.error()["extensions"]["field"], "input.name");
+    let literal = owner
+        .gql(
+            &app,
+            "mutation { createStore(input: { name: \"bell\\u0007\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(literal.error_code(), "BAD_USER_INPUT", "{}", literal.body);
+    assert_eq!(literal.error()["extensions"]["field"], "input.name");
+    let register = app
+        .graphql(
+            crate::personas::REGISTER,
+            json!({ "input": { "email": "x@y.example", "password": "long enough pw", "name": "A\u{0}", "tenantName": "T" } }),
+        )
+        .await;
+    assert_eq!(
+        register.error()["extensions"]["field"],
+        "input.name",
+        "{}",
+        register.body
+    );
+    // Nothing was written.
+    let stores = owner.gql(&app, STORES, json!({})).await;
+    assert_eq!(stores.data()["stores"]["totalCount"], 1);
+    // Tabs and newlines are text.
+    owner
+        .gql(
+            &app,
+            CREATE_STORE,
+            json!({ "input": { "name": "Two\tparts" } }),
+        )
+        .await
+        .data();
+}
+
+const ARCHIVE_STORE: &str = include_str!("graphql/tenancy/archive_store.graphql");
+
+/// Item 16: `X-Store-ID` cannot enter an archived store.
+#[tokio::test]
+async fn an_archived_store_cannot_be_entered() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let other = owner
+        .gql(&app, CREATE_STORE, json!({ "input": { "name": "Other" } }))
+        .await;
+    let other = other.data()["createStore"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manager = owner
+        .invite_and_join(&app, "juma@duka.example", "MANAGER", Some(&other))
+        .await;
+    let inside = app
+        .graphql_as(
+            &manager.access,
+            &[("X-Store-ID", &other)],
+            STORES,
+            json!({}),
+        )
+        .await;
+    assert_eq!(inside.data()["stores"]["totalCount"], 1);
+    owner
+        .gql(&app, ARCHIVE_STORE, json!({ "id": other }))
+        .await
+        .data();
+    let archived = app
+        .graphql_as(
+            &manager.access,
+            &[("X-Store-ID", &other)],
+            STORES,
+            json!({}),
+        )
+        .await;
+    assert_eq!(archived.error_code(), "NOT_FOUND", "{}", archived.body);
+}
