@@ -17,7 +17,12 @@ pub(super) async fn healthz() -> impl IntoResponse {
 pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (database, queue) = tokio::join!(state.db.ping(), state.jobs.ping());
     let check = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let ready = database.is_ok() && queue.is_ok();
+    // Workers of this process in restart backoff; stuck ones make the node unready.
+    let restarting = crate::worker::health::restarting_workers();
+    let stuck = restarting
+        .values()
+        .any(|failures| *failures >= crate::worker::health::UNREADY_AFTER);
+    let ready = database.is_ok() && queue.is_ok() && !stuck;
     if let Err(e) = &database {
         tracing::warn!(error = ?e, "readiness: database");
     }
@@ -34,6 +39,8 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "database": check(database.is_ok()),
         "queue": check(queue.is_ok()),
         "queueBackend": state.jobs.kind(),
+        "workers": if restarting.is_empty() { "ok" } else if stuck { "failing" } else { "restarting" },
+        "restartingWorkers": restarting,
     });
     (status, Json(body))
 }

@@ -65,52 +65,227 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
 
     let email_retry = retry_policy::<SendEmail>()?;
     let mailer = deps.mailer.clone();
-    // A worker whose backend fails (a dropped connection, a deadlock under load) is
-    // restarted rather than left dead: the queue must keep moving.
-    let monitor = Monitor::new()
-        .should_restart(|worker, error| {
-            tracing::warn!(worker = worker.name(), error = %error, "job worker failed; restarting");
-            true
-        })
-        .on_event(|worker, event| {
-            if let apalis::prelude::Event::Error(error) = event {
-                tracing::warn!(worker = worker.name(), error = %error, "job worker error");
-            }
-        });
-    let monitor = register_worker!(monitor, deps.jobs.storage::<SendEmail>(), |backend| {
-        WorkerBuilder::new(worker_name(SendEmail::QUEUE))
-            .backend(backend)
-            .data(mailer.clone())
-            .concurrency(SendEmail::CONCURRENCY)
-            .retry(email_retry.clone())
-            .catch_panic()
-            .timeout(SendEmail::TIMEOUT)
-            .enable_tracing()
-            .build(send_email)
-    });
+    let jobs = deps.jobs.clone();
+    let timeout = deps.shutdown_timeout;
+    let email_shutdown = shutdown.clone();
+    let email = supervise(
+        SendEmail::QUEUE,
+        shutdown.clone(),
+        Backoff::default(),
+        move || {
+            let mailer = mailer.clone();
+            let email_retry = email_retry.clone();
+            let monitor =
+                register_worker!(Monitor::new(), jobs.storage::<SendEmail>(), |backend| {
+                    WorkerBuilder::new(worker_name(SendEmail::QUEUE))
+                        .backend(backend)
+                        .data(mailer.clone())
+                        .concurrency(SendEmail::CONCURRENCY)
+                        .retry(email_retry.clone())
+                        .catch_panic()
+                        .timeout(SendEmail::TIMEOUT)
+                        .enable_tracing()
+                        .build(send_email)
+                });
+            run_monitor(monitor, timeout, email_shutdown.clone())
+        },
+    );
 
     let schedule = cron::Schedule::from_str(OutboxCleanup::SCHEDULE)
         .with_context(|| format!("cron schedule of {}", OutboxCleanup::NAME))?;
     let db = deps.db.clone();
-    let monitor = monitor.register(move |_| {
-        WorkerBuilder::new(worker_name(OutboxCleanup::NAME))
-            .backend(CronScheduler::new(schedule.clone()))
-            .data(db.clone())
-            .catch_panic()
-            .enable_tracing()
-            .build(outbox_cleanup)
-    });
+    let cron_shutdown = shutdown.clone();
+    let cleanup = supervise(
+        OutboxCleanup::NAME,
+        shutdown.clone(),
+        Backoff::default(),
+        move || {
+            let db = db.clone();
+            let schedule = schedule.clone();
+            let monitor = Monitor::new().register(move |_| {
+                WorkerBuilder::new(worker_name(OutboxCleanup::NAME))
+                    .backend(CronScheduler::new(schedule.clone()))
+                    .data(db.clone())
+                    .catch_panic()
+                    .enable_tracing()
+                    .build(outbox_cleanup)
+            });
+            run_monitor(monitor, timeout, cron_shutdown.clone())
+        },
+    );
 
-    let signal = shutdown.clone();
-    let result = monitor
-        .shutdown_timeout(deps.shutdown_timeout)
+    let (email, cleanup) = tokio::join!(email, cleanup);
+    drainer.await.context("outbox drainer")?;
+    email.context("job workers")?;
+    cleanup.context("cron workers")
+}
+
+/// Runs one monitor until `shutdown`, then gives running jobs `timeout`. A worker that
+/// fails ends its monitor (no restart inside apalis, which would restart at once, in a
+/// hot loop): [`supervise`] restarts it after a backoff.
+async fn run_monitor(
+    monitor: Monitor,
+    timeout: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    monitor
+        .on_event(|worker, event| {
+            if let apalis::prelude::Event::Error(error) = event {
+                tracing::warn!(worker = worker.name(), error = %error, "job worker error");
+            }
+        })
+        .shutdown_timeout(timeout)
         .run_with_signal(async move {
-            signal.cancelled().await;
+            shutdown.cancelled().await;
             Ok(())
         })
-        .await;
-    drainer.await.context("outbox drainer")?;
-    result.context("job workers")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Restart delays: doubling from `min` to `max`; a run longer than `healthy` resets them.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// First delay.
+    pub min: Duration,
+    /// Ceiling.
+    pub max: Duration,
+    /// A run at least this long counts as healthy.
+    pub healthy: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            min: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+            healthy: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after the `failures`-th failure in a row (1-based).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+        self.min.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Runs `run_once` until `shutdown`; each time it ends (or fails) before that, waits a
+/// doubling delay and starts it again. Restarts are counted in `/metrics`
+/// (`msingi_worker_restarts_total`) and a worker in backoff shows in `/readyz`.
+pub async fn supervise<F, Fut>(
+    name: &'static str,
+    shutdown: CancellationToken,
+    backoff: Backoff,
+    mut run_once: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut failures = 0u32;
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = run_once().await;
+        if shutdown.is_cancelled() {
+            health::recovered(name);
+            return result;
+        }
+        failures = if started.elapsed() >= backoff.healthy {
+            1
+        } else {
+            failures.saturating_add(1)
+        };
+        let delay = backoff.delay(failures);
+        match &result {
+            Err(e) => {
+                tracing::warn!(worker = name, failures, ?delay, error = %e, "job worker failed; restarting after a delay")
+            }
+            Ok(()) => tracing::warn!(
+                worker = name,
+                failures,
+                ?delay,
+                "job worker stopped; restarting after a delay"
+            ),
+        }
+        metrics::counter!("msingi_worker_restarts_total", "worker" => name).increment(1);
+        health::restarting(name, failures);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => {
+                health::recovered(name);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Which workers are restarting, for `/readyz`.
+pub mod health {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, PoisonError};
+
+    static RESTARTING: Mutex<BTreeMap<&'static str, u32>> = Mutex::new(BTreeMap::new());
+
+    /// After this many failures in a row a worker makes the node unready.
+    pub const UNREADY_AFTER: u32 = 3;
+
+    pub(super) fn restarting(name: &'static str, failures: u32) {
+        RESTARTING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, failures);
+    }
+
+    pub(super) fn recovered(name: &'static str) {
+        RESTARTING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+    }
+
+    /// Workers in backoff, with their failures in a row.
+    pub fn restarting_workers() -> BTreeMap<&'static str, u32> {
+        RESTARTING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_worker_restarts_with_a_doubling_delay_not_in_a_hot_loop() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let shutdown = CancellationToken::new();
+        let counted = runs.clone();
+        let backoff = Backoff::default();
+        let supervisor = tokio::spawn(supervise(
+            "test-failing",
+            shutdown.clone(),
+            backoff,
+            move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Err(anyhow::anyhow!("backend refused")) }
+            },
+        ));
+        // 0.5 + 1 + 2 + 4 + 8 + 16 = 31.5 s of delays: seven runs in 40 s, not thousands.
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 7);
+        assert_eq!(health::restarting_workers().get("test-failing"), Some(&7));
+        shutdown.cancel();
+        supervisor.await.unwrap().unwrap();
+        assert!(!health::restarting_workers().contains_key("test-failing"));
+        assert_eq!(backoff.delay(30), backoff.max);
+    }
 }
 
 /// How long dispatched outbox rows are kept (for inspection) before the cleanup deletes them.
