@@ -121,6 +121,7 @@ impl Application {
             schema: crate::graphql::schema(
                 config.graphql,
                 config.environment,
+                config.introspection,
                 Some(services.clone()),
             ),
             services,

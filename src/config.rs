@@ -182,6 +182,11 @@ pub struct Config {
     /// `TRUSTED_PROXIES`: addresses or CIDR ranges of reverse proxies whose
     /// `X-Forwarded-For` names the client; from anyone else the header is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `GRAPHQL_INTROSPECTION`: whether the schema answers introspection (default: on in
+    /// development, off in production).
+    pub introspection: bool,
+    /// `METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -393,6 +398,11 @@ impl Config {
             allow_rls_bypass: flag("MSINGI_ALLOW_RLS_BYPASS", false)?,
             base_domain: var("MSINGI_BASE_DOMAIN")
                 .map(|d| d.trim_start_matches('.').to_lowercase()),
+            introspection: flag(
+                "GRAPHQL_INTROSPECTION",
+                environment == Environment::Development,
+            )?,
+            metrics_token: var("METRICS_TOKEN"),
             trusted_proxies: var("TRUSTED_PROXIES")
                 .map(|list| trusted_proxies(&list))
                 .transpose()?

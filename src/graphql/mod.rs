@@ -8,6 +8,7 @@ mod admin;
 mod errors;
 mod identity;
 mod inputs;
+mod introspection;
 pub mod limits;
 mod socket;
 mod tenancy;
@@ -62,10 +63,12 @@ fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
 }
 
 /// Builds the schema with the configured limits; `services` is absent only when exporting
-/// the SDL.
+/// the SDL. Without `introspection` the schema refuses `__schema` and `__type` (production
+/// default).
 pub fn schema(
     limits: GraphqlLimits,
     environment: Environment,
+    introspection: bool,
     services: Option<Services>,
 ) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), admin::Subscriptions)
@@ -80,6 +83,11 @@ pub fn schema(
     if environment == Environment::Production {
         builder = builder.disable_suggestions();
     }
+    if !introspection {
+        builder = builder
+            .disable_introspection()
+            .extension(introspection::IntrospectionOff);
+    }
     if let Some(services) = services {
         builder = builder.data(services);
     }
@@ -88,7 +96,12 @@ pub fn schema(
 
 /// The schema's SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    let schema = schema(GraphqlLimits::default(), Environment::Development, None);
+    let schema = schema(
+        GraphqlLimits::default(),
+        Environment::Development,
+        true,
+        None,
+    );
     schema.sdl_with_options(
         async_graphql::SDLExportOptions::new()
             .sorted_fields()

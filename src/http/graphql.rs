@@ -52,6 +52,30 @@ fn credentials(headers: &HeaderMap) -> Credentials {
     }
 }
 
+/// `application/json` (or `application/graphql-response+json`), with optional parameters
+/// (`; charset=utf-8`): the media type itself must match exactly.
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("application/graphql-response+json")
+}
+
+/// What is wrong with a body, in the client's terms (never the parser's internals).
+fn body_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => format!(
+            "the body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+        Category::Data => "the body is JSON but not a GraphQL request: send an object with a \
+                           \"query\" string (and optional \"variables\" object and \
+                           \"operationName\"), or a list of them"
+            .to_owned(),
+    }
+}
+
 /// Resolves the caller, or answers INTERNAL when the database cannot be asked.
 async fn authenticate(
     state: &AppState,
@@ -160,10 +184,7 @@ pub(super) async fn post(
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.starts_with("application/json")
-                || ct.starts_with("application/graphql-response+json")
-        });
+        .is_some_and(is_json_media_type);
     if !json {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -178,7 +199,7 @@ pub(super) async fn post(
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "BAD_USER_INPUT",
-                &format!("the body is not a GraphQL request: {e}"),
+                &body_error(&e),
                 &meta.request_id,
             );
         }
@@ -442,6 +463,30 @@ pub(super) async fn graphiql() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_media_types_match_exactly() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("application/json; charset=utf-8"));
+        assert!(is_json_media_type("Application/JSON"));
+        assert!(is_json_media_type("application/graphql-response+json"));
+        assert!(!is_json_media_type("application/jsonp"));
+        assert!(!is_json_media_type("application/json-patch+json"));
+        assert!(!is_json_media_type("text/plain"));
+    }
+
+    #[test]
+    fn body_errors_do_not_leak_the_parser() {
+        let syntax = serde_json::from_slice::<BatchRequest>(b"{\"query\": ").unwrap_err();
+        assert_eq!(
+            body_error(&syntax),
+            "the body is not valid JSON (line 1, column 10)"
+        );
+        let data = serde_json::from_slice::<BatchRequest>(b"{\"query\": 5}").unwrap_err();
+        let message = body_error(&data);
+        assert!(message.starts_with("the body is JSON but not a GraphQL request"));
+        assert!(!message.contains("invalid type"), "{message}");
+    }
 
     #[test]
     fn forwarded_for_is_honoured_from_trusted_proxies_only() {

@@ -45,8 +45,31 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-/// `/metrics`: Prometheus text format.
-pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics`: Prometheus text format; with `METRICS_TOKEN`, only for
+/// `Authorization: Bearer <token>`.
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let matches = crate::auth::tokens::hashes_match(
+            &crate::auth::tokens::hash(presented),
+            &crate::auth::tokens::hash(expected),
+        );
+        if !matches {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics need METRICS_TOKEN as a bearer token\n",
+            )
+                .into_response();
+        }
+    }
     if let Ok(backlog) = state.db.outbox_backlog().await {
         metrics::gauge!("msingi_outbox_backlog").set(backlog as f64);
     }
@@ -54,4 +77,5 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }

@@ -798,3 +798,73 @@ async fn an_archived_store_cannot_be_entered() {
         .await;
     assert_eq!(archived.error_code(), "NOT_FOUND", "{}", archived.body);
 }
+
+/// Item 17: production hides the schema unless asked, `/metrics` can need a token, the
+/// JSON content type is matched exactly and body errors do not show the parser's internals.
+#[tokio::test]
+async fn production_hardening() {
+    let production = TestApp::builder()
+        .env("MSINGI_ENV", "production")
+        .env("METRICS_TOKEN", "scrape-secret")
+        .spawn()
+        .await;
+    let hidden = production
+        .graphql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert!(hidden.body["errors"].is_array(), "{}", hidden.body);
+    assert!(hidden.body["data"].is_null() || hidden.body["data"]["__schema"].is_null());
+    let open = production.get("/metrics").await;
+    assert_eq!(open.status(), 401);
+    let scraped = production
+        .client
+        .get(format!("{}/metrics", production.address))
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("msingi_"));
+
+    let opted_in = TestApp::builder()
+        .env("MSINGI_ENV", "production")
+        .env("GRAPHQL_INTROSPECTION", "true")
+        .spawn()
+        .await;
+    let schema = opted_in
+        .graphql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(schema.data()["__schema"]["queryType"]["name"], "Query");
+
+    let app = TestApp::spawn().await;
+    let jsonp = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/jsonp")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jsonp.status(), 415);
+    let with_charset = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_charset.status(), 200);
+    let broken = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body(r#"{"query": 5}"#)
+        .send()
+        .await
+        .unwrap();
+    let broken = TestApp::read(broken).await;
+    assert_eq!(broken.status, 400);
+    let message = broken.error()["message"].as_str().unwrap();
+    assert!(!message.contains("invalid type"), "{message}");
+    assert!(message.contains("\"query\" string"), "{message}");
+}

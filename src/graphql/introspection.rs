@@ -1,0 +1,61 @@
+//! With introspection off (production, unless `GRAPHQL_INTROSPECTION=true`), a document
+//! that asks for `__schema` or `__type` is refused with an error saying so, instead of the
+//! silent `null` async-graphql answers.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::parser::types::{Selection, SelectionSet};
+use async_graphql::{Request, ServerError, ServerResult};
+
+/// The schema extension, installed only when introspection is off.
+pub struct IntrospectionOff;
+
+impl ExtensionFactory for IntrospectionOff {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(IntrospectionOffExtension)
+    }
+}
+
+struct IntrospectionOffExtension;
+
+#[async_trait::async_trait]
+impl Extension for IntrospectionOffExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let asks = request.parsed_query().is_ok_and(|document| {
+            document
+                .operations
+                .iter()
+                .any(|(_, op)| asks_schema(&op.node.selection_set.node))
+                || document
+                    .fragments
+                    .values()
+                    .any(|f| asks_schema(&f.node.selection_set.node))
+        });
+        if asks {
+            return Err(ServerError::new(
+                "introspection is turned off on this server (GRAPHQL_INTROSPECTION)",
+                None,
+            ));
+        }
+        next.run(ctx, request).await
+    }
+}
+
+fn asks_schema(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            matches!(field.node.name.node.as_str(), "__schema" | "__type")
+                || asks_schema(&field.node.selection_set.node)
+        }
+        Selection::InlineFragment(inline) => asks_schema(&inline.node.selection_set.node),
+        Selection::FragmentSpread(_) => false,
+    })
+}
