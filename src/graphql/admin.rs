@@ -103,17 +103,25 @@ pub struct AuditLogEntry {
 
 #[ComplexObject]
 impl AuditLogEntry {
-    /// Who acted (null for API keys and the system).
+    /// Who acted (null for API keys and the system). A platform admin who is not a member
+    /// of the tenant shows as "Platform support".
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.actor_id else {
             return Ok(None);
         };
+        let tenant = caller(ctx)?.tenant()?.tenant_id();
         let system = services(ctx)?
             .db
             .unscoped_system("audit log: actor")
             .read()
             .await?;
-        Ok(system.find_user(id).await?.map(Into::into))
+        let Some(user) = system.find_user(id).await? else {
+            return Ok(None);
+        };
+        if user.is_platform_admin && !system.is_active_member(tenant, id).await? {
+            return Ok(Some(User::platform_support(self.created_at)));
+        }
+        Ok(Some(user.into()))
     }
 }
 
@@ -495,7 +503,7 @@ impl AdminMutation {
 #[derive(Default)]
 pub struct Subscriptions;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl Subscriptions {
     /// Fires when the caller's effective permissions change (a role toggled, assigned or
     /// revoked), with the new set.

@@ -51,6 +51,22 @@ pub struct User {
     created_at: DateTime<Utc>,
 }
 
+impl User {
+    /// How a platform admin who is not a member appears to a tenant's readers (the audit
+    /// log): as the platform's support, never by name or address.
+    pub fn platform_support(at: DateTime<Utc>) -> Self {
+        Self {
+            id: ID("platform-support".into()),
+            email: "support@platform".into(),
+            name: "Platform support".into(),
+            phone: None,
+            email_verified: true,
+            is_platform_admin: true,
+            created_at: at,
+        }
+    }
+}
+
 impl From<UserRecord> for User {
     fn from(u: UserRecord) -> Self {
         Self {

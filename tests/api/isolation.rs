@@ -21,26 +21,6 @@ const REACTIVATE: &str = include_str!("graphql/tenancy/reactivate_tenant.graphql
 const SET_MODULE: &str = include_str!("graphql/tenancy/set_tenant_module.graphql");
 const PLATFORM_TENANTS: &str = include_str!("graphql/tenancy/platform_tenants.graphql");
 
-/// Operations that take the id of a tenant's object.
-const ID_OPERATIONS: &[&str] = &[
-    "store",
-    "updateStore",
-    "archiveStore",
-    "removeMember",
-    "updateRole",
-    "deleteRole",
-    "setRolePermission",
-    "assignRole",
-    "revokeRole",
-    "revokeApiKey",
-    "revokeInvitation",
-    "inviteMember",
-    "switchTenant",
-    "suspendTenant",
-    "reactivateTenant",
-    "setTenantModule",
-];
-
 /// Operations on the caller's own tenant that take no id: checked below to show nothing of
 /// another tenant.
 const OWN_TENANT_OPERATIONS: &[&str] = &[
@@ -60,7 +40,8 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "platformTenants",
 ];
 
-/// Operations with no tenant data: public, or about the caller's own session.
+/// Operations with no tenant data: public, or about the caller's own session. None may
+/// take an id (checked against the schema).
 const NO_TENANT_DATA: &[&str] = &[
     "permissions",
     "register",
@@ -73,37 +54,200 @@ const NO_TENANT_DATA: &[&str] = &[
     "acceptInvitation",
 ];
 
-fn root_fields(sdl: &str, root: &str) -> Vec<String> {
-    let Some(start) = sdl.find(&format!("type {root} {{")) else {
-        return Vec::new();
+/// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
+const NULLABLE_LOOKUPS: &[&str] = &["store"];
+
+/// One field of an SDL type: its name and its arguments' (name, type); an input field is
+/// kept as one pseudo-argument carrying its type.
+#[derive(Debug, Clone)]
+struct SdlField {
+    name: String,
+    args: Vec<(String, String)>,
+}
+
+/// What the walker reads from `schema.graphql`: the root type names from the `schema`
+/// block, and every object and input type's fields.
+#[derive(Debug, Default)]
+struct Sdl {
+    roots: Vec<String>,
+    objects: std::collections::BTreeMap<String, Vec<SdlField>>,
+    inputs: std::collections::BTreeMap<String, Vec<SdlField>>,
+}
+
+impl Sdl {
+    fn read() -> Self {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+            .unwrap();
+        Self::parse(&text)
+    }
+
+    fn parse(text: &str) -> Self {
+        let mut sdl = Self::default();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let (kind, name) = match words[..] {
+                ["schema", "{"] => ("schema", String::new()),
+                ["type", name, "{"] | ["type", name, "implements", ..] => ("type", name.to_owned()),
+                ["input", name, "{"] => ("input", name.to_owned()),
+                _ => continue,
+            };
+            let mut fields = Vec::new();
+            let mut in_description = false;
+            for line in lines.by_ref() {
+                let line = line.trim();
+                if line == "}" && !in_description {
+                    break;
+                }
+                if line.starts_with("\"\"\"") {
+                    // `"""` opens or closes a block; `"""text"""` is a whole one.
+                    let whole = line.len() > 6 && line.ends_with("\"\"\"");
+                    if !whole {
+                        in_description = !in_description;
+                    }
+                    continue;
+                }
+                if in_description || line.is_empty() || line.starts_with('"') {
+                    continue;
+                }
+                if kind == "schema" {
+                    if let Some((_, root)) = line.split_once(':') {
+                        sdl.roots.push(root.trim().to_owned());
+                    }
+                    continue;
+                }
+                fields.push(parse_field(line, kind == "input"));
+            }
+            match kind {
+                "type" => {
+                    sdl.objects.insert(name, fields);
+                }
+                "input" => {
+                    sdl.inputs.insert(name, fields);
+                }
+                _ => {}
+            }
+        }
+        if sdl.roots.is_empty() {
+            sdl.roots = ["Query", "Mutation", "Subscription"]
+                .map(String::from)
+                .to_vec();
+        }
+        sdl
+    }
+
+    /// Whether a type (`ID!`, `[ID!]`, an input holding ids, at any depth) carries an id.
+    fn carries_id(&self, ty: &str, seen: &mut Vec<String>) -> bool {
+        let base = ty.trim_matches(|c: char| c == '[' || c == ']' || c == '!' || c == ' ');
+        if base == "ID" {
+            return true;
+        }
+        if seen.iter().any(|s| s == base) {
+            return false;
+        }
+        seen.push(base.to_owned());
+        self.inputs.get(base).is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|f| f.args.iter().any(|(_, t)| self.carries_id(t, seen)))
+        })
+    }
+
+    /// Every field, at the root (`name`) or nested (`Type.name`), with an argument that
+    /// carries an id.
+    fn id_taking_fields(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (ty, fields) in &self.objects {
+            for field in fields {
+                if field
+                    .args
+                    .iter()
+                    .any(|(_, t)| self.carries_id(t, &mut Vec::new()))
+                {
+                    out.insert(if self.roots.contains(ty) {
+                        field.name.clone()
+                    } else {
+                        format!("{ty}.{}", field.name)
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `name(a: T, b: U): R`, or an input's `name: T`.
+fn parse_field(line: &str, input: bool) -> SdlField {
+    let name_end = line.find(['(', ':']).unwrap_or(line.len());
+    let name = line[..name_end].trim().to_owned();
+    let args = if line[name_end..].starts_with('(') {
+        let close = line.rfind(')').unwrap_or(line.len());
+        line[name_end + 1..close]
+            .split(',')
+            .filter_map(|arg| {
+                let (n, t) = arg.split_once(':')?;
+                let t = t.split('=').next().unwrap_or_default();
+                Some((n.trim().to_owned(), t.trim().to_owned()))
+            })
+            .collect()
+    } else if !input {
+        Vec::new()
+    } else {
+        let ty = line[name_end..]
+            .trim_start_matches(':')
+            .split('=')
+            .next()
+            .unwrap_or_default();
+        vec![(name.clone(), ty.trim().to_owned())]
     };
-    let body = &sdl[start..];
-    let body = &body[..body.find("\n}").unwrap()];
-    body.lines()
-        .skip(1)
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('"') && !l.starts_with("\"\"\""))
-        .filter_map(|l| l.split(['(', ':']).next())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric()) && !name.is_empty())
-        .collect()
+    SdlField { name, args }
+}
+
+#[test]
+fn the_walker_reads_roots_underscores_and_nested_ids() {
+    let sdl = Sdl::parse(
+        "type Q {\n\t\"\"\"\n\tDocs.\n\t\"\"\"\n\tsnake_case(id: ID!): Int\n\tplain: Int\n}\n\
+         type Live {\n\tticks(input: In!): Int\n}\n\
+         type Thing {\n\tchild(childId: ID): Int\n}\n\
+         input In {\n\tdeep: [ID!]\n}\n\
+         schema {\n\tquery: Q\n\tsubscription: Live\n}\n",
+    );
+    assert_eq!(sdl.roots, ["Q", "Live"]);
+    let fields: Vec<_> = sdl.objects["Q"].iter().map(|f| f.name.clone()).collect();
+    assert_eq!(fields, ["snake_case", "plain"]);
+    assert_eq!(
+        sdl.id_taking_fields().into_iter().collect::<Vec<_>>(),
+        ["Thing.child", "snake_case", "ticks"]
+    );
 }
 
 #[test]
 fn every_operation_in_the_schema_has_an_isolation_row() {
-    let sdl =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
-    let covered: BTreeSet<&str> = ID_OPERATIONS
+    let sdl = Sdl::read();
+    let id_taking = sdl.id_taking_fields();
+    let cases: BTreeSet<String> = id_cases(&Victim::placeholder())
+        .into_iter()
+        .map(|(op, _, _)| op.to_owned())
+        .collect();
+    // Every field that takes an id, at the root or nested, is attacked by a case, and every
+    // case attacks such a field.
+    assert_eq!(
+        id_taking, cases,
+        "id-taking fields (left) and the attack cases of id_cases (right) differ"
+    );
+    let covered: BTreeSet<String> = cases
         .iter()
-        .chain(OWN_TENANT_OPERATIONS)
-        .chain(NO_TENANT_DATA)
-        .copied()
+        .cloned()
+        .chain(OWN_TENANT_OPERATIONS.iter().map(|s| (*s).to_owned()))
+        .chain(NO_TENANT_DATA.iter().map(|s| (*s).to_owned()))
         .collect();
     let mut missing = Vec::new();
-    for root in ["Query", "Mutation", "Subscription"] {
-        for field in root_fields(&sdl, root) {
-            if !covered.contains(field.as_str()) {
-                missing.push(format!("{root}.{field}"));
+    let mut total = 0;
+    for root in &sdl.roots {
+        for field in sdl.objects.get(root).into_iter().flatten() {
+            total += 1;
+            if !covered.contains(&field.name) {
+                missing.push(format!("{root}.{}", field.name));
             }
         }
     }
@@ -112,8 +256,14 @@ fn every_operation_in_the_schema_has_an_isolation_row() {
         "operations without an isolation row: {missing:?}"
     );
     assert!(
-        root_fields(&sdl, "Mutation").len() > 20,
-        "the schema walker found too few mutations"
+        total >= 39,
+        "the schema walker found too few operations ({total})"
+    );
+    assert!(
+        sdl.objects
+            .get("Subscription")
+            .is_some_and(|f| !f.is_empty()),
+        "the walker found no subscription root"
     );
 }
 
@@ -125,6 +275,29 @@ struct Victim {
     member: Persona,
     invitation: String,
     api_key: String,
+}
+
+impl Victim {
+    /// Ids that are only placeholders: enough to list the attack cases.
+    fn placeholder() -> Self {
+        let persona = Persona {
+            email: String::new(),
+            password: String::new(),
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            tenant_slug: "s".into(),
+            access: String::new(),
+            refresh: String::new(),
+        };
+        Self {
+            owner: persona.clone(),
+            store: "s".into(),
+            role: "r".into(),
+            member: persona,
+            invitation: "i".into(),
+            api_key: "k".into(),
+        }
+    }
 }
 
 async fn victim(app: &TestApp) -> Victim {
@@ -269,17 +442,29 @@ async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
     state
 }
 
+/// A refusal is a GraphQL answer (HTTP 200, a JSON object) whose error carries one of the
+/// allowed codes; a nullable lookup may instead answer `data.<op> = null`. Anything else (a
+/// 408, a 413, a body that is not JSON, data for the attacker) is not a refusal.
 fn refused(response: &GqlResponse, op: &str, allowed: &[&str]) -> bool {
+    if response.status != 200 || !response.body.is_object() {
+        return false;
+    }
     match response.body["errors"][0]["extensions"]["code"].as_str() {
-        Some(code) => allowed.contains(&code),
-        // A nullable lookup may answer null instead of NOT_FOUND.
-        None => response.body["data"][op].is_null(),
+        Some(code) => allowed.contains(&code) && response.body["data"][op].is_null(),
+        None => {
+            NULLABLE_LOOKUPS.contains(&op)
+                && response.body["data"].is_object()
+                && response.body["data"][op].is_null()
+        }
     }
 }
 
 #[tokio::test]
 async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() {
-    let (app, _admin) = TestApp::with_platform_admin().await;
+    let app = TestApp::builder()
+        .env("MSINGI_BASE_DOMAIN", "msingi.test")
+        .spawn()
+        .await;
     let v = victim(&app).await;
     let before = snapshot(&app, &v.owner).await;
 
@@ -305,6 +490,13 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         .as_str()
         .unwrap()
         .to_owned();
+    // The attacking key authenticates, and holds every permission, in its own tenant.
+    let own = app.graphql_as(&other_key, &[], STORES, json!({})).await;
+    assert_eq!(
+        own.data()["stores"]["totalCount"],
+        1,
+        "the attacking key must work"
+    );
     let second_store = v
         .owner
         .gql(&app, CREATE_STORE, json!({ "input": { "name": "Branch" } }))
@@ -338,7 +530,26 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
 
     type Attacker<'a> = (&'a str, String, Vec<(&'a str, String)>, &'a [&'a str]);
     let store_header = second_store.clone();
+    let victim_host = format!("{}.msingi.test", v.owner.tenant_slug);
     let attackers: Vec<Attacker> = vec![
+        (
+            "another tenant's owner naming A in X-Tenant-ID",
+            other_owner.access.clone(),
+            vec![("X-Tenant-ID", v.owner.tenant_id.clone())],
+            &["NOT_FOUND", "FORBIDDEN"],
+        ),
+        (
+            "another tenant's owner on A's subdomain",
+            other_owner.access.clone(),
+            vec![("Host", victim_host.clone())],
+            &["NOT_FOUND", "FORBIDDEN"],
+        ),
+        (
+            "another tenant's API key naming A in X-Tenant-ID",
+            other_key.clone(),
+            vec![("X-Tenant-ID", v.owner.tenant_id.clone())],
+            &["NOT_FOUND", "FORBIDDEN"],
+        ),
         (
             "another tenant's owner",
             other_owner.access.clone(),
@@ -349,7 +560,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             "another tenant's API key",
             other_key.clone(),
             vec![],
-            &["NOT_FOUND", "FORBIDDEN", "UNAUTHENTICATED"],
+            &["NOT_FOUND", "FORBIDDEN"],
         ),
         (
             "an employee scoped to another store",
@@ -371,8 +582,22 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
                 continue; // entering their own tenant is theirs to do
             }
             let response = app.graphql_as(token, &headers, query, vars).await;
+            // Switching tenant and platform work are for users: a key is refused as
+            // unauthenticated there.
+            let user_only = ["UNAUTHENTICATED"];
+            let for_users = [
+                "switchTenant",
+                "suspendTenant",
+                "reactivateTenant",
+                "setTenantModule",
+            ];
+            let allowed: Vec<&str> = if for_users.contains(&op) && who.contains("API key") {
+                allowed.iter().copied().chain(user_only).collect()
+            } else {
+                allowed.to_vec()
+            };
             assert!(
-                refused(&response, op, allowed),
+                refused(&response, op, &allowed),
                 "{who} / {op}: {}",
                 response.body
             );
