@@ -43,9 +43,19 @@ async fn main() -> anyhow::Result<()> {
     }
     let config =
         Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Db::migrate(&config.migration_database_url, &config.database_url).await?;
+    Db::migrate(
+        &config.migration_database_url,
+        &config.database_url,
+        &config.platform_database_url,
+    )
+    .await?;
     let clock = Arc::new(SystemClock);
-    let db = Db::connect(&config.database_url, clock.clone()).await?;
+    let db = Db::connect(
+        &config.database_url,
+        &config.platform_database_url,
+        clock.clone(),
+    )
+    .await?;
     let keys = JwtKeys::load_or_generate(&config.jwt_signing_key_file, &[], &config.public_url)?;
     let services = Services {
         db: db.clone(),
@@ -56,6 +66,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let meta = RequestMeta {
         request_id: "bench".into(),
+        server_request_id: "bench".into(),
+        client_request_id: None,
         client_ip: None,
         user_agent: None,
     };

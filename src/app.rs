@@ -30,9 +30,14 @@ pub struct Application {
 /// Opens the database (migrating first when configured to) and the job store.
 pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<(Db, JobBackend)> {
     if config.auto_migrate {
-        Db::migrate(&config.migration_database_url, &config.database_url).await?;
+        Db::migrate(
+            &config.migration_database_url,
+            &config.database_url,
+            &config.platform_database_url,
+        )
+        .await?;
     }
-    let db = Db::connect(&config.database_url, clock).await?;
+    let db = Db::connect(&config.database_url, &config.platform_database_url, clock).await?;
     db.check_row_level_security(config.allow_rls_bypass).await?;
     let pending = db.pending_migrations().await?;
     if !pending.is_empty() {

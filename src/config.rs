@@ -125,6 +125,10 @@ pub struct Config {
     pub database_url: String,
     /// `MIGRATION_DATABASE_URL`: the table owner, for migrations.
     pub migration_database_url: String,
+    /// `PLATFORM_DATABASE_URL`: the connection of the platform door (work across tenants:
+    /// authentication, platform admin, the outbox drainer). On PostgreSQL its role is the
+    /// only one row-level security lets past a tenant; default `MIGRATION_DATABASE_URL`.
+    pub platform_database_url: String,
     /// `REDIS_URL`: jobs, caches and pub/sub go to Redis when set.
     pub redis_url: Option<String>,
     /// `MSINGI_DATA_DIR`: generated keys, the embedded job store, the email outbox.
@@ -226,6 +230,14 @@ impl Config {
         if database_kind("MIGRATION_DATABASE_URL", &migration_database_url)? != kind {
             return Err(invalid(
                 "MIGRATION_DATABASE_URL",
+                "must point at the same kind of database as DATABASE_URL",
+            ));
+        }
+        let platform_database_url =
+            var("PLATFORM_DATABASE_URL").unwrap_or_else(|| migration_database_url.clone());
+        if database_kind("PLATFORM_DATABASE_URL", &platform_database_url)? != kind {
+            return Err(invalid(
+                "PLATFORM_DATABASE_URL",
                 "must point at the same kind of database as DATABASE_URL",
             ));
         }
@@ -360,6 +372,7 @@ impl Config {
             app_url,
             database_url,
             migration_database_url,
+            platform_database_url,
             redis_url,
             data_dir,
             jobs_namespace,

@@ -130,7 +130,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             worker::run(app::worker_deps(&config, db, jobs)?, shutdown_on_signal()).await
         }
         Command::Migrate => {
-            msingi::db::Db::migrate(&config.migration_database_url, &config.database_url).await?;
+            msingi::db::Db::migrate(
+                &config.migration_database_url,
+                &config.database_url,
+                &config.platform_database_url,
+            )
+            .await?;
             println!("migrations applied");
             Ok(())
         }

@@ -21,8 +21,33 @@ mod m20261122_000010_create_api_keys;
 mod m20261122_000011_create_audit_log;
 mod m20261122_000012_create_tenant_modules;
 mod m20261122_000013_enable_row_level_security;
+mod m20261201_000014_enforce_isolation_in_the_database;
 
-pub use m20261122_000013_enable_row_level_security::TENANT_TABLES;
+/// Every table whose rows belong to one tenant (`tenant_id`), under FORCEd row-level
+/// security with the `tenant_isolation` policy.
+pub const TENANT_TABLES: &[&str] = &[
+    "stores",
+    "memberships",
+    "roles",
+    "role_permissions",
+    "role_assignments",
+    "invitations",
+    "api_keys",
+    "audit_log",
+    "tenant_modules",
+    "outbox",
+];
+
+/// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`
+/// (the current one only), `users` (members of the current tenant only) and the
+/// platform's own `sessions`, `refresh_tokens`, `user_tokens` (no tenant policy at all).
+pub const GLOBAL_RLS_TABLES: &[&str] = &[
+    "tenants",
+    "users",
+    "sessions",
+    "refresh_tokens",
+    "user_tokens",
+];
 
 /// The ordered list of Msingi's migrations.
 pub struct Migrator;
@@ -44,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000011_create_audit_log::Migration),
             Box::new(m20261122_000012_create_tenant_modules::Migration),
             Box::new(m20261122_000013_enable_row_level_security::Migration),
+            Box::new(m20261201_000014_enforce_isolation_in_the_database::Migration),
         ]
     }
 }

@@ -10,8 +10,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-/// Every tenant-owned table (as of this migration; a later tenant table enables row-level
-/// security in its own migration and is added to the list a test checks).
+/// The tenant-owned tables of this migration (a later tenant table enables row-level
+/// security in its own migration; the crate's `TENANT_TABLES` lists them all).
 pub const TENANT_TABLES: &[&str] = &[
     "stores",
     "memberships",

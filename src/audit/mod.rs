@@ -17,8 +17,10 @@ pub struct Actor {
     pub ip: Option<String>,
     /// Client `User-Agent`.
     pub user_agent: Option<String>,
-    /// `X-Request-ID`.
+    /// The server's own id of the request.
     pub request_id: Option<String>,
+    /// The `X-Request-ID` the client chose, if any: recorded as the client's.
+    pub client_request_id: Option<String>,
 }
 
 /// What happened.

@@ -215,7 +215,8 @@ impl Caller {
             api_key,
             ip: self.meta.client_ip.map(|ip| ip.to_string()),
             user_agent: self.meta.user_agent.clone(),
-            request_id: Some(self.meta.request_id.clone()),
+            request_id: Some(self.meta.server_request_id.clone()),
+            client_request_id: self.meta.client_request_id.clone(),
         }
     }
 

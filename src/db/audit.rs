@@ -5,7 +5,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, Statement,
 };
 
-use super::entities::audit_log;
+use super::entities::{audit_heads, audit_log};
 use super::scope::{SystemTx, TenantScope};
 use crate::audit::{Actor, AuditEntry, GENESIS, chain_hash};
 use crate::error::AppResult;
@@ -56,6 +56,10 @@ async fn append<C: ConnectionTrait>(
             .request_id
             .as_deref()
             .map(|r| r.chars().take(128).collect()),
+        client_request_id: actor
+            .client_request_id
+            .as_deref()
+            .map(|r| r.chars().take(128).collect()),
         created_at: now,
     };
     let hash = content.hash(&prev_hash);
@@ -72,6 +76,7 @@ async fn append<C: ConnectionTrait>(
         ip: Set(content.ip),
         user_agent: Set(content.user_agent),
         request_id: Set(content.request_id),
+        client_request_id: Set(content.client_request_id),
         created_at: Set(content.created_at),
         prev_hash: Set(prev_hash),
         hash: Set(hash),
@@ -96,6 +101,10 @@ struct Content {
     ip: Option<String>,
     user_agent: Option<String>,
     request_id: Option<String>,
+    /// Absent from the hashed form when empty, so entries written before the column
+    /// existed keep their hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_request_id: Option<String>,
     #[serde(serialize_with = "micros")]
     created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -229,16 +238,28 @@ impl SystemTx {
             .collect())
     }
 
-    /// The tenants (and the nil id for the platform) that have an audit chain.
+    /// The tenants (and the nil id for the platform) that have an audit chain, including
+    /// chains whose every entry was deleted (their head remains).
     pub async fn audit_chains(&self) -> AppResult<Vec<uuid::Uuid>> {
         use sea_orm::QuerySelect;
-        let ids: Vec<uuid::Uuid> = audit_log::Entity::find()
+        let mut ids: Vec<uuid::Uuid> = audit_log::Entity::find()
             .select_only()
             .column(audit_log::Column::TenantId)
             .distinct()
             .into_tuple()
             .all(self.conn())
             .await?;
+        let heads: Vec<uuid::Uuid> = audit_heads::Entity::find()
+            .select_only()
+            .column(audit_heads::Column::ChainId)
+            .into_tuple()
+            .all(self.conn())
+            .await?;
+        for head in heads {
+            if !ids.contains(&head) {
+                ids.push(head);
+            }
+        }
         Ok(ids)
     }
 
@@ -257,6 +278,7 @@ impl SystemTx {
             broken: None,
         };
         let mut prev = GENESIS.to_owned();
+        let mut last_seq = 0;
         for (expected_seq, row) in (1..).zip(rows) {
             let why = if row.seq != expected_seq {
                 Some(format!("entry {expected_seq} is missing"))
@@ -276,6 +298,7 @@ impl SystemTx {
                     ip: row.ip.clone(),
                     user_agent: row.user_agent.clone(),
                     request_id: row.request_id.clone(),
+                    client_request_id: row.client_request_id.clone(),
                     created_at: row.created_at,
                 };
                 (content.hash(&row.prev_hash) != row.hash)
@@ -286,6 +309,23 @@ impl SystemTx {
                 break;
             }
             prev = row.hash;
+            last_seq = row.seq;
+        }
+        // The head, kept by a trigger outside the table, says where the chain ends: entries
+        // deleted from its end leave the head ahead of the last row.
+        if check.broken.is_none()
+            && let Some(head) = audit_heads::Entity::find_by_id(tenant)
+                .one(self.conn())
+                .await?
+            && (head.seq != last_seq || head.hash != prev)
+        {
+            check.broken = Some((
+                last_seq + 1,
+                format!(
+                    "the chain ends at entry {last_seq} but its head is entry {}: entries were deleted",
+                    head.seq
+                ),
+            ));
         }
         Ok(check)
     }

@@ -54,21 +54,45 @@ use crate::tenancy::TenantContext;
 /// The application's database handle. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// The tenant-facing connection (`DATABASE_URL`): every tenant scope.
     conn: DatabaseConnection,
+    /// The platform door's connection (`PLATFORM_DATABASE_URL`); on SQLite the same pool.
+    platform: DatabaseConnection,
     clock: SharedClock,
 }
 
 impl Db {
-    /// Connects to `url` (SQLite files are created, with their directory, when missing).
-    pub async fn connect(url: &str, clock: SharedClock) -> anyhow::Result<Self> {
+    /// Connects to `url` for tenant work and `platform_url` for the platform door (SQLite
+    /// files are created, with their directory, when missing; on SQLite, or when the two
+    /// URLs are equal, one pool serves both).
+    pub async fn connect(
+        url: &str,
+        platform_url: &str,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let conn = open(url, 16).await?;
-        Ok(Self { conn, clock })
+        let platform = if platform_url == url || conn.get_database_backend() != DbBackend::Postgres
+        {
+            conn.clone()
+        } else {
+            open(platform_url, 8)
+                .await
+                .context("PLATFORM_DATABASE_URL")?
+        };
+        Ok(Self {
+            conn,
+            platform,
+            clock,
+        })
     }
 
     /// Applies every pending migration as the table owner (`url`). On PostgreSQL it also
     /// prepares the job tables and grants the run-time role (the user of `runtime_url`)
-    /// what it needs: data access, never ownership, so row-level security binds it.
-    pub async fn migrate(url: &str, runtime_url: &str) -> anyhow::Result<()> {
+    /// and the platform role (the user of `platform_url`) what each needs: data access,
+    /// never ownership; the run-time role only its tenant's rows (row-level security), no
+    /// password hash, no session, append-only audit, nothing of the migrations; the platform
+    /// role every tenant (a `platform_door` policy), append-only audit.
+    pub async fn migrate(url: &str, runtime_url: &str, platform_url: &str) -> anyhow::Result<()> {
         let conn = open(url, 1).await?;
         msingi_migrations::Migrator::up(&conn, None)
             .await
@@ -78,11 +102,26 @@ impl Db {
             msingi_jobs::JobBackend::prepare_postgres(&pool)
                 .await
                 .context("preparing the job tables")?;
-            let owner = url::Url::parse(url).ok().map(|u| u.username().to_owned());
-            let runtime = url::Url::parse(runtime_url)
-                .ok()
-                .map(|u| u.username().to_owned());
-            if let Some(runtime) = runtime.filter(|r| !r.is_empty() && Some(r) != owner.as_ref()) {
+            let user = |u: &str| {
+                url::Url::parse(u)
+                    .ok()
+                    .map(|u| u.username().to_owned())
+                    .filter(|n| !n.is_empty())
+            };
+            let owner = user(url);
+            let runtime = user(runtime_url).filter(|r| Some(r) != owner.as_ref());
+            let platform = user(platform_url);
+            if let Some(platform) = &platform {
+                conn.execute_unprepared(&platform_policies(platform))
+                    .await
+                    .with_context(|| format!("the platform role {platform:?}'s policies"))?;
+                if Some(platform) != owner.as_ref() && Some(platform) != runtime.as_ref() {
+                    conn.execute_unprepared(&platform_grants(platform))
+                        .await
+                        .with_context(|| format!("granting the platform role {platform:?}"))?;
+                }
+            }
+            if let Some(runtime) = runtime.filter(|r| Some(r) != platform.as_ref()) {
                 conn.execute_unprepared(&grants(&runtime))
                     .await
                     .with_context(|| format!("granting the run-time role {runtime:?}"))?;
@@ -113,7 +152,7 @@ impl Db {
         let bypass: bool = row.try_get("", "bypass")?;
         let owned: i64 = row.try_get("", "owned")?;
         if !bypass && owned == 0 {
-            return Ok(());
+            return self.check_platform_role(&role, allow).await;
         }
         let why = if bypass {
             "is a superuser or has BYPASSRLS"
@@ -135,13 +174,42 @@ impl Db {
         )
     }
 
-    /// Names of the migrations not yet applied. Reads the migration table only (the
-    /// run-time role may not create it).
+    /// The platform door must connect as another role than tenant work, or the run-time
+    /// role would hold the `platform_door` policy and see every tenant.
+    async fn check_platform_role(&self, runtime: &str, allow: bool) -> anyhow::Result<()> {
+        let row = self
+            .platform
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_user::text AS role",
+            ))
+            .await?
+            .context("reading the platform role")?;
+        let platform: String = row.try_get("", "role")?;
+        if platform != runtime {
+            return Ok(());
+        }
+        if allow {
+            tracing::warn!(
+                role = platform,
+                "PLATFORM_DATABASE_URL and DATABASE_URL use one role: it can see every tenant"
+            );
+            return Ok(());
+        }
+        anyhow::bail!(
+            "PLATFORM_DATABASE_URL connects as {platform:?}, the same role as DATABASE_URL, \
+             so tenant work could reach every tenant: give the platform door its own role \
+             (the default is MIGRATION_DATABASE_URL's)"
+        )
+    }
+
+    /// Names of the migrations not yet applied. Reads the migration table only, on the
+    /// platform connection (the run-time role may not even read it).
     pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
         let applied: std::collections::HashSet<String> = match self
-            .conn
+            .platform
             .query_all_raw(sea_orm::Statement::from_string(
-                self.conn.get_database_backend(),
+                self.platform.get_database_backend(),
                 "SELECT version FROM seaql_migrations",
             ))
             .await
@@ -217,17 +285,83 @@ impl Db {
     }
 }
 
-/// What the run-time role may do: read and write rows, use sequences and the job tables.
-fn grants(role: &str) -> String {
-    let role = format!("\"{}\"", role.replace('"', "\"\""));
+fn quoted(role: &str) -> String {
+    format!("\"{}\"", role.replace('"', "\"\""))
+}
+
+/// The `platform_door` policy on every table under row-level security: the platform role
+/// (and only it) sees and writes every tenant's rows.
+fn platform_policies(role: &str) -> String {
+    let role = quoted(role);
+    msingi_migrations::TENANT_TABLES
+        .iter()
+        .chain(msingi_migrations::GLOBAL_RLS_TABLES)
+        .map(|table| {
+            format!(
+                "DROP POLICY IF EXISTS platform_door ON {table};\n\
+                 CREATE POLICY platform_door ON {table} TO {role} USING (true) WITH CHECK (true);\n"
+            )
+        })
+        .collect()
+}
+
+/// What the platform role may do: every table, but the audit log is append-only and the
+/// migrations are read-only.
+fn platform_grants(role: &str) -> String {
+    let role = quoted(role);
     format!(
         "GRANT USAGE ON SCHEMA public TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};\n\
+         REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_heads FROM {role};\n\
+         REVOKE INSERT ON audit_heads FROM {role};\n\
+         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON seaql_migrations FROM {role};\n\
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n"
+    )
+}
+
+/// The tables whose rows belong to one tenant and that tenant work reads and writes.
+const TENANT_WRITABLE: &[&str] = &[
+    "stores",
+    "memberships",
+    "roles",
+    "role_permissions",
+    "role_assignments",
+    "invitations",
+    "api_keys",
+    "tenant_modules",
+];
+
+/// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security
+/// decides which), append to the audit log and the outbox, read and rename its own tenant,
+/// read its members' profiles (never a password hash); nothing of sessions, tokens or the
+/// migrations. The job tables it uses in full.
+fn grants(role: &str) -> String {
+    let role = quoted(role);
+    format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};\n\
+         GRANT USAGE ON SCHEMA public TO {role};\n\
+         GRANT SELECT, INSERT, UPDATE, DELETE ON {writable} TO {role};\n\
+         GRANT SELECT, INSERT ON audit_log, outbox TO {role};\n\
+         GRANT SELECT, UPDATE ON tenants TO {role};\n\
+         GRANT SELECT (id, email, name, phone, email_verified_at, is_platform_admin, created_at) ON users TO {role};\n\
+         GRANT SELECT ON member_profiles TO {role};\n\
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n\
          GRANT USAGE ON SCHEMA apalis TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA apalis TO {role};\n\
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA apalis TO {role};\n\
-         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA apalis TO {role};"
+         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA apalis TO {role};",
+        writable = TENANT_WRITABLE.join(", ")
+    )
+}
+
+/// A fingerprint of what `migrate` sets up beyond the migrations (grants and policies), so
+/// a test template built from an older set-up is rebuilt.
+pub fn setup_fingerprint() -> String {
+    format!(
+        "{}{}{}",
+        grants("r"),
+        platform_grants("p"),
+        platform_policies("p")
     )
 }
 

@@ -27,7 +27,7 @@ pub struct TenantScope {
 
 impl TenantScope {
     pub(super) async fn begin(db: &Db, tenant: TenantId, write: bool) -> AppResult<Self> {
-        let tx = begin(db, write).await?;
+        let tx = begin(&db.conn, write).await?;
         if tx.get_database_backend() == DbBackend::Postgres {
             tx.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -151,13 +151,9 @@ pub struct SystemTx {
 
 impl SystemTx {
     async fn begin(db: &Db, write: bool) -> AppResult<Self> {
-        let tx = begin(db, write).await?;
-        if tx.get_database_backend() == DbBackend::Postgres {
-            // Row-level security lets a transaction see every tenant only with this flag,
-            // which nothing but this door sets.
-            tx.execute_unprepared("SELECT set_config('app.platform', 'on', true)")
-                .await?;
-        }
+        // On the platform's own connection: on PostgreSQL its role is the only one that
+        // row-level security lets see every tenant (a `platform_door` policy per table).
+        let tx = begin(&db.platform, write).await?;
         Ok(Self {
             tx,
             clock: db.clock.clone(),
@@ -182,7 +178,7 @@ impl SystemTx {
             self.tx
                 .execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT set_config('app.tenant_id', $1, true), set_config('app.platform', '', true)",
+                    "SELECT set_config('app.tenant_id', $1, true)",
                     [tenant.to_string().into()],
                 ))
                 .await?;
@@ -206,12 +202,12 @@ impl SystemTx {
 /// Begins a transaction. On SQLite a writing one takes the write lock at `BEGIN`
 /// (`IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a read
 /// lock cannot be upgraded.
-async fn begin(db: &Db, write: bool) -> AppResult<DatabaseTransaction> {
+async fn begin(conn: &sea_orm::DatabaseConnection, write: bool) -> AppResult<DatabaseTransaction> {
     let options = TransactionOptions {
-        access_mode: (!write && db.conn.get_database_backend() == DbBackend::Postgres)
+        access_mode: (!write && conn.get_database_backend() == DbBackend::Postgres)
             .then_some(AccessMode::ReadOnly),
         sqlite_transaction_mode: write.then_some(sea_orm::SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    Ok(db.conn.begin_with_options(options).await?)
+    Ok(conn.begin_with_options(options).await?)
 }

@@ -160,21 +160,22 @@ impl SystemTx {
 }
 
 impl super::Db {
-    /// The session `id` and its user. Read outside any transaction, on purpose: sessions
-    /// and users are global (no tenant, no row-level security), and this runs on every
-    /// authenticated request, where a transaction would add three round trips.
+    /// The session `id` and its user, on the platform connection (the tenant-facing role
+    /// cannot read sessions or password hashes). Read outside any transaction, on purpose:
+    /// sessions and users are global, and this runs on every authenticated request, where
+    /// a transaction would add three round trips.
     pub async fn session_with_user(
         &self,
         id: SessionId,
     ) -> AppResult<Option<(Session, crate::identity::User)>> {
         let Some(session) = sessions::Entity::find_by_id(id.into_uuid())
-            .one(&self.conn)
+            .one(&self.platform)
             .await?
         else {
             return Ok(None);
         };
         let user = super::entities::users::Entity::find_by_id(session.user_id)
-            .one(&self.conn)
+            .one(&self.platform)
             .await?;
         Ok(user.map(|u| (to_session(session), super::users::to_user(u))))
     }

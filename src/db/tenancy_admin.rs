@@ -9,7 +9,9 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::entities::{memberships, role_assignments, roles, tenant_modules, tenants, users};
+use super::entities::{
+    member_profiles, memberships, role_assignments, roles, tenant_modules, tenants,
+};
 use super::memberships::MembershipStatus;
 use super::page::{Page, PageRequest};
 use super::scope::{SystemTx, TenantScope};
@@ -100,12 +102,12 @@ impl TenantScope {
         let has_next = rows.len() as u64 > page.first;
         rows.truncate(page.first as usize);
         let ids: Vec<_> = rows.iter().map(|m| m.user_id).collect();
-        let people: HashMap<_, _> = users::Entity::find()
-            .filter(users::Column::Id.is_in(ids))
+        let people: HashMap<_, _> = member_profiles::Entity::find()
+            .filter(member_profiles::Column::Id.is_in(ids))
             .all(self.conn())
             .await?
             .into_iter()
-            .map(|u| (u.id, super::users::to_user(u)))
+            .map(|u| (u.id, super::users::profile_to_user(u)))
             .collect();
         Ok(Page {
             items: rows
@@ -134,11 +136,11 @@ impl TenantScope {
         else {
             return Ok(None);
         };
-        let user = users::Entity::find_by_id(m.user_id)
+        let user = member_profiles::Entity::find_by_id(m.user_id)
             .one(self.conn())
             .await?;
         Ok(user.map(|u| MemberRecord {
-            user: super::users::to_user(u),
+            user: super::users::profile_to_user(u),
             status: MembershipStatus::from_stored(&m.status),
             joined_at: m.joined_at,
         }))

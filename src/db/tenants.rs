@@ -71,7 +71,7 @@ impl super::Db {
         use sea_orm::{ColumnTrait, QueryFilter};
         Ok(tenants::Entity::find()
             .filter(tenants::Column::Slug.eq(slug))
-            .one(&self.conn)
+            .one(&self.platform)
             .await?
             .map(|t| TenantId::from_uuid(t.id)))
     }

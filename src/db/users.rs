@@ -113,6 +113,19 @@ impl SystemTx {
     }
 }
 
+/// A user as a tenant may read them (from the `member_profiles` view).
+pub(super) fn profile_to_user(row: super::entities::member_profiles::Model) -> User {
+    User {
+        id: UserId::from_uuid(row.id),
+        email: Email::from_stored(row.email),
+        name: row.name,
+        phone: row.phone,
+        email_verified: row.email_verified_at.is_some(),
+        is_platform_admin: row.is_platform_admin,
+        created_at: row.created_at,
+    }
+}
+
 pub(super) fn to_user(row: users::Model) -> User {
     User {
         id: UserId::from_uuid(row.id),

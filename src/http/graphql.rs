@@ -132,15 +132,28 @@ fn client_ip(
     )
 }
 
-fn meta(state: &AppState, parts_headers: &HeaderMap, client: Option<SocketAddr>) -> RequestMeta {
+fn meta(state: &AppState, parts: &Parts) -> RequestMeta {
+    let headers = &parts.headers;
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let client_request_id = parts
+        .extensions
+        .get::<super::middleware::ClientRequestId>()
+        .and_then(|c| c.0.clone());
+    let server_request_id = if client_request_id.is_some() {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        request_id.clone()
+    };
     RequestMeta {
-        request_id: parts_headers
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        client_ip: client_ip(parts_headers, client, &state.config.trusted_proxies),
-        user_agent: parts_headers
+        request_id,
+        server_request_id,
+        client_request_id,
+        client_ip: client_ip(headers, client_addr(parts), &state.config.trusted_proxies),
+        user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(ToOwned::to_owned),
@@ -156,16 +169,6 @@ fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> Re
 }
 
 /// The client's address, when the server was started with connection info.
-pub(super) struct ClientAddr(Option<SocketAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_addr(parts)))
-    }
-}
-
 fn client_addr(parts: &Parts) -> Option<SocketAddr> {
     parts
         .extensions
@@ -174,13 +177,9 @@ fn client_addr(parts: &Parts) -> Option<SocketAddr> {
 }
 
 /// `POST /graphql`.
-pub(super) async fn post(
-    State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let meta = meta(&state, &headers, client);
+pub(super) async fn post(State(state): State<AppState>, parts: Parts, body: Bytes) -> Response {
+    let meta = meta(&state, &parts);
+    let headers = &parts.headers;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -223,7 +222,7 @@ pub(super) async fn post(
             );
         }
     }
-    let caller = match authenticate(&state, &meta, credentials(&headers)).await {
+    let caller = match authenticate(&state, &meta, credentials(headers)).await {
         Ok(caller) => caller,
         Err(response) => return response,
     };
@@ -237,7 +236,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
     if is_websocket(&parts) {
         return upgrade(state, &mut parts).await;
     }
-    let meta = meta(&state, &parts.headers, client_addr(&parts));
+    let meta = meta(&state, &parts);
     let request =
         match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
             Ok(request) => request,
@@ -312,7 +311,7 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let meta = meta(&state, &parts.headers, client_addr(parts));
+    let meta = meta(&state, parts);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve_socket(state, protocol, meta, socket))

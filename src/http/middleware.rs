@@ -12,6 +12,22 @@ use axum::response::{IntoResponse, Response};
 use super::REQUEST_ID;
 use crate::graphql::INTERNAL_MESSAGE;
 
+/// The `X-Request-ID` a client sent itself (before the server fills in its own).
+#[derive(Debug, Clone)]
+pub(super) struct ClientRequestId(pub Option<String>);
+
+/// Remembers whether the client chose the request id: it is echoed as the contract says,
+/// but recorded as the client's, next to the server's own id, in the audit log.
+pub(super) async fn client_request_id(mut request: Request, next: Next) -> Response {
+    let client = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(128).collect::<String>());
+    request.extensions_mut().insert(ClientRequestId(client));
+    next.run(request).await
+}
+
 /// The span of one request; `tenant_id` and `user_id` are filled in once known.
 pub(super) fn span(request: &Request<Body>) -> tracing::Span {
     let request_id = request

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
 
     routes.layer(
         ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(middleware::client_request_id))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(TraceLayer::new_for_http().make_span_with(middleware::span))

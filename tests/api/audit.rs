@@ -55,6 +55,7 @@ fn verify(app: &TestApp) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_msingi"))
         .args(["audit", "verify"])
         .env("DATABASE_URL", &app.database_url)
+        .env("PLATFORM_DATABASE_URL", &app.platform_database_url)
         .env("MSINGI_DATA_DIR", &app.data_dir)
         .env("MSINGI_AUTO_MIGRATE", "false")
         .env_remove("REDIS_URL")
@@ -78,10 +79,6 @@ async fn tamper(app: &TestApp, sql: &str) {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     } else {
         let mut conn = sqlx::PgConnection::connect(&app.owner_database_url)
-            .await
-            .unwrap();
-        sqlx::query("SELECT set_config('app.platform', 'on', false)")
-            .execute(&mut conn)
             .await
             .unwrap();
         sqlx::query(sql).execute(&mut conn).await.unwrap();
@@ -145,4 +142,36 @@ async fn audit_verify_detects_an_edited_and_a_deleted_entry() {
     let (ok, text) = verify(&app);
     assert!(!ok, "a deleted entry went unnoticed: {text}");
     assert!(text.contains("entry 3 is missing"), "{text}");
+}
+
+/// Issue 7, item 9: deleting a chain's newest entries (nothing after them to break) is
+/// detected through the head kept outside the table.
+#[tokio::test]
+async fn audit_verify_detects_a_truncated_tail() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    for name in ["Two", "Three"] {
+        owner
+            .gql(&app, CREATE_STORE, json!({ "input": { "name": name } }))
+            .await
+            .data();
+    }
+    assert!(verify(&app).0);
+    let tenant = &owner.tenant_id;
+    let tenant_match = if app.owner_database_url.starts_with("sqlite") {
+        format!("hex(tenant_id) = upper('{}')", tenant.replace('-', ""))
+    } else {
+        format!("tenant_id = '{tenant}'")
+    };
+    tamper(
+        &app,
+        &format!(
+            "DELETE FROM audit_log WHERE {tenant_match} AND seq >= \
+             (SELECT max(seq) - 1 FROM audit_log WHERE {tenant_match})"
+        ),
+    )
+    .await;
+    let (ok, text) = verify(&app);
+    assert!(!ok, "a truncated tail went unnoticed: {text}");
+    assert!(text.contains("entries were deleted"), "{text}");
 }

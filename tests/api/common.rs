@@ -82,6 +82,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The table owner's URL.
     pub owner_database_url: String,
+    /// The platform door's URL (PostgreSQL: the role with the `platform_door` policies).
+    pub platform_database_url: String,
     config: Config,
     clock: SharedClock,
     nodes: Vec<CancellationToken>,
@@ -147,6 +149,10 @@ impl TestAppBuilder {
             Some(admin) => {
                 let database = PostgresDatabase::create(&admin).await;
                 env.insert("DATABASE_URL".into(), database.url.clone());
+                env.insert(
+                    "PLATFORM_DATABASE_URL".into(),
+                    database.platform_url.clone(),
+                );
                 env.insert("MIGRATION_DATABASE_URL".into(), database.owner_url.clone());
                 Some(database)
             }
@@ -160,6 +166,7 @@ impl TestAppBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let database_url = config.database_url.clone();
         let owner_database_url = config.migration_database_url.clone();
+        let platform_database_url = config.platform_database_url.clone();
         let node_config = config.clone();
         let node_clock = clock.clone();
         let application = Application::build_with_clock(config, clock)
@@ -182,6 +189,7 @@ impl TestAppBuilder {
             jobs,
             database_url,
             owner_database_url,
+            platform_database_url,
             config: node_config,
             clock: node_clock,
             nodes: Vec::new(),
@@ -503,6 +511,8 @@ struct PostgresDatabase {
     name: String,
     /// As the run-time role.
     url: String,
+    /// As the platform role.
+    platform_url: String,
     /// As the owner.
     owner_url: String,
 }
@@ -518,14 +528,17 @@ impl PostgresDatabase {
             .execute(&mut admin)
             .await
             .expect("advisory lock");
-        // The run-time role: logs in, owns nothing, cannot bypass row-level security.
-        sqlx::query(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'msingi_app') \
-             THEN CREATE ROLE msingi_app LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$",
-        )
-        .execute(&mut admin)
-        .await
-        .expect("the run-time role");
+        // The run-time role and the platform role: log in, own nothing, cannot bypass
+        // row-level security (the platform role passes it only by its policies).
+        for role in ["msingi_app", "msingi_platform"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') \
+                 THEN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("the database roles");
+        }
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
                 .bind(&template)
@@ -546,7 +559,8 @@ impl PostgresDatabase {
                 .expect("create the template");
             let url = database_url(admin_url, &building);
             let runtime = runtime_url(admin_url, &building);
-            Db::migrate(&url, &runtime)
+            let platform = role_url(admin_url, &building, "msingi_platform");
+            Db::migrate(&url, &runtime, &platform)
                 .await
                 .expect("migrate the template");
             sqlx::query(ddl(format!(
@@ -569,6 +583,7 @@ impl PostgresDatabase {
         Self {
             admin_url: admin_url.to_owned(),
             url: runtime_url(admin_url, &name),
+            platform_url: role_url(admin_url, &name, "msingi_platform"),
             owner_url: database_url(admin_url, &name),
             name,
         }
@@ -607,6 +622,12 @@ fn template_name() -> String {
     for migration in msingi_migrations::Migrator::migrations() {
         migration.name().hash(&mut hasher);
     }
+    // What migrate sets up beyond the migrations (grants, policies), and the migration
+    // sources themselves, so an edited one gets a new template too.
+    msingi::db::setup_fingerprint().hash(&mut hasher);
+    for source in MIGRATION_SOURCES {
+        source.hash(&mut hasher);
+    }
     format!("msingi_tpl_{:016x}", hasher.finish())
 }
 
@@ -617,11 +638,35 @@ fn ddl(sql: String) -> sqlx::AssertSqlSafe<String> {
 
 /// The URL of `database` as the run-time role `msingi_app`.
 fn runtime_url(admin_url: &str, database: &str) -> String {
+    role_url(admin_url, database, "msingi_app")
+}
+
+/// The URL of `database` as `role`.
+fn role_url(admin_url: &str, database: &str, role: &str) -> String {
     let mut url = url::Url::parse(&database_url(admin_url, database)).expect("a URL");
-    url.set_username("msingi_app").expect("a user name");
+    url.set_username(role).expect("a user name");
     url.set_password(None).expect("no password");
     url.to_string()
 }
+
+/// Every migration's source, for the template's name.
+const MIGRATION_SOURCES: &[&str] = &[
+    include_str!("../../migrations/src/lib.rs"),
+    include_str!("../../migrations/src/m20261122_000001_create_tenants.rs"),
+    include_str!("../../migrations/src/m20261122_000002_create_users.rs"),
+    include_str!("../../migrations/src/m20261122_000003_create_stores.rs"),
+    include_str!("../../migrations/src/m20261122_000004_create_memberships.rs"),
+    include_str!("../../migrations/src/m20261122_000005_create_outbox.rs"),
+    include_str!("../../migrations/src/m20261122_000006_create_roles.rs"),
+    include_str!("../../migrations/src/m20261122_000007_create_sessions.rs"),
+    include_str!("../../migrations/src/m20261122_000008_create_user_tokens.rs"),
+    include_str!("../../migrations/src/m20261122_000009_create_invitations.rs"),
+    include_str!("../../migrations/src/m20261122_000010_create_api_keys.rs"),
+    include_str!("../../migrations/src/m20261122_000011_create_audit_log.rs"),
+    include_str!("../../migrations/src/m20261122_000012_create_tenant_modules.rs"),
+    include_str!("../../migrations/src/m20261122_000013_enable_row_level_security.rs"),
+    include_str!("../../migrations/src/m20261201_000014_enforce_isolation_in_the_database.rs"),
+];
 
 fn database_url(admin_url: &str, database: &str) -> String {
     let mut url = url::Url::parse(admin_url).expect("TEST_DATABASE_URL is a URL");

@@ -1,7 +1,7 @@
 //! Row-level security on PostgreSQL, on its own: the run-time connection, with no
 //! application filter at all, still sees only the current tenant's rows.
 
-use msingi_migrations::TENANT_TABLES;
+use msingi_migrations::{GLOBAL_RLS_TABLES, TENANT_TABLES};
 use serde_json::json;
 use sqlx::{Connection as _, Row as _};
 
@@ -99,8 +99,8 @@ async fn every_table_with_a_tenant_id_has_forced_row_level_security() {
         "SELECT c.relname::text AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = 'public' AND c.relkind = 'r' AND EXISTS ( \
-           SELECT 1 FROM information_schema.columns col \
-           WHERE col.table_schema = 'public' AND col.table_name = c.relname AND col.column_name = 'tenant_id')",
+           SELECT 1 FROM pg_attribute a \
+           WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)",
     )
     .fetch_all(&mut conn)
     .await
@@ -108,20 +108,20 @@ async fn every_table_with_a_tenant_id_has_forced_row_level_security() {
     let mut checked = 0;
     for row in rows {
         let name: String = row.get("name");
-        if name == "outbox" || name == "sessions" {
-            continue; // platform tables that merely record a tenant
-        }
         assert!(
             row.get::<bool, _>("enabled") && row.get::<bool, _>("forced"),
             "{name} lacks forced RLS"
         );
         assert!(
-            TENANT_TABLES.contains(&name.as_str()),
-            "{name} is not in TENANT_TABLES"
+            TENANT_TABLES.contains(&name.as_str()) || GLOBAL_RLS_TABLES.contains(&name.as_str()),
+            "{name} is in neither TENANT_TABLES nor GLOBAL_RLS_TABLES"
         );
         checked += 1;
     }
-    assert_eq!(checked, TENANT_TABLES.len());
+    assert!(
+        checked > TENANT_TABLES.len(),
+        "sessions and outbox are checked too"
+    );
 }
 
 #[tokio::test]
@@ -148,4 +148,84 @@ async fn the_server_refuses_a_role_that_bypasses_row_level_security() {
         refused.to_string().contains("row-level security"),
         "{refused}"
     );
+}
+
+/// Issue 7, item 9: whatever SQL the run-time role sends, it cannot reach across tenants,
+/// read password hashes or sessions, promote itself, edit or delete the audit log, or read
+/// the migrations.
+#[tokio::test]
+async fn the_run_time_role_cannot_reach_past_its_tenant_whatever_sql_it_runs() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: row-level security is PostgreSQL's (set TEST_DATABASE_URL)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (a, b) = app.two_tenants().await;
+    let mut conn = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    // The old door: a setting anyone can set.
+    sqlx::query("SELECT set_config('app.platform', 'on', false)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, false)")
+        .bind(&a.tenant_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let tenants: Vec<String> = sqlx::query_scalar("SELECT DISTINCT tenant_id::text FROM stores")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        tenants,
+        vec![a.tenant_id.clone()],
+        "app.platform still opens every tenant"
+    );
+    let names: Vec<String> = sqlx::query_scalar("SELECT id::text FROM tenants")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        names,
+        vec![a.tenant_id.clone()],
+        "other tenants' records are readable"
+    );
+    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM users")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        emails,
+        vec![a.email.clone()],
+        "other tenants' users are readable"
+    );
+    let outbox: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE tenant_id IS DISTINCT FROM $1::uuid")
+            .bind(&a.tenant_id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        outbox, 0,
+        "other tenants' (or the platform's) outbox rows are readable"
+    );
+    let _ = &b;
+    for refused in [
+        "SELECT password_hash FROM users",
+        "UPDATE users SET is_platform_admin = true",
+        "SELECT count(*) FROM sessions",
+        "SELECT count(*) FROM refresh_tokens",
+        "DELETE FROM audit_log",
+        "UPDATE audit_log SET action = 'x'",
+        "SELECT count(*) FROM seaql_migrations",
+        "DELETE FROM seaql_migrations",
+        "UPDATE audit_heads SET seq = 0",
+    ] {
+        let result = sqlx::query(sqlx::AssertSqlSafe(refused))
+            .execute(&mut conn)
+            .await;
+        assert!(result.is_err(), "the run-time role may run: {refused}");
+    }
 }

@@ -17,6 +17,7 @@ pub struct Model {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    pub client_request_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub prev_hash: String,
     pub hash: String,

@@ -2,8 +2,10 @@
 //! a table. Written to match the migrations; never used to create the schema.
 
 pub(super) mod api_keys;
+pub(super) mod audit_heads;
 pub(super) mod audit_log;
 pub(super) mod invitations;
+pub(super) mod member_profiles;
 pub(super) mod memberships;
 pub(super) mod outbox;
 pub(super) mod refresh_tokens;
