@@ -60,8 +60,8 @@ async fn main() -> anyhow::Result<()> {
     let services = Services {
         db: db.clone(),
         keys: Arc::new(keys),
-        throttle: Throttle::new(None, "bench", clock, config.login_lockout).await?,
-        access: msingi::tenancy::access::AccessCache::new(None, "bench").await?,
+        throttle: Throttle::new(None, None, "bench", clock, config.login_lockout).await?,
+        access: msingi::tenancy::access::AccessCache::new(None, None, "bench").await?,
         config: Arc::new(config),
     };
     let meta = RequestMeta {

@@ -102,6 +102,7 @@ impl Application {
         .context("JWT_SIGNING_KEY_FILE / JWT_VERIFY_KEY_FILES")?;
         let throttle = Throttle::new(
             config.redis_url.as_deref(),
+            db.platform_postgres_pool(),
             &config.jobs_namespace,
             clock,
             config.login_lockout,
@@ -110,6 +111,7 @@ impl Application {
         .context("login throttle (REDIS_URL)")?;
         let access = crate::tenancy::access::AccessCache::new(
             config.redis_url.as_deref(),
+            db.platform_postgres_pool(),
             &config.jobs_namespace,
         )
         .await

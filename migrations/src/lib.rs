@@ -22,6 +22,7 @@ mod m20261122_000011_create_audit_log;
 mod m20261122_000012_create_tenant_modules;
 mod m20261122_000013_enable_row_level_security;
 mod m20261201_000014_enforce_isolation_in_the_database;
+mod m20261201_000015_create_login_throttle;
 
 /// Every table whose rows belong to one tenant (`tenant_id`), under FORCEd row-level
 /// security with the `tenant_isolation` policy.
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000012_create_tenant_modules::Migration),
             Box::new(m20261122_000013_enable_row_level_security::Migration),
             Box::new(m20261201_000014_enforce_isolation_in_the_database::Migration),
+            Box::new(m20261201_000015_create_login_throttle::Migration),
         ]
     }
 }

@@ -25,6 +25,9 @@ type Counters = Arc<Mutex<HashMap<String, (u32, DateTime<Utc>)>>>;
 #[derive(Clone)]
 enum Store {
     Redis(ConnectionManager),
+    /// The `login_throttle` table, when there is no Redis but several nodes may share
+    /// one PostgreSQL database (the platform connection).
+    Postgres(sqlx::PgPool),
     Memory(Counters),
 }
 
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Throttle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.store {
             Store::Redis(_) => "redis",
+            Store::Postgres(_) => "postgres",
             Store::Memory(_) => "memory",
         };
         write!(f, "Throttle({kind}, {:?})", self.window)
@@ -48,16 +52,21 @@ impl std::fmt::Debug for Throttle {
 }
 
 impl Throttle {
-    /// Counters in Redis (`redis_url`) or in this process.
+    /// Counters in Redis (`redis_url`), else in PostgreSQL (`postgres`), else in this
+    /// process.
     pub async fn new(
         redis_url: Option<&str>,
+        postgres: Option<sqlx::PgPool>,
         namespace: &str,
         clock: SharedClock,
         window: Duration,
     ) -> anyhow::Result<Self> {
-        let store = match redis_url {
-            Some(url) => Store::Redis(ConnectionManager::new(redis::Client::open(url)?).await?),
-            None => Store::Memory(Arc::default()),
+        let store = match (redis_url, postgres) {
+            (Some(url), _) => {
+                Store::Redis(ConnectionManager::new(redis::Client::open(url)?).await?)
+            }
+            (None, Some(pool)) => Store::Postgres(pool),
+            (None, None) => Store::Memory(Arc::default()),
         };
         Ok(Self {
             store,
@@ -120,6 +129,34 @@ impl Throttle {
                     .map_err(AppError::internal)?;
                 Ok((count, ttl.max(0) as u64))
             }
+            Store::Postgres(pool) => {
+                let now = self.clock.now();
+                let expired = now - chrono::Duration::seconds(window as i64);
+                let key = self.key(key);
+                let (count, start): (i32, DateTime<Utc>) = sqlx::query_as(
+                    "INSERT INTO login_throttle (key, count, window_start) VALUES ($1, 1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       count = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
+                                    ELSE login_throttle.count + 1 END, \
+                       window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 \
+                                           ELSE login_throttle.window_start END \
+                     RETURNING count, window_start",
+                )
+                .bind(&key)
+                .bind(now)
+                .bind(expired)
+                .fetch_one(pool)
+                .await
+                .map_err(AppError::internal)?;
+                if rand::random_range(0..256) == 0 {
+                    let _ = sqlx::query("DELETE FROM login_throttle WHERE window_start <= $1")
+                        .bind(expired)
+                        .execute(pool)
+                        .await;
+                }
+                let elapsed = (now - start).num_seconds().max(0) as u64;
+                Ok((count.max(0) as u32, window.saturating_sub(elapsed)))
+            }
             Store::Memory(map) => {
                 let now = self.clock.now();
                 let span = chrono::Duration::seconds(window as i64);
@@ -149,6 +186,13 @@ impl Throttle {
                     .await
                     .map_err(AppError::internal)?;
             }
+            Store::Postgres(pool) => {
+                sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+                    .bind(self.key(key))
+                    .execute(pool)
+                    .await
+                    .map_err(AppError::internal)?;
+            }
             Store::Memory(map) => {
                 map.lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -172,6 +216,26 @@ impl Throttle {
                     .await
                     .map_err(AppError::internal)?;
                 Ok((count.unwrap_or(0), ttl.max(0) as u64))
+            }
+            Store::Postgres(pool) => {
+                let now = self.clock.now();
+                let row: Option<(i32, DateTime<Utc>)> =
+                    sqlx::query_as("SELECT count, window_start FROM login_throttle WHERE key = $1")
+                        .bind(self.key(key))
+                        .fetch_optional(pool)
+                        .await
+                        .map_err(AppError::internal)?;
+                Ok(match row {
+                    Some((count, start)) => {
+                        let elapsed = (now - start).num_seconds().max(0) as u64;
+                        if elapsed >= window {
+                            (0, 0)
+                        } else {
+                            (count.max(0) as u32, window - elapsed)
+                        }
+                    }
+                    None => (0, 0),
+                })
             }
             Store::Memory(map) => {
                 let now = self.clock.now();
@@ -202,7 +266,7 @@ mod tests {
     #[tokio::test]
     async fn failures_lock_out_until_the_window_ends_and_a_reset_clears_them() {
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60))
+        let throttle = Throttle::new(None, None, "t", clock.clone(), Duration::from_secs(60))
             .await
             .unwrap();
         for _ in 0..3 {
@@ -236,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn parallel_attempts_get_no_more_than_the_limit() {
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60))
+        let throttle = Throttle::new(None, None, "t", clock.clone(), Duration::from_secs(60))
             .await
             .unwrap();
         let attempts = (0..12).map(|_| {
@@ -254,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn expired_counters_are_pruned() {
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        let throttle = Throttle::new(None, "t", clock.clone(), Duration::from_secs(60))
+        let throttle = Throttle::new(None, None, "t", clock.clone(), Duration::from_secs(60))
             .await
             .unwrap();
         for i in 0..PRUNE_AT {

@@ -247,6 +247,13 @@ impl Db {
         Ok(())
     }
 
+    /// The platform connection's PostgreSQL pool (shared login counters, cross-node
+    /// notifications without Redis).
+    pub fn platform_postgres_pool(&self) -> Option<sqlx::PgPool> {
+        (self.kind() == DatabaseKind::Postgres)
+            .then(|| self.platform.get_postgres_connection_pool().clone())
+    }
+
     /// The PostgreSQL pool, shared with the job store.
     pub fn postgres_pool(&self) -> Option<sqlx::PgPool> {
         (self.kind() == DatabaseKind::Postgres)

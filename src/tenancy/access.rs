@@ -64,20 +64,28 @@ pub struct AccessCache {
     epochs: Mutex<HashMap<TenantId, u64>>,
     events: broadcast::Sender<AccessEvent>,
     publisher: Option<(redis::aio::ConnectionManager, String)>,
+    /// Without Redis, on PostgreSQL: changes travel by `NOTIFY` on this channel.
+    notifier: Option<(sqlx::PgPool, String)>,
 }
 
 impl std::fmt::Debug for AccessCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessCache")
             .field("redis", &self.publisher.is_some())
+            .field("postgres_notify", &self.notifier.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl AccessCache {
     /// A cache; with `redis_url`, invalidations travel between nodes on the channel
-    /// `<namespace>:access`.
-    pub async fn new(redis_url: Option<&str>, namespace: &str) -> anyhow::Result<Arc<Self>> {
+    /// `<namespace>:access`; without Redis but on PostgreSQL (`postgres`), by
+    /// `LISTEN`/`NOTIFY` on the channel `<namespace>:access`.
+    pub async fn new(
+        redis_url: Option<&str>,
+        postgres: Option<sqlx::PgPool>,
+        namespace: &str,
+    ) -> anyhow::Result<Arc<Self>> {
         let (events, _) = broadcast::channel(1024);
         let channel = format!("{namespace}:access");
         let publisher = match redis_url {
@@ -90,12 +98,49 @@ impl AccessCache {
             }
             None => None,
         };
+        let notifier = match (redis_url, postgres) {
+            (None, Some(pool)) => Some((pool, channel.clone())),
+            _ => None,
+        };
         let cache = Arc::new(Self {
             entries: Mutex::default(),
             epochs: Mutex::default(),
             events,
             publisher,
+            notifier,
         });
+        if let Some((pool, channel)) = &cache.notifier {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(channel).await?;
+            let weak = Arc::downgrade(&cache);
+            tokio::spawn(async move {
+                loop {
+                    let received = listener.recv().await;
+                    let Some(cache) = weak.upgrade() else { break };
+                    match received {
+                        Ok(notification) => match AccessEvent::decode(notification.payload()) {
+                            Some(AccessEvent::Tenant(tenant)) => cache.invalidate_locally(tenant),
+                            Some(event @ AccessEvent::Sessions(_)) => {
+                                let _ = cache.events.send(event);
+                            }
+                            None => {}
+                        },
+                        Err(e) => {
+                            // Notifications may have been missed while the connection was
+                            // down (the listener reconnects on the next call): forget
+                            // every cached context.
+                            tracing::warn!(error = %e, "access notifications interrupted");
+                            cache
+                                .entries
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .clear();
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            });
+        }
         if let Some(url) = redis_url {
             let mut pubsub = redis::Client::open(url)?.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
@@ -203,6 +248,10 @@ impl AccessCache {
     /// Tells every node that sessions of `user` ended (after the change committed), so
     /// WebSockets opened with them close.
     pub async fn sessions_ended(&self, user: UserId) {
+        if self.notify(AccessEvent::Sessions(user)).await {
+            // Every node, this one included, hears it through LISTEN.
+            return;
+        }
         let _ = self.events.send(AccessEvent::Sessions(user));
         if let Some((conn, channel)) = &self.publisher {
             let mut conn = conn.clone();
@@ -221,6 +270,7 @@ impl AccessCache {
     /// Call after the change committed.
     pub async fn invalidate(&self, tenant: TenantId) {
         self.invalidate_locally(tenant);
+        self.notify(AccessEvent::Tenant(tenant)).await;
         if let Some((conn, channel)) = &self.publisher {
             let mut conn = conn.clone();
             let published: redis::RedisResult<(i64, i64)> = redis::pipe()
@@ -235,6 +285,24 @@ impl AccessCache {
                 tracing::error!(%tenant, error = %e, "could not publish an access invalidation");
             }
         }
+    }
+
+    /// Sends `event` by PostgreSQL `NOTIFY` when that is how nodes hear of changes; false
+    /// when they do not (Redis, or a single process).
+    async fn notify(&self, event: AccessEvent) -> bool {
+        let Some((pool, channel)) = &self.notifier else {
+            return false;
+        };
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(event.encode())
+            .execute(pool)
+            .await
+        {
+            tracing::error!(error = %e, "could not notify other nodes of an access change");
+            return false;
+        }
+        true
     }
 
     /// Access changes, as they happen.

@@ -868,3 +868,68 @@ async fn production_hardening() {
     assert!(!message.contains("invalid type"), "{message}");
     assert!(message.contains("\"query\" string"), "{message}");
 }
+
+/// Item 12: on PostgreSQL without Redis, a revoke reaches every node (LISTEN/NOTIFY) and
+/// login counters are shared (one table), so a second node is no way around either.
+#[tokio::test]
+async fn without_redis_revocations_and_login_counters_reach_every_node() {
+    if crate::common::postgres_url().is_none() {
+        eprintln!("skipped: several nodes share PostgreSQL (SQLite is one process)");
+        return;
+    }
+    let mut app = TestApp::builder().env("REDIS_URL", "").spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let member = owner
+        .invite_and_join(&app, "juma@duka.example", "EMPLOYEE", None)
+        .await;
+    let employee = owner.role(&app, "EMPLOYEE").await;
+    let other = app.another_node().await;
+    let cached = app
+        .graphql_at(&other, &member.access, STORES, json!({}))
+        .await;
+    cached.data();
+    owner
+        .gql(
+            &app,
+            SET_ROLE_PERMISSION,
+            json!({ "roleId": employee, "permission": "store.read", "granted": false }),
+        )
+        .await
+        .data();
+    let refused = app
+        .eventually(std::time::Duration::from_secs(3), || async {
+            app.graphql_at(&other, &member.access, STORES, json!({}))
+                .await
+                .body["errors"][0]["extensions"]["code"]
+                == "FORBIDDEN"
+        })
+        .await;
+    assert!(refused, "the second node kept a revoked permission");
+
+    // Three wrong passwords on each node: the sixth attempt is refused (limit 5).
+    let wrong = login_vars("asha@duka.example", "wrong password");
+    let at = |address: String| {
+        let request = app
+            .client
+            .post(format!("{address}/graphql"))
+            .json(&json!({ "query": LOGIN, "variables": wrong }));
+        async move { TestApp::read(request.send().await.unwrap()).await }
+    };
+    let mut codes = Vec::new();
+    for address in [app.address.clone(), other.clone()] {
+        for _ in 0..3 {
+            codes.push(at(address.clone()).await.error_code().to_owned());
+        }
+    }
+    assert_eq!(
+        codes,
+        [
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED",
+            "UNAUTHENTICATED",
+            "RATE_LIMITED"
+        ]
+    );
+}

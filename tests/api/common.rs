@@ -666,6 +666,7 @@ const MIGRATION_SOURCES: &[&str] = &[
     include_str!("../../migrations/src/m20261122_000012_create_tenant_modules.rs"),
     include_str!("../../migrations/src/m20261122_000013_enable_row_level_security.rs"),
     include_str!("../../migrations/src/m20261201_000014_enforce_isolation_in_the_database.rs"),
+    include_str!("../../migrations/src/m20261201_000015_create_login_throttle.rs"),
 ];
 
 fn database_url(admin_url: &str, database: &str) -> String {
