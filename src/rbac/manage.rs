@@ -318,12 +318,10 @@ async fn change_assignment(
                 return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
             }
             removable(ctx, &role.grants(), &format!("revoking {}", role.name))?;
-            if role.is_owner() && store.is_none() {
-                if scope.owner_ids_locked().await? == [user] {
-                    return Err(AppError::Conflict(
-                        "the last OWNER cannot be demoted".into(),
-                    ));
-                }
+            if role.is_owner() && store.is_none() && scope.owner_ids_locked().await? == [user] {
+                return Err(AppError::Conflict(
+                    "the last OWNER cannot be demoted".into(),
+                ));
             }
             scope.revoke_role(user, role_id, store).await?;
             "role.revoke"

@@ -255,6 +255,16 @@ pub mod health {
     }
 }
 
+/// How long dispatched outbox rows are kept (for inspection) before the cleanup deletes them.
+const OUTBOX_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
+async fn outbox_cleanup(_tick: Tick, db: Data<Db>) -> Result<(), BoxDynError> {
+    let cutoff = db.clock().now() - OUTBOX_RETENTION;
+    let purged = db.purge_dispatched_outbox(cutoff).await?;
+    tracing::info!(purged, "outbox cleanup");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -286,14 +296,4 @@ mod tests {
         assert!(!health::restarting_workers().contains_key("test-failing"));
         assert_eq!(backoff.delay(30), backoff.max);
     }
-}
-
-/// How long dispatched outbox rows are kept (for inspection) before the cleanup deletes them.
-const OUTBOX_RETENTION: chrono::Duration = chrono::Duration::days(7);
-
-async fn outbox_cleanup(_tick: Tick, db: Data<Db>) -> Result<(), BoxDynError> {
-    let cutoff = db.clock().now() - OUTBOX_RETENTION;
-    let purged = db.purge_dispatched_outbox(cutoff).await?;
-    tracing::info!(purged, "outbox cleanup");
-    Ok(())
 }
