@@ -135,6 +135,10 @@ pub struct AuditRecord {
     pub changes: Option<serde_json::Value>,
     /// Client address.
     pub ip: Option<String>,
+    /// The server's id of the request.
+    pub request_id: Option<String>,
+    /// The `X-Request-ID` the client chose, if any.
+    pub client_request_id: Option<String>,
     /// When.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }

@@ -185,6 +185,8 @@ impl TenantScope {
                     target_id: r.target_id,
                     changes: r.changes,
                     ip: r.ip,
+                    request_id: r.request_id,
+                    client_request_id: r.client_request_id,
                     created_at: r.created_at,
                 })
                 .collect(),
@@ -217,6 +219,8 @@ fn record(r: audit_log::Model) -> crate::audit::AuditRecord {
         target_id: r.target_id,
         changes: r.changes,
         ip: r.ip,
+        request_id: r.request_id,
+        client_request_id: r.client_request_id,
         created_at: r.created_at,
     }
 }

@@ -82,6 +82,18 @@ pub fn verify_email(name: &str, link: &str) -> Mail {
     )
 }
 
+/// Someone tried to register with an address that has an account.
+pub fn account_exists(name: &str, link: &str) -> Mail {
+    render(
+        "Someone tried to sign up with your email address".into(),
+        &format!("Hello {name},"),
+        "Someone tried to create a new Msingi account with this email address, which already has one. If it was you, log in instead, or reset your password here.",
+        "Reset my password",
+        link,
+        "If it was not you, ignore this email: nothing was changed.",
+    )
+}
+
 /// Reset your password.
 pub fn reset_password(name: &str, link: &str) -> Mail {
     render(

@@ -32,6 +32,8 @@ pub struct RegisterInput {
 
 /// How long an email-verification link works.
 pub const VERIFY_EMAIL_TTL: Duration = Duration::hours(24);
+/// Sign-ups from one client address per throttle window (`LOGIN_LOCKOUT_SECS`).
+pub const REGISTRATIONS_PER_WINDOW: u32 = 20;
 /// Verification links carry `mev_…` tokens.
 pub const VERIFY_PREFIX: &str = "mev_";
 
@@ -84,9 +86,39 @@ pub async fn register(
             )
         })?,
     };
+    // Sign-ups per client address are bounded, so the one answer that must differ (this
+    // address has an account) cannot be asked of a list of addresses at speed.
+    let address = caller.client().ip.unwrap_or_default();
+    services
+        .throttle
+        .attempt(
+            &format!("register:address:{address}"),
+            REGISTRATIONS_PER_WINDOW,
+        )
+        .await?;
     let password_hash = password::hash(&input.password).await?;
 
     let tx = services.db.unscoped_system("register").begin().await?;
+    if let Some(existing) = tx.find_user_by_email(&email).await? {
+        // The owner of the address hears of it (once per throttle window), and the caller
+        // is told only what it must be told.
+        if services
+            .throttle
+            .attempt(&format!("register:taken:{email}"), 1)
+            .await
+            .is_ok()
+        {
+            let link = format!("{}/reset-password", services.config.app_url);
+            tx.enqueue(&mail::account_exists(&existing.name, &link).to_job(&existing.email, None))
+                .await?;
+            tx.commit().await?;
+        }
+        return Err(AppError::Conflict(
+            "this email address cannot be registered: if it is yours, log in or reset your \
+             password"
+                .into(),
+        ));
+    }
     let user = tx
         .insert_user(NewUser {
             email: email.clone(),

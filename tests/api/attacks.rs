@@ -933,3 +933,88 @@ async fn without_redis_revocations_and_login_counters_reach_every_node() {
         ]
     );
 }
+
+/// Item 18: a taken email on register tells the owner; the audit log shows a platform
+/// admin as "Platform support"; a client-chosen X-Request-ID is echoed but recorded as the
+/// client's, next to the server's own id.
+#[tokio::test]
+async fn registration_audit_actors_and_request_ids_reveal_nothing_they_should_not() {
+    let (app, admin_token) = TestApp::with_platform_admin().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let again = app
+        .graphql(
+            crate::personas::REGISTER,
+            json!({ "input": { "email": "asha@duka.example", "password": "another password", "name": "Eve", "tenantName": "Evil" } }),
+        )
+        .await;
+    assert_eq!(again.error_code(), "CONFLICT", "{}", again.body);
+    let told = app
+        .smtp
+        .wait_for("asha@duka.example", "Someone tried to sign up")
+        .await;
+    assert!(told.data.contains("/reset-password"), "{}", told.data);
+
+    // A platform admin acts in the tenant: its readers see "Platform support".
+    app.graphql_as(
+        &admin_token,
+        &[],
+        SUSPEND,
+        json!({ "tenantId": owner.tenant_id, "reason": "check" }),
+    )
+    .await
+    .data();
+    let log = owner
+        .gql(
+            &app,
+            "{ auditLog(first: 50) { edges { node { action actor { name email } } } } }",
+            json!({}),
+        )
+        .await;
+    let text = log.data().to_string();
+    assert!(!text.contains(crate::personas::ADMIN_EMAIL), "{text}");
+    assert!(text.contains("Platform support"), "{text}");
+    let reactivate = include_str!("graphql/tenancy/reactivate_tenant.graphql");
+    app.graphql_as(
+        &admin_token,
+        &[],
+        reactivate,
+        json!({ "tenantId": owner.tenant_id }),
+    )
+    .await
+    .data();
+
+    // A client-chosen request id.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&owner.access)
+        .header("X-Request-ID", "client-chosen-42")
+        .json(&json!({ "query": CREATE_STORE, "variables": { "input": { "name": "Tagged" } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-42");
+    TestApp::read(response).await.data();
+    let tenant = msingi::tenancy::TenantId::parse(&owner.tenant_id, "tenant").unwrap();
+    let ctx = msingi::tenancy::TenantContext::for_job(&app.db, tenant, "test: read audit")
+        .await
+        .unwrap();
+    let page = msingi::db::PageRequest::parse(Some(1), None).unwrap();
+    let newest = app
+        .db
+        .read(&ctx)
+        .await
+        .unwrap()
+        .list_audit(Some("store.create"), page)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(
+        newest.client_request_id.as_deref(),
+        Some("client-chosen-42")
+    );
+    let server_id = newest.request_id.unwrap();
+    assert_ne!(server_id, "client-chosen-42");
+    assert!(uuid::Uuid::parse_str(&server_id).is_ok(), "{server_id}");
+}
