@@ -56,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
         clock.clone(),
     )
     .await?;
-    let keys = JwtKeys::load_or_generate(&config.jwt_signing_key_file, &[], &config.public_url)?;
+    let keys =
+        JwtKeys::load_or_generate(&config.jwt_signing_key_file, true, &[], &config.public_url)?;
     let services = Services {
         db: db.clone(),
         keys: Arc::new(keys),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::keys::JwtKeys;
 use crate::auth::throttle::Throttle;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{Config, DatabaseKind};
+use crate::config::{Config, ConfigError, DatabaseKind};
 use crate::db::Db;
 use crate::http::{AppState, router};
 use crate::notify::email::Mailer;
@@ -29,13 +29,19 @@ pub struct Application {
 
 /// Opens the database (migrating first when configured to) and the job store.
 pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<(Db, JobBackend)> {
+    // The embedded job store, keys and outbox live here: create it, or say which variable.
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {
+        var: "MSINGI_DATA_DIR",
+        message: format!("cannot create {}: {e}", config.data_dir.display()),
+    })?;
     if config.auto_migrate {
         Db::migrate(
             &config.migration_database_url,
             &config.database_url,
             &config.platform_database_url,
         )
-        .await?;
+        .await
+        .map_err(|e| ConfigError::at_start("MIGRATION_DATABASE_URL", &e))?;
     }
     let db = Db::connect(&config.database_url, &config.platform_database_url, clock).await?;
     db.check_row_level_security(config.allow_rls_bypass).await?;
@@ -96,10 +102,11 @@ impl Application {
             .with_context(|| format!("binding {} (MSINGI_BIND)", config.bind))?;
         let keys = JwtKeys::load_or_generate(
             &config.jwt_signing_key_file,
+            !config.jwt_signing_key_configured,
             &config.jwt_verify_key_files,
             &config.public_url,
         )
-        .context("JWT_SIGNING_KEY_FILE / JWT_VERIFY_KEY_FILES")?;
+        .map_err(|e| ConfigError::at_start("JWT_SIGNING_KEY_FILE", &e))?;
         let throttle = Throttle::new(
             config.redis_url.as_deref(),
             db.platform_postgres_pool(),

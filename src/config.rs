@@ -18,6 +18,17 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    /// A value that failed when the server started using it (a database that cannot be
+    /// reached, a key file that is missing): one line naming the variable and the cause.
+    pub fn at_start(var: &'static str, error: &anyhow::Error) -> Self {
+        Self {
+            var,
+            message: error.root_cause().to_string(),
+        }
+    }
+}
+
 fn invalid(var: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
@@ -164,6 +175,9 @@ pub struct Config {
     /// `JWT_SIGNING_KEY_FILE`: the Ed25519 private key (PKCS#8 PEM) that signs access
     /// tokens; generated when missing (default `data/jwt-signing-key.pem`).
     pub jwt_signing_key_file: PathBuf,
+    /// Whether `JWT_SIGNING_KEY_FILE` was set: then the file must exist (a key is generated
+    /// only for the default path, never in place of a configured one).
+    pub jwt_signing_key_configured: bool,
     /// `JWT_VERIFY_KEY_FILES`: comma-separated public keys (SPKI PEM) still accepted, for
     /// rotation.
     pub jwt_verify_key_files: Vec<PathBuf>,
@@ -354,6 +368,7 @@ impl Config {
             }
         };
         let embedded = kind == DatabaseKind::Sqlite;
+        let jwt_signing_key_configured = var("JWT_SIGNING_KEY_FILE").is_some();
         let jwt_signing_key_file = var("JWT_SIGNING_KEY_FILE")
             .map_or_else(|| data_dir.join("jwt-signing-key.pem"), PathBuf::from);
         let jwt_verify_key_files = var("JWT_VERIFY_KEY_FILES")
@@ -397,6 +412,7 @@ impl Config {
             in_process_workers: flag("MSINGI_IN_PROCESS_WORKERS", embedded)?,
             auto_migrate: flag("MSINGI_AUTO_MIGRATE", embedded)?,
             jwt_signing_key_file,
+            jwt_signing_key_configured,
             jwt_verify_key_files,
             access_token_ttl: Duration::from_secs(
                 number("ACCESS_TOKEN_TTL_SECS", 15 * 60, 30)? as u64

@@ -94,6 +94,13 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting that failed once the server used it: one line naming it, as at load.
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            if let Some(ConfigError { var, message }) = e.downcast_ref::<ConfigError>() {
+                eprintln!("msingi: configuration error: {var}: {message}");
+            }
+            ExitCode::from(CONFIG_ERROR)
+        }
         Err(e) => {
             eprintln!("msingi: {e:#}");
             ExitCode::FAILURE

@@ -151,9 +151,16 @@ impl JwtKeys {
     /// exist, which is the embedded default's behaviour.
     pub fn load_or_generate(
         path: &Path,
+        generate: bool,
         verify_files: &[PathBuf],
         issuer: &str,
     ) -> anyhow::Result<Self> {
+        if !path.exists() && !generate {
+            anyhow::bail!(
+                "{} does not exist (a configured key is never replaced by a new one)",
+                path.display()
+            );
+        }
         if !path.exists() {
             let bytes: [u8; 32] = rand::random();
             let key = SigningKey::from_bytes(&bytes);

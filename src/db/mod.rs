@@ -70,14 +70,17 @@ impl Db {
         platform_url: &str,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let conn = open(url, 16).await?;
+        let at_start = crate::config::ConfigError::at_start;
+        let conn = open(url, 16)
+            .await
+            .map_err(|e| at_start("DATABASE_URL", &e))?;
         let platform = if platform_url == url || conn.get_database_backend() != DbBackend::Postgres
         {
             conn.clone()
         } else {
             open(platform_url, 8)
                 .await
-                .context("PLATFORM_DATABASE_URL")?
+                .map_err(|e| at_start("PLATFORM_DATABASE_URL", &e))?
         };
         Ok(Self {
             conn,

@@ -83,7 +83,6 @@ pub struct TenantConnection {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct AuditLogEntry {
-    /// Id.
     id: ID,
     /// What happened, e.g. `role.permission`.
     action: String,
@@ -97,7 +96,7 @@ pub struct AuditLogEntry {
     changes: Option<Json<serde_json::Value>>,
     /// Client address.
     ip: Option<String>,
-    /// When.
+    /// When the action happened.
     created_at: DateTime<Utc>,
 }
 
@@ -172,7 +171,6 @@ pub struct UpdateTenantInput {
 /// A new store.
 #[derive(InputObject)]
 pub struct CreateStoreInput {
-    /// Name.
     name: String,
     /// Short code, unique in the tenant.
     code: Option<String>,

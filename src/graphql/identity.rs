@@ -14,7 +14,6 @@ pub struct RegisterInput {
     email: String,
     /// 8 to 128 characters.
     password: String,
-    /// Display name.
     name: String,
     /// Phone number.
     phone: Option<String>,
@@ -49,7 +48,6 @@ pub struct InviteMemberInput {
 /// API key arguments.
 #[derive(InputObject)]
 pub struct CreateApiKeyInput {
-    /// Display name.
     name: String,
     /// Permission codes: a subset of the creator's.
     permissions: Vec<String>,

@@ -35,11 +35,9 @@ impl From<&rbac::Permission> for PermissionObject {
 /// A person who logs in.
 #[derive(SimpleObject)]
 pub struct User {
-    /// Id.
     id: ID,
     /// Login email (lower-cased).
     email: String,
-    /// Display name.
     name: String,
     /// Phone number.
     phone: Option<String>,
@@ -111,11 +109,9 @@ pub struct Tenant {
     tenant_id: crate::ids::TenantId,
     #[graphql(skip)]
     known_modules: Option<Vec<String>>,
-    /// Id.
     id: ID,
     /// Subdomain-safe unique name.
     slug: String,
-    /// Display name.
     name: String,
     /// Lifecycle state.
     status: TenantStatus,
@@ -194,9 +190,7 @@ pub enum StoreStatus {
 /// A unit inside a tenant: a shop, a branch, a project.
 #[derive(SimpleObject)]
 pub struct Store {
-    /// Id.
     id: ID,
-    /// Display name.
     name: String,
     /// Short code, unique in the tenant.
     code: Option<String>,
@@ -224,7 +218,6 @@ impl From<StoreRecord> for Store {
 /// A named set of permissions.
 #[derive(SimpleObject)]
 pub struct Role {
-    /// Id.
     id: ID,
     /// Name, unique in the tenant.
     name: String,
@@ -380,7 +373,6 @@ pub enum InvitationStatus {
 /// An invitation to join the tenant.
 #[derive(SimpleObject)]
 pub struct Invitation {
-    /// Id.
     id: ID,
     /// Who is invited.
     email: String,
@@ -415,9 +407,7 @@ impl From<(InvitationRecord, Vec<rbac::Role>)> for Invitation {
 /// A tenant API key (never its secret).
 #[derive(SimpleObject)]
 pub struct ApiKey {
-    /// Id.
     id: ID,
-    /// Display name.
     name: String,
     /// The public part: `msk_<prefix>_…`.
     prefix: String,

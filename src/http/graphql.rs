@@ -227,7 +227,65 @@ pub(super) async fn post(State(state): State<AppState>, parts: Parts, body: Byte
         Err(response) => return response,
     };
     let batch = batch.data(meta).data(caller);
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+    respond(state.schema.execute_batch(batch).await, headers)
+}
+
+/// Whether the client asked for `application/graphql-response+json` ahead of (or
+/// instead of) `application/json`. Without an `Accept` header, or with `*/*`, a client
+/// gets `application/json`, as the GraphQL-over-HTTP spec asks for older clients.
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| {
+            item.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect::<Vec<_>>();
+    let position = |media: &str| accept.iter().position(|a| a == media);
+    match (
+        position("application/graphql-response+json"),
+        position("application/json"),
+    ) {
+        (Some(g), Some(j)) => g < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// The HTTP answer for a GraphQL result, in the media type the client accepts. With
+/// `application/graphql-response+json` a request error (the document does not parse or
+/// validate: no data and no error with a path) is a 400; with `application/json` every
+/// well-formed request is a 200, as the spec requires.
+fn respond(response: async_graphql::BatchResponse, headers: &HeaderMap) -> Response {
+    let graphql_response = wants_graphql_response(headers);
+    let request_error = match &response {
+        async_graphql::BatchResponse::Single(r) => {
+            r.data == async_graphql::Value::Null
+                && !r.errors.is_empty()
+                && r.errors.iter().all(|e| e.path.is_empty())
+        }
+        async_graphql::BatchResponse::Batch(_) => false,
+    };
+    let mut answer = GraphQLResponse::from(response).into_response();
+    let media = if graphql_response {
+        "application/graphql-response+json"
+    } else {
+        "application/json"
+    };
+    answer.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(media),
+    );
+    if graphql_response && request_error {
+        *answer.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    answer
 }
 
 /// `GET /graphql`: a query from the query string, or a WebSocket upgrade.
@@ -265,8 +323,14 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    GraphQLResponse::from(state.schema.execute(request.data(meta).data(caller)).await)
-        .into_response()
+    respond(
+        state
+            .schema
+            .execute(request.data(meta).data(caller))
+            .await
+            .into(),
+        &parts.headers,
+    )
 }
 
 /// Whether the operation that would run is a mutation. A document that does not parse is
@@ -317,6 +381,47 @@ async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
         .on_upgrade(move |socket| serve_socket(state, protocol, meta, socket))
 }
 
+/// How a refusal at `connection_init` starts, so the socket closes with 4403.
+const FORBIDDEN_CLOSE: &str = "Forbidden: ";
+
+/// The credentials of a `connection_init` payload, as clients send them: keys in any case
+/// (`Authorization`, `authorization`), at the top or under `headers` (the Apollo/Hasura
+/// shape), the tenant as `X-Tenant-ID` or `tenantId`, the store as `X-Store-ID` or
+/// `storeId`; the token with or without `Bearer `.
+fn init_credentials(payload: &serde_json::Value) -> Credentials {
+    let mut found: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut collect = |object: &serde_json::Map<String, serde_json::Value>| {
+        for (key, value) in object {
+            if let Some(text) = value.as_str() {
+                found.insert(key.to_ascii_lowercase(), text.to_owned());
+            }
+        }
+    };
+    if let Some(headers) = payload.get("headers").and_then(|h| h.as_object()) {
+        collect(headers);
+    }
+    if let Some(object) = payload.as_object() {
+        collect(object);
+    }
+    let pick = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| found.get(*k))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let bearer = pick(&["authorization"]).map(|v| {
+        v.split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or(v.clone(), |(_, token)| token.trim().to_owned())
+    });
+    Credentials {
+        bearer,
+        tenant: pick(&["x-tenant-id", "tenantid"]),
+        store: pick(&["x-store-id", "storeid"]),
+        host: None,
+    }
+}
+
 /// What `connection_init` resolved, for the socket's watchdog.
 type Initial = Arc<std::sync::Mutex<Option<(SocketCredentials, Caller)>>>;
 
@@ -339,28 +444,25 @@ async fn serve_socket(
     let init_initial = initial.clone();
     let session = GraphQLWebSocket::new_with_pair(out, stream, state.schema.clone(), protocol)
         .on_connection_init(move |payload: serde_json::Value| async move {
-            let text = |key: &str| {
-                payload
-                    .get(key)
-                    .and_then(|v| v.as_str())
-                    .map(ToOwned::to_owned)
-            };
-            let bearer = text("authorization").map(|v| {
-                v.split_once(' ')
-                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                    .map_or(v.clone(), |(_, token)| token.trim().to_owned())
-            });
-            let credentials = Credentials {
-                bearer,
-                tenant: text("tenantId"),
-                store: text("storeId"),
-                host: None,
-            };
+            let credentials = init_credentials(&payload);
             let caller = Caller::authenticate(&init_services, meta.clone(), credentials.clone())
                 .await
                 .map_err(|e| {
                     async_graphql::Error::new(format!("authentication failed: {}", e.code()))
                 })?;
+            // Credentials that do not authenticate, or a tenant (or store) the caller cannot
+            // act in, are refused here, closing the socket with 4403, rather than acked and
+            // refused operation by operation. No credentials at all is an anonymous socket.
+            if credentials.bearer.is_some() && !caller.is_authenticated() {
+                return Err(async_graphql::Error::new(format!(
+                    "{FORBIDDEN_CLOSE}the credentials in connection_init are not valid"
+                )));
+            }
+            if (credentials.tenant.is_some() || credentials.store.is_some())
+                && let Err(e) = caller.tenant()
+            {
+                return Err(async_graphql::Error::new(format!("{FORBIDDEN_CLOSE}{e}")));
+            }
             let socket = SocketCredentials {
                 meta: meta.clone(),
                 credentials,
@@ -384,6 +486,17 @@ async fn serve_socket(
     };
     let forward = async {
         while let Some(message) = outgoing.next().await {
+            // A refusal at connection_init leaves async-graphql as 1002; the protocol's code
+            // for it is 4403.
+            let message = match message {
+                Message::Close(Some(frame)) if frame.reason.starts_with(FORBIDDEN_CLOSE) => {
+                    Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 4403,
+                        reason: frame.reason,
+                    }))
+                }
+                other => other,
+            };
             if sink.send(message).await.is_err() {
                 break;
             }
@@ -462,6 +575,24 @@ pub(super) async fn graphiql() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_init_credentials_are_read_as_clients_send_them() {
+        let apollo = init_credentials(&json!({
+            "headers": { "Authorization": "Bearer abc", "X-Tenant-ID": "t1" }
+        }));
+        assert_eq!(apollo.bearer.as_deref(), Some("abc"));
+        assert_eq!(apollo.tenant.as_deref(), Some("t1"));
+        let plain =
+            init_credentials(&json!({ "authorization": "xyz", "tenantId": "t2", "storeId": "s" }));
+        assert_eq!(plain.bearer.as_deref(), Some("xyz"));
+        assert_eq!(plain.tenant.as_deref(), Some("t2"));
+        assert_eq!(plain.store.as_deref(), Some("s"));
+        let lower = init_credentials(&json!({ "x-tenant-id": "t3", "AUTHORIZATION": "bearer q" }));
+        assert_eq!(lower.bearer.as_deref(), Some("q"));
+        assert_eq!(lower.tenant.as_deref(), Some("t3"));
+        assert!(init_credentials(&json!({})).bearer.is_none());
+    }
 
     #[test]
     fn json_media_types_match_exactly() {

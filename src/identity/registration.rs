@@ -61,6 +61,20 @@ fn parse_phone(phone: Option<&str>) -> AppResult<Option<String>> {
     }
 }
 
+/// `slug`, or the first of `slug-2`, `slug-3`, … that no tenant has.
+async fn free_slug(tx: &crate::db::SystemTx, slug: Slug) -> AppResult<Slug> {
+    if tx.find_tenant_by_slug(slug.as_str()).await?.is_none() {
+        return Ok(slug);
+    }
+    for n in 2..100 {
+        let candidate = slug.with_suffix(n);
+        if tx.find_tenant_by_slug(candidate.as_str()).await?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Ok(slug.with_suffix(rand::random_range(100..1_000_000)))
+}
+
 /// Creates the account and its first tenant, and logs in.
 pub async fn register(
     services: &Services,
@@ -72,12 +86,12 @@ pub async fn register(
     let name = parse_name(&input.name, "input.name")?;
     let phone = parse_phone(input.phone.as_deref())?;
     let tenant_name = parse_name(&input.tenant_name, "input.tenantName")?;
-    let slug = match input
+    let chosen = input
         .tenant_slug
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+        .filter(|s| !s.is_empty());
+    let slug = match chosen {
         Some(slug) => Slug::parse(slug, "input.tenantSlug")?,
         None => Slug::derive(&tenant_name).ok_or_else(|| {
             AppError::bad_input(
@@ -128,6 +142,13 @@ pub async fn register(
             is_platform_admin: false,
         })
         .await?;
+    // A slug derived from the name moves aside when taken (two businesses called "Duka"
+    // both sign up: `duka`, `duka-2`); only a slug the caller chose is a CONFLICT.
+    let slug = if chosen.is_none() {
+        free_slug(&tx, slug).await?
+    } else {
+        slug
+    };
     let tenant = tx
         .insert_tenant(NewTenant {
             slug,

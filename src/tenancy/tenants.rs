@@ -133,6 +133,15 @@ impl Slug {
         Self::parse(slug.trim_end_matches('-'), "").ok()
     }
 
+    /// This slug with `-<n>` appended, shortened first so the result stays within 40
+    /// characters: the candidates tried when a derived slug is taken.
+    pub fn with_suffix(&self, n: u32) -> Self {
+        let suffix = format!("-{n}");
+        let keep = 40 - suffix.len();
+        let base: String = self.0.chars().take(keep).collect();
+        Self(format!("{}{suffix}", base.trim_end_matches('-')))
+    }
+
     /// The slug text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -7,6 +7,9 @@ fn msingi() -> Command {
     for var in [
         "DATABASE_URL",
         "MIGRATION_DATABASE_URL",
+        "PLATFORM_DATABASE_URL",
+        "JWT_SIGNING_KEY_FILE",
+        "MSINGI_DATA_DIR",
         "REDIS_URL",
         "MSINGI_ADMIN_EMAIL",
         "MSINGI_ADMIN_PASSWORD",
@@ -120,4 +123,72 @@ fn migrate_then_admin_create_makes_and_then_updates_a_platform_admin() {
     ]);
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+}
+
+/// Issue 8, item 8: start-up that used to fail late or silently.
+#[test]
+fn start_up_problems_name_their_variable_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect_config_error = |output: std::process::Output, var: &str| {
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("msingi:"))
+            .collect();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(lines[0].contains(var), "{stderr}");
+    };
+    // A configured signing key that does not exist is never silently replaced.
+    let output = msingi()
+        .current_dir(dir.path())
+        .env("JWT_SIGNING_KEY_FILE", dir.path().join("missing.pem"))
+        .env("MSINGI_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    expect_config_error(output, "JWT_SIGNING_KEY_FILE");
+    assert!(!dir.path().join("missing.pem").exists());
+
+    // An unreachable database: one line naming DATABASE_URL, exit 2.
+    let output = msingi()
+        .current_dir(dir.path())
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("MSINGI_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    expect_config_error(output, "DATABASE_URL");
+}
+
+/// Issue 8, item 8: a SQLite database outside `./data`, with no `./data` directory, still
+/// starts: the data directory (job store, keys, outbox) is created.
+#[test]
+fn the_data_directory_is_created_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("elsewhere.db");
+    let mut child = msingi()
+        .current_dir(dir.path())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .env("MSINGI_BIND", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline && !dir.path().join("data/jobs.db").exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "exited early ({status}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let started = dir.path().join("data/jobs.db").exists();
+    child.kill().ok();
+    child.wait().ok();
+    assert!(started, "the job store was not created under ./data");
 }

@@ -328,6 +328,14 @@ impl TestApp {
 
     /// Opens a `graphql-transport-ws` session on `path` and waits for `connection_ack`.
     pub async fn websocket(&self, path: &str, init_payload: Value) -> WsSession {
+        let (session, ack) = self.websocket_init(path, init_payload).await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        session
+    }
+
+    /// Opens a `graphql-transport-ws` session on `path`, sends `connection_init` and returns
+    /// the server's first answer (an ack, or `{"type": "closed", …}`).
+    pub async fn websocket_init(&self, path: &str, init_payload: Value) -> (WsSession, Value) {
         let url = format!("{}{path}", self.address.replace("http://", "ws://"));
         let mut request = url.into_client_request().expect("ws request");
         request.headers_mut().insert(
@@ -351,9 +359,8 @@ impl TestApp {
             .await
             .expect("connection_init sent");
         let mut session = WsSession { stream };
-        let ack = session.next_message().await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        session
+        let first = session.next_message().await;
+        (session, first)
     }
 
     /// Waits until `check` passes, polling every 50 ms, for at most `timeout`.

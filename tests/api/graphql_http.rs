@@ -189,3 +189,56 @@ async fn graphiql_is_served_with_the_endpoints_wired() {
     assert!(html.contains("graphiql"), "not GraphiQL");
     assert!(html.contains("/graphql/ws"), "no subscription endpoint");
 }
+
+/// Issue 8, item 5: the media type follows `Accept`, and with
+/// `application/graphql-response+json` a document that does not parse or validate is a 400.
+#[tokio::test]
+async fn the_answer_follows_accept_as_graphql_over_http_requires() {
+    let app = TestApp::spawn().await;
+    let post = |accept: Option<&'static str>, query: &'static str| {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "query": query }).to_string());
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let content_type =
+        |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_owned();
+    for accept in [
+        None,
+        Some("application/json"),
+        Some("*/*"),
+        Some("application/json, application/graphql-response+json"),
+    ] {
+        let ok = post(accept, "{ __typename }").await;
+        assert_eq!(ok.status(), 200);
+        assert_eq!(content_type(&ok), "application/json", "{accept:?}");
+        let broken = post(accept, "{ __typename").await;
+        assert_eq!(
+            broken.status(),
+            200,
+            "{accept:?}: application/json answers 200"
+        );
+    }
+    let wanted = Some("application/graphql-response+json, application/json;q=0.9");
+    let ok = post(wanted, "{ __typename }").await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(content_type(&ok), "application/graphql-response+json");
+    for (query, why) in [
+        ("{ __typename", "syntax"),
+        ("{ noSuchField }", "validation"),
+    ] {
+        let refused = post(wanted, query).await;
+        assert_eq!(refused.status(), 400, "{why}");
+        assert_eq!(content_type(&refused), "application/graphql-response+json");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    }
+    // An execution error (a field that needs a caller) is still a 200.
+    let unauthenticated = post(wanted, "{ me { user { id } } }").await;
+    assert_eq!(unauthenticated.status(), 200);
+}

@@ -205,10 +205,11 @@ async fn registration_input_is_validated_field_by_field() {
 async fn a_taken_slug_or_email_is_a_conflict_and_writes_nothing() {
     let app = TestApp::spawn().await;
     app.register("asha@duka.example", "Duka").await;
+    // A slug the caller chose is a CONFLICT when taken (issue 8, item 9)...
     let taken_slug = app
         .graphql(
             REGISTER,
-            json!({ "input": { "email": "other@duka.example", "password": "long enough pw", "name": "O", "tenantName": "Duka" } }),
+            json!({ "input": { "email": "other@duka.example", "password": "long enough pw", "name": "O", "tenantName": "Duka", "tenantSlug": "duka" } }),
         )
         .await;
     assert_eq!(taken_slug.error_code(), "CONFLICT");
@@ -226,6 +227,14 @@ async fn a_taken_slug_or_email_is_a_conflict_and_writes_nothing() {
         )
         .await;
     assert_eq!(retry.data()["register"]["activeTenant"]["slug"], "duka-two");
+    // ...while a second business called "Duka" that chose no slug gets a free one.
+    let second = app
+        .graphql(
+            REGISTER,
+            json!({ "input": { "email": "third@duka.example", "password": "long enough pw", "name": "T", "tenantName": "Duka" } }),
+        )
+        .await;
+    assert_eq!(second.data()["register"]["activeTenant"]["slug"], "duka-2");
 
     let taken_email = app
         .graphql(
