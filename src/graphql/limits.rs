@@ -144,8 +144,31 @@ fn refuse(message: String) -> ServerError {
     ServerError::new(message, None)
 }
 
-/// Aliases and expanded selections of every operation in `document`, against the limits.
+/// How deep introspection (`__schema`, `__type`) may nest: enough for graphql-js's standard
+/// query (its `TypeRef` fragment nests `ofType` eight times), whatever `GRAPHQL_MAX_DEPTH` is.
+pub const INTROSPECTION_MAX_DEPTH: usize = 20;
+
+/// Aliases, depth and expanded selections of every operation in `document`, against the
+/// limits. Depth counts fragments expanded; introspection subtrees have their own bound.
 pub fn check_document(document: &ExecutableDocument, limits: GraphqlLimits) -> ServerResult<()> {
+    let mut depths = Depths::default();
+    for (_, operation) in document.operations.iter() {
+        let (plain, introspection) =
+            depths.of_set(document, &operation.node.selection_set.node, false);
+        if plain > limits.max_depth {
+            return Err(refuse(format!(
+                "the operation nests {plain} levels deep; at most {} are allowed \
+                 (GRAPHQL_MAX_DEPTH)",
+                limits.max_depth
+            )));
+        }
+        if introspection > INTROSPECTION_MAX_DEPTH {
+            return Err(refuse(format!(
+                "introspection nests {introspection} levels deep; at most \
+                 {INTROSPECTION_MAX_DEPTH} are allowed"
+            )));
+        }
+    }
     let mut aliases = 0usize;
     let mut expanded: HashMap<Name, usize> = HashMap::new();
     let mut visiting: Vec<Name> = Vec::new();
@@ -176,6 +199,62 @@ pub fn check_document(document: &ExecutableDocument, limits: GraphqlLimits) -> S
         )));
     }
     Ok(())
+}
+
+/// Depths of selection sets with fragments expanded, memoised per (fragment, inside
+/// introspection): (deepest plain path, deepest introspection path).
+#[derive(Default)]
+struct Depths {
+    memo: HashMap<(Name, bool), (usize, usize)>,
+    visiting: Vec<Name>,
+}
+
+impl Depths {
+    fn of_set(
+        &mut self,
+        document: &ExecutableDocument,
+        set: &SelectionSet,
+        introspection: bool,
+    ) -> (usize, usize) {
+        let mut deepest = (0, 0);
+        for item in &set.items {
+            let (plain, intro) = match &item.node {
+                Selection::Field(field) => {
+                    let inside = introspection
+                        || matches!(field.node.name.node.as_str(), "__schema" | "__type");
+                    let (p, i) = self.of_set(document, &field.node.selection_set.node, inside);
+                    if inside {
+                        (0, 1 + p.max(i))
+                    } else {
+                        (1 + p, if i > 0 { 1 + i } else { 0 })
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    self.of_set(document, &inline.node.selection_set.node, introspection)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.clone();
+                    let key = (name.clone(), introspection);
+                    if let Some(known) = self.memo.get(&key) {
+                        *known
+                    } else if self.visiting.contains(&name) {
+                        (0, 0)
+                    } else if let Some(fragment) = document.fragments.get(&name) {
+                        self.visiting.push(name);
+                        let found =
+                            self.of_set(document, &fragment.node.selection_set.node, introspection);
+                        self.visiting.pop();
+                        self.memo.insert(key, found);
+                        found
+                    } else {
+                        (0, 0)
+                    }
+                }
+            };
+            deepest = (deepest.0.max(plain), deepest.1.max(intro));
+        }
+        deepest
+    }
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -311,6 +390,25 @@ mod tests {
         let query = include_str!("../../tests/api/graphql/tools/introspection.graphql");
         assert!(count_tokens(query, 10_000) < limits().max_tokens / 2);
         assert!(check(query).is_ok());
+    }
+
+    #[test]
+    fn depth_counts_fragments_and_spares_introspection() {
+        let mut limits = limits();
+        limits.max_depth = 3;
+        let check =
+            |q: &str| check_document(&async_graphql::parser::parse_query(q).unwrap(), limits);
+        assert!(check("{ a { b { c } } }").is_ok());
+        assert!(check("{ a { b { c { d } } } }").is_err());
+        assert!(check("fragment F on T { c { d } } { a { b { ...F } } }").is_err());
+        assert!(check("{ __schema { types { fields { type { ofType { name } } } } } }").is_ok());
+        let query = include_str!("../../tests/api/graphql/tools/introspection.graphql");
+        assert!(check(query).is_ok());
+        let too_deep = format!(
+            "{{ __schema {{ types {} }} }}",
+            "{ ofType ".repeat(25) + &"}".repeat(25)
+        );
+        assert!(check(&too_deep).is_err());
     }
 
     #[test]

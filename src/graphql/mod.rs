@@ -81,7 +81,9 @@ pub fn schema(
         .extension(socket::FreshSocketCaller)
         .extension(limits::DocumentLimits(limits))
         .extension(inputs::TextInputs)
-        .limit_depth(limits.max_depth)
+        // Depth is checked by `limits::DocumentLimits` (fragments expanded, introspection
+        // with its own bound); async-graphql's own check stays as a backstop above both.
+        .limit_depth(limits.max_depth.max(limits::INTROSPECTION_MAX_DEPTH) + 1)
         .limit_recursive_depth(limits.max_depth.max(32))
         .limit_complexity(limits.max_complexity)
         .limit_directives(16);

@@ -136,14 +136,37 @@ async fn queries_deeper_than_the_limit_are_refused() {
         .env("GRAPHQL_MAX_DEPTH", "4")
         .spawn()
         .await;
-    let deep = "{ __schema { types { fields { type { ofType { name } } } } } }";
+    let deep = "{ me { memberships { roles { role { name } } } } }";
     let response = app.graphql(deep, json!({})).await;
     assert_eq!(response.error_code(), "BAD_USER_INPUT");
     assert!(response.body["data"].is_null());
-    let shallow = app
-        .graphql("{ __schema { queryType { name } } }", json!({}))
+    let through_a_fragment =
+        "fragment R on Membership { roles { role { name } } } { me { memberships { ...R } } }";
+    let response = app.graphql(through_a_fragment, json!({})).await;
+    assert_eq!(response.error_code(), "BAD_USER_INPUT", "{}", response.body);
+    let shallow = app.graphql("{ me { user { id } } }", json!({})).await;
+    assert_eq!(shallow.error_code(), "UNAUTHENTICATED", "{}", shallow.body);
+    // Introspection has its own bound: tools' standard query passes even at depth 4.
+    let introspection = app
+        .graphql(
+            "{ __schema { types { fields { type { ofType { name } } } } } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(shallow.data()["__schema"]["queryType"]["name"], "Query");
+    assert!(introspection.data()["__schema"]["types"].is_array());
+}
+
+/// Issue 8, item 2: graphql-js's exact introspection query (what GraphiQL, codegen,
+/// Altair and Insomnia send) gets the schema at the default limits.
+#[tokio::test]
+async fn the_standard_introspection_query_is_answered() {
+    let app = TestApp::spawn().await;
+    let query = include_str!("graphql/tools/introspection.graphql");
+    let response = app.graphql(query, json!({})).await;
+    let schema = &response.data()["__schema"];
+    assert_eq!(schema["queryType"]["name"], "Query");
+    assert_eq!(schema["subscriptionType"]["name"], "Subscription");
+    assert!(schema["types"].as_array().unwrap().len() > 30);
 }
 
 #[tokio::test]
