@@ -131,11 +131,38 @@ impl Application {
             throttle,
             config: config.clone(),
         };
+        let allow_list = match (
+            &services.config.persisted_only,
+            &services.config.persisted_queries_file,
+        ) {
+            (true, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    var: "GRAPHQL_PERSISTED_QUERIES_FILE",
+                    message: format!("cannot read {}: {e}", path.display()),
+                })?;
+                Some(
+                    crate::graphql::persisted::PersistedQueries::read_allow_list(&text).map_err(
+                        |message| ConfigError {
+                            var: "GRAPHQL_PERSISTED_QUERIES_FILE",
+                            message,
+                        },
+                    )?,
+                )
+            }
+            _ => None,
+        };
+        let persisted = crate::graphql::persisted::PersistedQueries::new(
+            services.config.redis_url.as_deref(),
+            &services.config.jobs_namespace,
+            allow_list,
+        )
+        .context("persisted queries (REDIS_URL)")?;
         let state = AppState {
             schema: crate::graphql::schema(
                 config.graphql,
                 config.environment,
                 config.introspection,
+                Some(persisted),
                 Some(services.clone()),
             ),
             services,

@@ -205,6 +205,11 @@ pub struct Config {
     pub introspection: bool,
     /// `METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// `GRAPHQL_PERSISTED_ONLY`: only the operations of `GRAPHQL_PERSISTED_QUERIES_FILE` run.
+    pub persisted_only: bool,
+    /// `GRAPHQL_PERSISTED_QUERIES_FILE`: the allow-list (an Apollo persisted-query manifest,
+    /// or `{"<sha256>": "<query>"}`).
+    pub persisted_queries_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -381,6 +386,13 @@ impl Config {
             })
             .unwrap_or_default();
 
+        if flag("GRAPHQL_PERSISTED_ONLY", false)? && var("GRAPHQL_PERSISTED_QUERIES_FILE").is_none()
+        {
+            return Err(invalid(
+                "GRAPHQL_PERSISTED_QUERIES_FILE",
+                "must name the allow-list when GRAPHQL_PERSISTED_ONLY=true",
+            ));
+        }
         Ok(Self {
             bind,
             public_url,
@@ -432,6 +444,8 @@ impl Config {
                 environment == Environment::Development,
             )?,
             metrics_token: var("METRICS_TOKEN"),
+            persisted_only: flag("GRAPHQL_PERSISTED_ONLY", false)?,
+            persisted_queries_file: var("GRAPHQL_PERSISTED_QUERIES_FILE").map(PathBuf::from),
             trusted_proxies: var("TRUSTED_PROXIES")
                 .map(|list| trusted_proxies(&list))
                 .transpose()?

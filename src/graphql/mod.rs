@@ -10,6 +10,7 @@ mod identity;
 mod inputs;
 mod introspection;
 pub mod limits;
+pub mod persisted;
 mod socket;
 mod tenancy;
 mod types;
@@ -74,10 +75,16 @@ pub fn schema(
     limits: GraphqlLimits,
     environment: Environment,
     introspection: bool,
+    persisted: Option<persisted::PersistedQueries>,
     services: Option<Services>,
 ) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), admin::Subscriptions)
-        .extension(ErrorMapping)
+        .extension(ErrorMapping);
+    if let Some(persisted) = persisted {
+        // Before the limits: a hash is resolved to its text first.
+        builder = builder.extension(persisted);
+    }
+    let mut builder = builder
         .extension(socket::FreshSocketCaller)
         .extension(limits::DocumentLimits(limits))
         .extension(inputs::TextInputs)
@@ -107,6 +114,7 @@ pub fn sdl() -> String {
         GraphqlLimits::default(),
         Environment::Development,
         true,
+        None,
         None,
     );
     schema.sdl_with_options(

@@ -326,7 +326,12 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
     respond(
         state
             .schema
-            .execute(request.data(meta).data(caller))
+            .execute(
+                request
+                    .data(meta)
+                    .data(caller)
+                    .data(crate::graphql::persisted::ReadOnlyTransport),
+            )
             .await
             .into(),
         &parts.headers,

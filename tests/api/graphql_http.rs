@@ -265,3 +265,106 @@ async fn the_answer_follows_accept_as_graphql_over_http_requires() {
     let unauthenticated = post(wanted, "{ me { user { id } } }").await;
     assert_eq!(unauthenticated.status(), 200);
 }
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// Issue 8, item 4: Apollo's automatic persisted queries: an unknown hash answers
+/// PERSISTED_QUERY_NOT_FOUND, the retry with the text registers it, and the hash alone then
+/// runs (over GET too, never for a mutation).
+#[tokio::test]
+async fn automatic_persisted_queries_work_as_apollo_sends_them() {
+    let app = TestApp::spawn().await;
+    let query = "query Catalogue { permissions { code } }";
+    let hash = sha256_hex(query);
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let unknown = app
+        .post_graphql_body(&json!({ "extensions": extensions, "operationName": "Catalogue" }))
+        .await;
+    assert_eq!(
+        unknown.error_code(),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "{}",
+        unknown.body
+    );
+    assert_eq!(unknown.error()["message"], "PersistedQueryNotFound");
+    let registered = app
+        .post_graphql_body(&json!({ "query": query, "extensions": extensions }))
+        .await;
+    assert!(registered.data()["permissions"].as_array().unwrap().len() > 10);
+    let by_hash = app
+        .post_graphql_body(&json!({ "extensions": extensions, "operationName": "Catalogue" }))
+        .await;
+    assert!(by_hash.data()["permissions"].as_array().unwrap().len() > 10);
+    let get = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[
+            ("extensions", extensions.to_string()),
+            ("operationName", "Catalogue".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let get = TestApp::read(get).await;
+    assert!(get.data()["permissions"].is_array(), "{}", get.body);
+    // A wrong hash for the text is refused.
+    let mismatch = app
+        .post_graphql_body(&json!({
+            "query": "{ __typename }",
+            "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } }
+        }))
+        .await;
+    assert_eq!(mismatch.error_code(), "BAD_USER_INPUT");
+    // A registered mutation cannot be run by its hash over GET.
+    let mutation = "mutation Out { logout(refreshToken: \"mrt_nothing\") }";
+    let mutation_ext =
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(mutation) } });
+    app.post_graphql_body(&json!({ "query": mutation, "extensions": mutation_ext }))
+        .await
+        .data();
+    let get = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("extensions", mutation_ext.to_string())])
+        .send()
+        .await
+        .unwrap();
+    let get = TestApp::read(get).await;
+    assert_eq!(get.error_code(), "BAD_USER_INPUT", "{}", get.body);
+}
+
+/// Issue 8, item 4: with GRAPHQL_PERSISTED_ONLY only the allow-list runs.
+#[tokio::test]
+async fn persisted_only_runs_the_allow_list_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = "query Catalogue { permissions { code } }";
+    let manifest = json!({
+        "format": "apollo-persisted-query-manifest", "version": 1,
+        "operations": [{ "id": sha256_hex(allowed), "name": "Catalogue", "type": "query", "body": allowed }]
+    });
+    let file = dir.path().join("persisted.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let app = TestApp::builder()
+        .env("GRAPHQL_PERSISTED_ONLY", "true")
+        .env("GRAPHQL_PERSISTED_QUERIES_FILE", file.to_str().unwrap())
+        .spawn()
+        .await;
+    let by_hash = app
+        .post_graphql_body(&json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(allowed) } } }))
+        .await;
+    assert!(by_hash.data()["permissions"].is_array());
+    let by_text = app.graphql(allowed, json!({})).await;
+    assert!(by_text.data()["permissions"].is_array());
+    let other = app.graphql("{ __typename }", json!({})).await;
+    assert_eq!(other.error_code(), "FORBIDDEN", "{}", other.body);
+    let register = app
+        .post_graphql_body(&json!({
+            "query": "{ __typename }",
+            "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256_hex("{ __typename }") } }
+        }))
+        .await;
+    assert_eq!(register.error_code(), "FORBIDDEN");
+}
