@@ -62,9 +62,10 @@ enum AdminCommand {
         /// The admin's login email.
         #[arg(long)]
         email: String,
-        /// The admin's password (8 to 128 characters).
+        /// The admin's password (8 to 128 characters). Prefer MSINGI_ADMIN_PASSWORD or
+        /// standard input: a password on the command line shows in `ps` and shell history.
         #[arg(long)]
-        password: String,
+        password: Option<String>,
     },
 }
 
@@ -197,6 +198,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Create { email, password },
         } => {
+            let password = match password {
+                Some(password) => password,
+                None => admin_password()?,
+            };
             let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
             let (admin, created) = msingi::identity::ensure_platform_admin(&db, &email, &password)
                 .await
@@ -206,6 +211,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The new admin's password when `--password` is absent: `MSINGI_ADMIN_PASSWORD`, else one
+/// line of standard input (prompted for on a terminal).
+fn admin_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if let Some(password) = std::env::var("MSINGI_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(password);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password for the platform admin: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!(
+            "no password: pass it on standard input, in MSINGI_ADMIN_PASSWORD, or with --password"
+        );
+    }
+    Ok(password)
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C.

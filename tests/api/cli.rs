@@ -192,3 +192,60 @@ fn the_data_directory_is_created_when_missing() {
     child.wait().ok();
     assert!(started, "the job store was not created under ./data");
 }
+
+/// Issue 8, item 11: `admin create` takes the password from standard input or
+/// MSINGI_ADMIN_PASSWORD, so it never has to be on the command line.
+#[test]
+fn admin_create_reads_the_password_from_stdin_or_the_environment() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let command = || {
+        let mut command = msingi();
+        command
+            .current_dir(dir.path())
+            .env("MSINGI_DATA_DIR", dir.path().join("data"));
+        command
+    };
+    let mut child = command()
+        .args(["admin", "create", "--email", "root@example.com"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from standard input\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created"));
+
+    let output = command()
+        .args(["admin", "create", "--email", "root@example.com"])
+        .env("MSINGI_ADMIN_EMAIL", "root@example.com")
+        .env("MSINGI_ADMIN_PASSWORD", "from the environment")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("updated"));
+
+    let output = command()
+        .args(["admin", "create", "--email", "root@example.com"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no password"));
+}
