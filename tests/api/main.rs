@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod examples;
 mod personas;
 mod smtp;
 
