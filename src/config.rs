@@ -132,6 +132,9 @@ pub struct Config {
     pub public_url: String,
     /// `APP_URL`: the SPA's base URL, for links in emails.
     pub app_url: String,
+    /// Whether `APP_URL` was set (an SPA handles the links in emails); otherwise the
+    /// server's own pages at `/verify-email`, `/reset-password`, `/accept-invitation` do.
+    pub app_url_configured: bool,
     /// `DATABASE_URL`: the run-time connection.
     pub database_url: String,
     /// `MIGRATION_DATABASE_URL`: the table owner, for migrations.
@@ -396,6 +399,7 @@ impl Config {
         Ok(Self {
             bind,
             public_url,
+            app_url_configured: var("APP_URL").is_some(),
             app_url,
             database_url,
             migration_database_url,

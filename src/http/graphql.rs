@@ -132,7 +132,7 @@ fn client_ip(
     )
 }
 
-fn meta(state: &AppState, parts: &Parts) -> RequestMeta {
+pub(super) fn meta(state: &AppState, parts: &Parts) -> RequestMeta {
     let headers = &parts.headers;
     let request_id = headers
         .get(REQUEST_ID)

@@ -6,6 +6,7 @@
 mod graphql;
 mod health;
 mod middleware;
+mod pages;
 
 use std::sync::Arc;
 
@@ -52,14 +53,29 @@ pub struct AppState {
 /// The application's router with every middleware.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql::websocket))
         .route("/graphiql", get(graphql::graphiql))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .with_state(state);
+        .route("/metrics", get(health::metrics));
+    if !config.app_url_configured {
+        routes = routes
+            .route(
+                "/verify-email",
+                get(pages::verify_email_form).post(pages::verify_email),
+            )
+            .route(
+                "/reset-password",
+                get(pages::reset_password_form).post(pages::reset_password),
+            )
+            .route(
+                "/accept-invitation",
+                get(pages::accept_invitation_form).post(pages::accept_invitation),
+            );
+    }
+    let routes = routes.with_state(state);
 
     routes.layer(
         ServiceBuilder::new()

@@ -502,3 +502,120 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_at_login() {
         .await;
     assert!(again.body["errors"].is_null());
 }
+
+/// Issue 8, item 7: without APP_URL the links in emails open the server's own pages, and
+/// their forms finish each flow; with APP_URL those paths belong to the SPA.
+#[tokio::test]
+async fn email_links_work_on_the_embedded_default() {
+    let app = TestApp::builder().env("APP_URL", "").spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let post_form = |path: &str, fields: Vec<(&str, String)>| {
+        let request = app.client.post(format!("{}{path}", app.address)).form(
+            &fields
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        );
+        async move { request.send().await.unwrap() }
+    };
+
+    let mail = app.smtp.wait_for(&owner.email, "Confirm your email").await;
+    assert!(mail.data.contains("/verify-email?token="), "{}", mail.data);
+    let token = mail.token("verify-email");
+    let page = app.get(&format!("/verify-email?token={token}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<form method=\"post\"") && html.contains(&token),
+        "{html}"
+    );
+    let done = post_form("/verify-email", vec![("token", token.clone())]).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("confirmed"));
+    let me = owner.gql(&app, ME, json!({})).await;
+    assert_eq!(me.data()["me"]["user"]["emailVerified"], true);
+    let again = post_form("/verify-email", vec![("token", token)]).await;
+    assert_eq!(again.status(), 400, "a used link is refused");
+
+    app.graphql(
+        "mutation($e: String!) { requestPasswordReset(email: $e) }",
+        json!({ "e": owner.email }),
+    )
+    .await
+    .data();
+    let token = app
+        .smtp
+        .wait_for(&owner.email, "Reset your password")
+        .await
+        .token("reset-password");
+    let short = post_form(
+        "/reset-password",
+        vec![("token", token.clone()), ("newPassword", "short".into())],
+    )
+    .await;
+    assert_eq!(short.status(), 400);
+    assert!(short.text().await.unwrap().contains("newPassword"));
+    let reset = post_form(
+        "/reset-password",
+        vec![
+            ("token", token),
+            ("newPassword", "a brand new password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(reset.status(), 200);
+    app.graphql(LOGIN, login_vars(&owner.email, "a brand new password"))
+        .await
+        .data();
+
+    let login = app
+        .graphql(LOGIN, login_vars(&owner.email, "a brand new password"))
+        .await;
+    let token = login.data()["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let employee = app
+        .graphql_as(&token, &[], crate::personas::ROLES, json!({}))
+        .await
+        .data()["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "EMPLOYEE")
+        .unwrap()["id"]
+        .clone();
+    app.graphql_as(
+        &token,
+        &[],
+        crate::personas::INVITE,
+        json!({ "input": { "email": "juma@duka.example", "roleIds": [employee] } }),
+    )
+    .await
+    .data();
+    let link = app
+        .smtp
+        .wait_for("juma@duka.example", "invited")
+        .await
+        .token("accept-invitation");
+    let joined = post_form(
+        "/accept-invitation",
+        vec![
+            ("token", link),
+            ("name", "Juma".into()),
+            ("password", "juma's long password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(joined.status(), 200);
+    assert!(joined.text().await.unwrap().contains("Welcome to Duka"));
+    app.graphql(
+        LOGIN,
+        login_vars("juma@duka.example", "juma's long password"),
+    )
+    .await
+    .data();
+
+    // With APP_URL set the paths are the SPA's, not the API's.
+    let with_spa = TestApp::spawn().await;
+    assert_eq!(with_spa.get("/verify-email?token=x").await.status(), 404);
+}
