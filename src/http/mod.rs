@@ -3,6 +3,7 @@
 //! Outermost first: request id (generated or echoed) → tracing span → metrics → CORS →
 //! timeout → body size limit → panic guard → the route.
 
+mod graphiql;
 mod graphql;
 mod health;
 mod middleware;
@@ -56,7 +57,8 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(graphql::websocket))
-        .route("/graphiql", get(graphql::graphiql))
+        .route("/graphiql", get(graphiql::page))
+        .route("/graphiql/assets/4.1.2/{file}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));

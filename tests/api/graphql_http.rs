@@ -210,7 +210,38 @@ async fn graphiql_is_served_with_the_endpoints_wired() {
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert!(html.contains("graphiql"), "not GraphiQL");
-    assert!(html.contains("/graphql/ws"), "no subscription endpoint");
+    // Issue 8, item 1: nothing is loaded from elsewhere; every asset is served from the
+    // binary with a long immutable cache.
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("//unpkg"),
+        "{html}"
+    );
+    let assets: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/graphiql/assets/"))
+        .collect();
+    assert_eq!(assets.len(), 7, "{html}");
+    let mut scripts = String::new();
+    for asset in assets {
+        let response = app.get(asset).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(
+            response.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.len() > 1000, "{asset}");
+        if asset.ends_with(".js") {
+            scripts.push_str(&body);
+        }
+    }
+    assert!(scripts.contains("/graphql/ws"), "no subscription endpoint");
+    assert!(scripts.contains("explorerPlugin"), "no Explorer");
+    assert!(!scripts.contains("unpkg.com/"), "a script loads from a CDN");
+    assert_eq!(
+        app.get("/graphiql/assets/4.1.2/nothing.js").await.status(),
+        404
+    );
 }
 
 /// Issue 8, item 5: the media type follows `Accept`, and with
