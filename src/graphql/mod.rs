@@ -85,6 +85,14 @@ pub fn schema(
         builder = builder.extension(persisted);
     }
     let mut builder = builder
+        // Scalar descriptions say what a client sends, not which Rust type holds it.
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+            "An instant as an RFC 3339 string in UTC, e.g. \"2026-12-01T09:30:00Z\" \
+             (an offset such as +03:00 is accepted on input).",
+        )
+        .override_output_type_description::<async_graphql::Json<serde_json::Value>>(
+            "Any JSON value, sent as JSON (not as a string holding JSON).",
+        )
         .extension(socket::FreshSocketCaller)
         .extension(limits::DocumentLimits(limits))
         .extension(inputs::TextInputs)
@@ -119,6 +127,7 @@ pub fn sdl() -> String {
     );
     schema.sdl_with_options(
         async_graphql::SDLExportOptions::new()
+            .include_specified_by()
             .sorted_fields()
             .sorted_enum_items(),
     )
