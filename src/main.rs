@@ -38,6 +38,9 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Create (or complete) a demo tenant with four people and three stores, and print
+    /// their logins. Safe to run again.
+    Demo,
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -148,6 +151,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ExportSchema { .. } => Ok(()),
+        Command::Demo => {
+            let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            let demo = msingi::identity::demo::ensure(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let state = if demo.created {
+                "created"
+            } else {
+                "already there"
+            };
+            println!(
+                "demo tenant {} ({}) {state}; log in at {} with:",
+                demo.tenant.name, demo.tenant.slug, config.public_url
+            );
+            for account in msingi::identity::demo::ACCOUNTS {
+                let scope = account
+                    .store
+                    .map_or_else(|| "whole tenant".to_owned(), |s| format!("store {s}"));
+                println!(
+                    "  {:<9} {:<28} {:<24} ({scope})",
+                    account.role, account.email, account.password
+                );
+            }
+            Ok(())
+        }
         Command::Audit {
             command: AuditCommand::Verify { tenant },
         } => {

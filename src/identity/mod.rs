@@ -2,6 +2,7 @@
 
 mod admins;
 pub mod api_keys;
+pub mod demo;
 mod email;
 pub mod invitations;
 pub mod mail;

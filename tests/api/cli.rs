@@ -249,3 +249,88 @@ fn admin_create_reads_the_password_from_stdin_or_the_environment() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no password"));
 }
+
+/// Issue 8, item 11: `msingi demo` makes a demo tenant whose printed logins work, with the
+/// employee limited to one store, and running it again changes nothing.
+#[tokio::test]
+async fn demo_creates_a_tenant_whose_logins_work_and_is_idempotent() {
+    let app = crate::common::TestApp::spawn().await;
+    let demo = || {
+        msingi()
+            .args(["demo"])
+            .env("DATABASE_URL", &app.database_url)
+            .env("PLATFORM_DATABASE_URL", &app.platform_database_url)
+            .env("MIGRATION_DATABASE_URL", &app.owner_database_url)
+            .env("MSINGI_DATA_DIR", &app.data_dir)
+            .env("MSINGI_AUTO_MIGRATE", "false")
+            .output()
+            .unwrap()
+    };
+    let first = demo();
+    let printed = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(printed.contains("created"), "{printed}");
+    let second = demo();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("already there"));
+
+    let login = |email: &str, password: &str| {
+        app.graphql(
+            crate::personas::LOGIN,
+            serde_json::json!({ "input": { "email": email, "password": password, "tenantSlug": "demo-duka" } }),
+        )
+    };
+    for line in printed.lines().skip(1) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let email = words[1];
+        let password = line
+            .split(email)
+            .nth(1)
+            .unwrap()
+            .split('(')
+            .next()
+            .unwrap()
+            .trim();
+        let answer = login(email, password).await;
+        assert!(answer.body["errors"].is_null(), "{email}: {}", answer.body);
+    }
+    let owner = login("owner@demo-duka.example", "demo owner password").await;
+    let token = owner.data()["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stores = app
+        .graphql_as(&token, &[], crate::personas::STORES, serde_json::json!({}))
+        .await;
+    assert_eq!(
+        stores.data()["stores"]["totalCount"],
+        3,
+        "running twice added nothing"
+    );
+    let members = app
+        .graphql_as(&token, &[], crate::access::MEMBERS, serde_json::json!({}))
+        .await;
+    assert_eq!(members.data()["members"]["totalCount"], 4);
+    let employee = login("employee@demo-duka.example", "demo employee password").await;
+    let employee = employee.data()["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nowhere = app
+        .graphql_as(
+            &employee,
+            &[],
+            crate::personas::STORES,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        nowhere.error_code(),
+        "FORBIDDEN",
+        "the employee is limited to one store"
+    );
+}
