@@ -272,6 +272,22 @@ fn respond(response: async_graphql::BatchResponse, headers: &HeaderMap) -> Respo
         }
         async_graphql::BatchResponse::Batch(_) => false,
     };
+    if graphql_response && request_error {
+        // A request error has no `data` entry at all (the spec's SHOULD).
+        let mut body = serde_json::to_value(&response).unwrap_or_default();
+        if let Some(object) = body.as_object_mut() {
+            object.remove("data");
+        }
+        return (
+            StatusCode::BAD_REQUEST,
+            [(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/graphql-response+json"),
+            )],
+            axum::Json(body),
+        )
+            .into_response();
+    }
     let mut answer = GraphQLResponse::from(response).into_response();
     let media = if graphql_response {
         "application/graphql-response+json"
