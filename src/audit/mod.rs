@@ -2,6 +2,7 @@
 //! (platform entries chain under the nil tenant id), so an edited or deleted row is
 //! detectable.
 
+use crate::rbac::perm;
 use sha2::{Digest, Sha256};
 
 use crate::ids::{ApiKeyId, UserId};
@@ -150,6 +151,6 @@ pub async fn list(
     action: Option<&str>,
     page: crate::db::PageRequest,
 ) -> crate::error::AppResult<crate::db::Page<AuditRecord>> {
-    let ctx = caller.require("audit.read")?;
+    let ctx = caller.require(perm::AUDIT_READ)?;
     services.db.read(ctx).await?.list_audit(action, page).await
 }

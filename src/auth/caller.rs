@@ -192,7 +192,7 @@ impl Caller {
     }
 
     /// The tenant, when the caller holds `permission` in it.
-    pub fn require(&self, permission: &str) -> AppResult<&TenantContext> {
+    pub fn require(&self, permission: crate::rbac::Permission) -> AppResult<&TenantContext> {
         let ctx = self.tenant()?;
         ctx.require(permission)?;
         Ok(ctx)

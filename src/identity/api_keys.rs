@@ -1,6 +1,7 @@
 //! Tenant API keys: for servers. Shown once as `msk_<prefix>_<secret>`, stored as a hash,
 //! limited to a subset of the creator's permissions, revocable at once.
 
+use crate::rbac::perm;
 use chrono::{DateTime, Utc};
 
 use crate::audit::AuditEntry;
@@ -36,7 +37,7 @@ pub async fn create(
     caller: &Caller,
     input: CreateApiKeyInput,
 ) -> AppResult<(ApiKey, String)> {
-    let ctx = caller.require("apikey.manage")?;
+    let ctx = caller.require(perm::APIKEY_MANAGE)?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_input(
@@ -95,7 +96,7 @@ pub async fn create(
 
 /// Revokes a key; the next request made with it fails.
 pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult<ApiKey> {
-    let ctx = caller.require("apikey.manage")?;
+    let ctx = caller.require(perm::APIKEY_MANAGE)?;
     let id = ApiKeyId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let key = scope
@@ -116,6 +117,6 @@ pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult
 
 /// The tenant's keys.
 pub async fn list(services: &Services, caller: &Caller) -> AppResult<Vec<ApiKey>> {
-    let ctx = caller.require("apikey.manage")?;
+    let ctx = caller.require(perm::APIKEY_MANAGE)?;
     services.db.read(ctx).await?.list_api_keys().await
 }

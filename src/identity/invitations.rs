@@ -1,5 +1,6 @@
 //! Inviting people into a tenant, and joining by invitation.
 
+use crate::rbac::perm;
 use chrono::Duration;
 
 use crate::audit::AuditEntry;
@@ -37,7 +38,7 @@ pub async fn invite(
     caller: &Caller,
     input: InviteInput,
 ) -> AppResult<(Invitation, Vec<Role>)> {
-    let ctx = caller.require("member.invite")?;
+    let ctx = caller.require(perm::MEMBER_INVITE)?;
     let email = Email::parse(&input.email, "input.email")?;
     if input.role_ids.is_empty() {
         return Err(AppError::bad_input(
@@ -137,7 +138,7 @@ pub async fn revoke(
     caller: &Caller,
     id: &str,
 ) -> AppResult<(Invitation, Vec<Role>)> {
-    let ctx = caller.require("member.invite")?;
+    let ctx = caller.require(perm::MEMBER_INVITE)?;
     let id = InvitationId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let invitation = scope
@@ -159,7 +160,7 @@ pub async fn revoke(
 
 /// The tenant's invitations.
 pub async fn list(services: &Services, caller: &Caller) -> AppResult<Vec<(Invitation, Vec<Role>)>> {
-    let ctx = caller.require("member.read")?;
+    let ctx = caller.require(perm::MEMBER_READ)?;
     let scope = services.db.read(ctx).await?;
     let mut out = Vec::new();
     for invitation in scope.list_invitations().await? {

@@ -10,6 +10,7 @@ use crate::auth::Caller;
 use crate::db::TenantScope;
 use crate::error::{AppError, AppResult};
 use crate::ids::{RoleId, StoreId, UserId};
+use crate::rbac::perm;
 use crate::rbac::{NewRole, Role, permission};
 use crate::services::Services;
 use crate::tenancy::TenantContext;
@@ -92,7 +93,7 @@ fn removable(ctx: &TenantContext, removed: &[String], what: &str) -> AppResult<(
 
 /// Creates a role. [P:role.manage]
 pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> AppResult<Role> {
-    let ctx = caller.require("role.manage")?;
+    let ctx = caller.require(perm::ROLE_MANAGE)?;
     let name = role_name(input.name.as_deref().unwrap_or_default())?;
     let permissions = grantable(
         ctx,
@@ -127,7 +128,7 @@ pub async fn update(
     id: &str,
     input: RoleInput,
 ) -> AppResult<Role> {
-    let ctx = caller.require("role.manage")?;
+    let ctx = caller.require(perm::ROLE_MANAGE)?;
     let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let before = editable(ctx, &scope, id).await?;
@@ -176,7 +177,7 @@ pub async fn update(
 
 /// Deletes a custom role that nobody holds. [P:role.manage]
 pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult<bool> {
-    let ctx = caller.require("role.manage")?;
+    let ctx = caller.require(perm::ROLE_MANAGE)?;
     let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let role = scope
@@ -213,7 +214,7 @@ pub async fn set_permission(
     code: &str,
     granted: bool,
 ) -> AppResult<Role> {
-    let ctx = caller.require("role.manage")?;
+    let ctx = caller.require(perm::ROLE_MANAGE)?;
     let id = RoleId::parse(id, "roleId")?;
     let code = if granted {
         grantable(ctx, &[code.to_owned()], "permission")?.remove(0)
@@ -283,7 +284,7 @@ async fn change_assignment(
     store: Option<&str>,
     change: Change,
 ) -> AppResult<MemberView> {
-    let ctx = caller.require("role.manage")?;
+    let ctx = caller.require(perm::ROLE_MANAGE)?;
     let user = UserId::parse(user, "userId")?;
     let role_id = RoleId::parse(role, "roleId")?;
     let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
@@ -314,7 +315,7 @@ async fn change_assignment(
             "role.assign"
         }
         Change::Revoke => {
-            if role.is_owner() && !ctx.has("tenant.manage") {
+            if role.is_owner() && !ctx.has(perm::TENANT_MANAGE) {
                 return Err(AppError::forbidden("only an OWNER can demote an OWNER"));
             }
             removable(ctx, &role.grants(), &format!("revoking {}", role.name))?;

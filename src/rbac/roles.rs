@@ -1,7 +1,7 @@
 //! Roles: named sets of permissions, held tenant-wide or inside one store.
 
 use crate::ids::{RoleId, StoreId};
-use crate::rbac::CATALOGUE;
+use crate::rbac::{CATALOGUE, Permission, perm};
 
 /// The role every tenant's creator holds: every permission, not editable.
 pub const OWNER: &str = "OWNER";
@@ -68,15 +68,14 @@ pub struct NewRole {
 /// The four roles every tenant starts with. OWNER's permissions are not stored: it holds
 /// the whole catalogue, including permissions added after the tenant was created.
 pub fn system_roles() -> Vec<NewRole> {
-    let all_but = |excluded: &[&str]| {
+    let all_but = |excluded: &[Permission]| {
         CATALOGUE
             .iter()
-            .map(|p| p.code)
-            .filter(|c| !excluded.contains(c))
-            .map(str::to_owned)
+            .filter(|p| !excluded.contains(p))
+            .map(|p| p.code.to_owned())
             .collect::<Vec<_>>()
     };
-    let only = |codes: &[&str]| codes.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+    let only = |codes: &[Permission]| codes.iter().map(|p| p.code.to_owned()).collect::<Vec<_>>();
     vec![
         NewRole {
             name: OWNER.into(),
@@ -88,7 +87,7 @@ pub fn system_roles() -> Vec<NewRole> {
             name: ADMIN.into(),
             description: Some("Everything but the tenant's own settings".into()),
             is_system: true,
-            permissions: all_but(&["tenant.manage"]),
+            permissions: all_but(&[perm::TENANT_MANAGE]),
         },
         NewRole {
             name: MANAGER.into(),
@@ -97,19 +96,19 @@ pub fn system_roles() -> Vec<NewRole> {
             ),
             is_system: true,
             permissions: only(&[
-                "store.read",
-                "member.read",
-                "usage.read",
-                "billing.read",
-                "inventory.read",
-                "inventory.manage",
+                perm::STORE_READ,
+                perm::MEMBER_READ,
+                perm::USAGE_READ,
+                perm::BILLING_READ,
+                perm::INVENTORY_READ,
+                perm::INVENTORY_MANAGE,
             ]),
         },
         NewRole {
             name: EMPLOYEE.into(),
             description: Some("Works in a store: sees stores and inventory".into()),
             is_system: true,
-            permissions: only(&["store.read", "inventory.read"]),
+            permissions: only(&[perm::STORE_READ, perm::INVENTORY_READ]),
         },
     ]
 }
@@ -124,7 +123,7 @@ pub async fn list(
     services: &crate::services::Services,
     caller: &crate::auth::Caller,
 ) -> crate::error::AppResult<Vec<Role>> {
-    let ctx = caller.require("role.read")?;
+    let ctx = caller.require(perm::ROLE_READ)?;
     services.db.read(ctx).await?.list_roles().await
 }
 

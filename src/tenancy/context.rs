@@ -11,6 +11,7 @@ use crate::db::Db;
 use crate::db::{ApiKey, SystemTx};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiKeyId, StoreId, TenantId, UserId};
+use crate::rbac::Permission;
 use crate::tenancy::TenantStatus;
 
 /// Who is making a request.
@@ -220,19 +221,19 @@ impl TenantContext {
     }
 
     /// Whether the context holds `permission` tenant-wide.
-    pub fn has(&self, permission: &str) -> bool {
-        self.permissions.contains(permission)
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission.code)
     }
 
     /// Whether the context holds `permission` for work bound to `store`: tenant-wide, or
     /// in that store when the request is narrowed to it.
-    pub fn has_in_store(&self, permission: &str, store: StoreId) -> bool {
+    pub fn has_in_store(&self, permission: Permission, store: StoreId) -> bool {
         self.has(permission)
-            || (self.store == Some(store) && self.store_permissions.contains(permission))
+            || (self.store == Some(store) && self.store_permissions.contains(permission.code))
     }
 
     /// `FORBIDDEN` unless the context holds `permission` tenant-wide.
-    pub fn require(&self, permission: &str) -> AppResult<()> {
+    pub fn require(&self, permission: Permission) -> AppResult<()> {
         if self.has(permission) {
             Ok(())
         } else {
@@ -243,8 +244,8 @@ impl TenantContext {
     /// `FORBIDDEN` unless the context holds `permission` tenant-wide or in the store the
     /// request is narrowed to: the check for operations bound to one store, which must then
     /// also check the store with [`Self::has_in_store`].
-    pub fn require_somewhere(&self, permission: &str) -> AppResult<()> {
-        if self.has(permission) || self.store_permissions.contains(permission) {
+    pub fn require_somewhere(&self, permission: Permission) -> AppResult<()> {
+        if self.has(permission) || self.store_permissions.contains(permission.code) {
             Ok(())
         } else {
             Err(forbidden(permission))
@@ -252,6 +253,6 @@ impl TenantContext {
     }
 }
 
-fn forbidden(permission: &str) -> AppError {
-    AppError::forbidden(format!("requires the {permission} permission"))
+fn forbidden(permission: Permission) -> AppError {
+    AppError::forbidden(format!("requires the {} permission", permission.code))
 }

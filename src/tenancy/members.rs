@@ -6,6 +6,7 @@ use crate::db::{MemberRecord, Page, PageRequest, TenantScope};
 use crate::error::{AppError, AppResult};
 use crate::identity::me::{HeldRole, held_roles};
 use crate::ids::UserId;
+use crate::rbac::perm;
 use crate::services::Services;
 
 /// A member with the roles they hold.
@@ -32,7 +33,7 @@ pub async fn list(
     caller: &Caller,
     page: PageRequest,
 ) -> AppResult<Page<MemberView>> {
-    let ctx = caller.require("member.read")?;
+    let ctx = caller.require(perm::MEMBER_READ)?;
     let scope = services.db.read(ctx).await?;
     let page = scope.list_members(page).await?;
     let mut items = Vec::with_capacity(page.items.len());
@@ -50,7 +51,7 @@ pub async fn list(
 
 /// Removes a member (the last OWNER cannot go). [P:member.manage]
 pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResult<bool> {
-    let ctx = caller.require("member.manage")?;
+    let ctx = caller.require(perm::MEMBER_MANAGE)?;
     let user = UserId::parse(user, "userId")?;
     let scope = services.db.write(ctx).await?;
     let member = scope
@@ -58,7 +59,7 @@ pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResu
         .await?
         .ok_or(AppError::NotFound { entity: "member" })?;
     let owners = scope.owner_ids_locked().await?;
-    if owners.contains(&user) && !ctx.has("tenant.manage") {
+    if owners.contains(&user) && !ctx.has(perm::TENANT_MANAGE) {
         return Err(AppError::forbidden("only an OWNER can remove an OWNER"));
     }
     for held in held_roles(&scope, user).await? {

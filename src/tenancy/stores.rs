@@ -1,5 +1,6 @@
 //! Stores: units inside a tenant.
 
+use crate::rbac::perm;
 use chrono::{DateTime, Utc};
 
 use crate::error::AppError;
@@ -122,12 +123,12 @@ pub async fn list(
     page: crate::db::PageRequest,
 ) -> crate::error::AppResult<crate::db::Page<Store>> {
     let ctx = caller.tenant()?;
-    ctx.require_somewhere("store.read")?;
+    ctx.require_somewhere(perm::STORE_READ)?;
     let scope = services.db.read(ctx).await?;
     // A request narrowed to one store (X-Store-ID) sees that store only.
     if let Some(only) = ctx
         .store_id()
-        .filter(|s| ctx.has_in_store("store.read", *s))
+        .filter(|s| ctx.has_in_store(perm::STORE_READ, *s))
     {
         let items: Vec<Store> = scope.get_store(only).await?.into_iter().collect();
         return Ok(crate::db::Page {
@@ -147,9 +148,9 @@ pub async fn get(
     id: &str,
 ) -> crate::error::AppResult<Option<Store>> {
     let ctx = caller.tenant()?;
-    ctx.require_somewhere("store.read")?;
+    ctx.require_somewhere(perm::STORE_READ)?;
     let id = StoreId::parse(id, "id")?;
-    if ctx.store_id().is_some_and(|only| only != id) || !ctx.has_in_store("store.read", id) {
+    if ctx.store_id().is_some_and(|only| only != id) || !ctx.has_in_store(perm::STORE_READ, id) {
         return Ok(None);
     }
     services.db.read(ctx).await?.get_store(id).await
@@ -171,7 +172,7 @@ mod tests {
 
 /// Store operations that change things. [P:store.manage]
 pub mod manage {
-    use super::{NewStore, Store, StoreId, StorePatch, StoreStatus};
+    use super::{NewStore, Store, StoreId, StorePatch, StoreStatus, perm};
     use crate::audit::AuditEntry;
     use crate::auth::Caller;
     use crate::error::{AppError, AppResult};
@@ -184,7 +185,7 @@ pub mod manage {
         name: &str,
         code: Option<&str>,
     ) -> AppResult<Store> {
-        let ctx = caller.require("store.manage")?;
+        let ctx = caller.require(perm::STORE_MANAGE)?;
         let new = NewStore::parse(name, code)?;
         let scope = services.db.write(ctx).await?;
         let store = scope.insert_store(new).await?;
@@ -208,7 +209,7 @@ pub mod manage {
         name: Option<&str>,
         code: Option<&str>,
     ) -> AppResult<Store> {
-        caller.tenant()?.require_somewhere("store.manage")?;
+        caller.tenant()?.require_somewhere(perm::STORE_MANAGE)?;
         let id = StoreId::parse(id, "id")?;
         let patch = StorePatch::parse(name, code)?;
         change(services, caller, id, patch, "store.update").await
@@ -216,7 +217,7 @@ pub mod manage {
 
     /// Archives a store (kept for history, no longer active).
     pub async fn archive(services: &Services, caller: &Caller, id: &str) -> AppResult<Store> {
-        caller.tenant()?.require_somewhere("store.manage")?;
+        caller.tenant()?.require_somewhere(perm::STORE_MANAGE)?;
         let id = StoreId::parse(id, "id")?;
         let patch = StorePatch {
             status: Some(StoreStatus::Archived),
@@ -233,11 +234,11 @@ pub mod manage {
         action: &str,
     ) -> AppResult<Store> {
         let ctx = caller.tenant()?;
-        ctx.require_somewhere("store.manage")?;
+        ctx.require_somewhere(perm::STORE_MANAGE)?;
         if ctx.store_id().is_some_and(|only| only != id) {
             return Err(AppError::NotFound { entity: "store" });
         }
-        if !ctx.has_in_store("store.manage", id) {
+        if !ctx.has_in_store(perm::STORE_MANAGE, id) {
             return Err(AppError::forbidden("requires the store.manage permission"));
         }
         let scope = services.db.write(ctx).await?;

@@ -180,6 +180,7 @@ pub mod manage {
     use crate::db::{Page, PageRequest};
     use crate::error::{AppError, AppResult};
     use crate::ids::TenantId;
+    use crate::rbac::perm;
     use crate::services::Services;
 
     /// The tenant the request acts in, with its modules.
@@ -200,7 +201,7 @@ pub mod manage {
         name: Option<&str>,
         settings: Option<serde_json::Value>,
     ) -> AppResult<(Tenant, Vec<String>)> {
-        let ctx = caller.require("tenant.manage")?;
+        let ctx = caller.require(perm::TENANT_MANAGE)?;
         let name = name
             .map(|n| crate::identity::registration::parse_name(n, "input.name"))
             .transpose()?;
