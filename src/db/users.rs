@@ -113,17 +113,20 @@ impl SystemTx {
     }
 }
 
-/// A user as a tenant may read them (from the `member_profiles` view).
+/// A user as a tenant may read them (from the `member_profiles` view, which has the same
+/// columns as `users` but the password hash and `updated_at`).
 pub(super) fn profile_to_user(row: super::entities::member_profiles::Model) -> User {
-    User {
-        id: UserId::from_uuid(row.id),
-        email: Email::from_stored(row.email),
+    to_user(users::Model {
+        id: row.id,
+        email: row.email,
         name: row.name,
         phone: row.phone,
-        email_verified: row.email_verified_at.is_some(),
+        password_hash: None,
+        email_verified_at: row.email_verified_at,
         is_platform_admin: row.is_platform_admin,
         created_at: row.created_at,
-    }
+        updated_at: row.created_at,
+    })
 }
 
 pub(super) fn to_user(row: users::Model) -> User {

@@ -90,6 +90,33 @@ async fn a_store_owner_cannot_act_tenant_wide() {
     assert_eq!(tenant_owners, vec![json!(owner.user_id)]);
 }
 
+/// A member who holds only a custom role with role.manage and role.read.
+async fn role_manager(app: &TestApp, owner: &crate::personas::Persona) -> crate::personas::Persona {
+    let managers = owner
+        .gql(
+            app,
+            CREATE_ROLE,
+            json!({ "input": { "name": "Role managers", "permissions": ["role.manage", "role.read"] } }),
+        )
+        .await;
+    let managers = managers.data()["createRole"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let manager = owner
+        .invite_and_join(app, "rm@duka.example", "EMPLOYEE", None)
+        .await;
+    owner
+        .gql(
+            app,
+            ASSIGN_ROLE,
+            json!({ "userId": manager.user_id, "roleId": managers }),
+        )
+        .await
+        .data();
+    manager
+}
+
 /// Item 8: role.manage cannot take away what the caller does not hold, and only an OWNER
 /// removes or demotes an OWNER.
 #[tokio::test]
@@ -103,28 +130,7 @@ async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
         .invite_and_join(&app, "admin2@duka.example", "ADMIN", None)
         .await;
     // A role manager with role.manage and role.read only.
-    let managers = owner
-        .gql(
-            &app,
-            CREATE_ROLE,
-            json!({ "input": { "name": "Role managers", "permissions": ["role.manage", "role.read"] } }),
-        )
-        .await;
-    let managers = managers.data()["createRole"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let manager = owner
-        .invite_and_join(&app, "rm@duka.example", "EMPLOYEE", None)
-        .await;
-    owner
-        .gql(
-            &app,
-            ASSIGN_ROLE,
-            json!({ "userId": manager.user_id, "roleId": managers }),
-        )
-        .await
-        .data();
+    let manager = role_manager(&app, &owner).await;
     let admin_role = owner.role(&app, "ADMIN").await;
     let owner_role = owner.role(&app, "OWNER").await;
 
@@ -192,28 +198,7 @@ async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
 async fn permissions_of_a_missing_module_cannot_be_granted_by_non_holders() {
     let app = TestApp::spawn().await;
     let owner = app.register("asha@duka.example", "Duka").await;
-    let managers = owner
-        .gql(
-            &app,
-            CREATE_ROLE,
-            json!({ "input": { "name": "Role managers", "permissions": ["role.manage", "role.read"] } }),
-        )
-        .await;
-    let managers = managers.data()["createRole"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let manager = owner
-        .invite_and_join(&app, "rm@duka.example", "EMPLOYEE", None)
-        .await;
-    owner
-        .gql(
-            &app,
-            ASSIGN_ROLE,
-            json!({ "userId": manager.user_id, "roleId": managers }),
-        )
-        .await
-        .data();
+    let manager = role_manager(&app, &owner).await;
     // inventory is not one of the tenant's modules, and the manager does not hold it.
     let sleeper = manager
         .gql(
