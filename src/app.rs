@@ -154,6 +154,7 @@ impl Application {
         let persisted = crate::graphql::persisted::PersistedQueries::new(
             services.config.redis_url.as_deref(),
             &services.config.jobs_namespace,
+            services.config.graphql.max_tokens,
             allow_list,
         )
         .context("persisted queries (REDIS_URL)")?;

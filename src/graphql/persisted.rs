@@ -24,7 +24,10 @@ use tokio::sync::OnceCell;
 pub struct ReadOnlyTransport;
 
 /// How many texts the in-process store keeps.
-const MEMORY_CAPACITY: usize = 10_000;
+const MEMORY_CAPACITY: usize = 2_000;
+/// The longest text that is registered: together with the token bound, what keeps a flood
+/// of registrations from filling memory or Redis.
+const MAX_REGISTERED_BYTES: usize = 32 * 1024;
 /// How long Redis keeps a registered text.
 const REDIS_TTL_SECS: u64 = 30 * 24 * 3600;
 
@@ -36,6 +39,8 @@ pub struct PersistedQueries {
 
 struct Inner {
     memory: Mutex<HashMap<String, String>>,
+    /// `GRAPHQL_MAX_TOKENS`: a text over it is never registered.
+    max_tokens: usize,
     redis: Option<(
         redis::Client,
         String,
@@ -51,6 +56,7 @@ impl PersistedQueries {
     pub fn new(
         redis_url: Option<&str>,
         namespace: &str,
+        max_tokens: usize,
         only: Option<HashMap<String, String>>,
     ) -> anyhow::Result<Self> {
         let redis = match redis_url {
@@ -64,6 +70,7 @@ impl PersistedQueries {
         Ok(Self {
             inner: Arc::new(Inner {
                 memory: Mutex::default(),
+                max_tokens,
                 redis,
                 only,
             }),
@@ -137,6 +144,12 @@ impl PersistedQueries {
     }
 
     async fn set(&self, hash: String, query: String) {
+        // A text the limits would refuse is not kept (it is refused right after).
+        if query.len() > MAX_REGISTERED_BYTES
+            || super::limits::count_tokens(&query, self.inner.max_tokens) > self.inner.max_tokens
+        {
+            return;
+        }
         if let Some((mut conn, prefix)) = self.redis().await {
             let _: redis::RedisResult<()> = redis::cmd("SET")
                 .arg(format!("{prefix}{hash}"))

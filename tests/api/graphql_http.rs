@@ -399,3 +399,25 @@ async fn persisted_only_runs_the_allow_list_alone() {
         .await;
     assert_eq!(register.error_code(), "FORBIDDEN");
 }
+
+/// A text over the document limits is refused and never registered, so registrations cannot
+/// fill memory or Redis.
+#[tokio::test]
+async fn an_oversized_persisted_query_is_not_registered() {
+    let app = TestApp::spawn().await;
+    let huge = format!("{{ {} }}", "__typename ".repeat(5000));
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(&huge) } });
+    let refused = app
+        .post_graphql_body(&json!({ "query": huge, "extensions": extensions }))
+        .await;
+    assert_eq!(refused.error_code(), "BAD_USER_INPUT");
+    let by_hash = app
+        .post_graphql_body(&json!({ "extensions": extensions }))
+        .await;
+    assert_eq!(
+        by_hash.error_code(),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "{}",
+        by_hash.body
+    );
+}
