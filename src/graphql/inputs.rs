@@ -4,11 +4,7 @@
 //! in the document, before anything runs: `BAD_USER_INPUT` naming the field (`input.name`
 //! for `$input`'s `name`, the argument's name for a literal).
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, NextPrepareRequest};
 use async_graphql::parser::types::{Selection, SelectionSet};
 use async_graphql::{Pos, Request, ServerResult};
 use async_graphql_value::{ConstValue, Value};
@@ -16,18 +12,11 @@ use async_graphql_value::{ConstValue, Value};
 use crate::error::AppError;
 
 /// The schema extension.
+#[derive(Clone, Copy)]
 pub struct TextInputs;
 
-impl ExtensionFactory for TextInputs {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(TextInputsExtension)
-    }
-}
-
-struct TextInputsExtension;
-
 #[async_trait::async_trait]
-impl Extension for TextInputsExtension {
+impl Extension for TextInputs {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -2,27 +2,16 @@
 //! that asks for `__schema` or `__type` is refused with an error saying so, instead of the
 //! silent `null` async-graphql answers.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, NextPrepareRequest};
 use async_graphql::parser::types::{Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult};
 
 /// The schema extension, installed only when introspection is off.
+#[derive(Clone, Copy)]
 pub struct IntrospectionOff;
 
-impl ExtensionFactory for IntrospectionOff {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(IntrospectionOffExtension)
-    }
-}
-
-struct IntrospectionOffExtension;
-
 #[async_trait::async_trait]
-impl Extension for IntrospectionOffExtension {
+impl Extension for IntrospectionOff {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -9,30 +9,20 @@
 //! introspection query.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, NextExecute, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Request, Response, ServerError, ServerResult};
 
 use crate::config::GraphqlLimits;
 
 /// The schema extension.
+#[derive(Clone, Copy)]
 pub struct DocumentLimits(pub GraphqlLimits);
 
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension(self.0))
-    }
-}
-
-struct DocumentLimitsExtension(GraphqlLimits);
-
 #[async_trait::async_trait]
-impl Extension for DocumentLimitsExtension {
+impl Extension for DocumentLimits {
     /// Runs before async-graphql's own parse-time checks (recursive depth, directives),
     /// which walk fragments without memoising and are themselves the expensive part.
     async fn prepare_request(

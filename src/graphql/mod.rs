@@ -56,6 +56,17 @@ pub struct Mutation(identity::IdentityMutation, admin::AdminMutation);
 /// The executable schema.
 pub type AppSchema = Schema<Query, Mutation, admin::Subscriptions>;
 
+/// Installs a stateless extension (one value shared by every request) in the schema.
+struct Shared<E>(E);
+
+impl<E: async_graphql::extensions::Extension + Clone> async_graphql::extensions::ExtensionFactory
+    for Shared<E>
+{
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(self.0.clone())
+    }
+}
+
 /// The shared services, from the schema's data.
 fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, AppError> {
     ctx.data::<Services>()
@@ -93,9 +104,9 @@ pub fn schema(
         .override_output_type_description::<async_graphql::Json<serde_json::Value>>(
             "Any JSON value, sent as JSON (not as a string holding JSON).",
         )
-        .extension(socket::FreshSocketCaller)
-        .extension(limits::DocumentLimits(limits))
-        .extension(inputs::TextInputs)
+        .extension(Shared(socket::FreshSocketCaller))
+        .extension(Shared(limits::DocumentLimits(limits)))
+        .extension(Shared(inputs::TextInputs))
         // Depth is checked by `limits::DocumentLimits` (fragments expanded, introspection
         // with its own bound); async-graphql's own check stays as a backstop above both.
         .limit_depth(limits.max_depth.max(limits::INTROSPECTION_MAX_DEPTH) + 1)
@@ -108,7 +119,7 @@ pub fn schema(
     if !introspection {
         builder = builder
             .disable_introspection()
-            .extension(introspection::IntrospectionOff);
+            .extension(Shared(introspection::IntrospectionOff));
     }
     if let Some(services) = services {
         builder = builder.data(services);

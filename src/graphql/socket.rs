@@ -7,29 +7,18 @@
 //! socket from its next operation; the socket's watchdog (in `http::graphql`) closes it when
 //! the session or membership goes.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, NextPrepareRequest};
 use async_graphql::{Request, ServerError, ServerResult};
 
 use crate::auth::{Caller, SocketCredentials};
 use crate::services::Services;
 
 /// The schema extension.
+#[derive(Clone, Copy)]
 pub struct FreshSocketCaller;
 
-impl ExtensionFactory for FreshSocketCaller {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FreshSocketCallerExtension)
-    }
-}
-
-struct FreshSocketCallerExtension;
-
 #[async_trait::async_trait]
-impl Extension for FreshSocketCallerExtension {
+impl Extension for FreshSocketCaller {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
