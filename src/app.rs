@@ -123,6 +123,7 @@ impl Application {
         )
         .await
         .context("access cache (REDIS_URL)")?;
+        let db = db.publishing_to(access.clone());
         let config = Arc::new(config);
         let services = Services {
             access,

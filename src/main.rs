@@ -181,8 +181,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         } => {
             let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
             let system = db
-                .unscoped_system("audit verify")
-                .read()
+                .platform_read(msingi::db::Access::Task(
+                    msingi::db::SystemTask::AuditVerify,
+                ))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let chains = match tenant {

@@ -55,6 +55,22 @@ impl AuditEntry {
     }
 }
 
+/// An entry with who made it: what a writing scope commits with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audit {
+    /// Who acted.
+    pub actor: Actor,
+    /// What happened.
+    pub entry: AuditEntry,
+}
+
+impl Audit {
+    /// `entry`, made by `actor`.
+    pub fn by(actor: Actor, entry: AuditEntry) -> Self {
+        Self { actor, entry }
+    }
+}
+
 const SECRET_KEYS: &[&str] = &["password", "secret", "token", "hash", "key"];
 
 /// Replaces the value of every key that names a secret with `"[redacted]"`.
@@ -89,6 +105,17 @@ pub fn chain_hash(prev_hash: &str, content: &serde_json::Value) -> String {
 
 /// The `prev_hash` of a chain's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The outcome of checking one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// The chain's tenant (nil: the platform).
+    pub tenant: uuid::Uuid,
+    /// Entries read.
+    pub entries: u64,
+    /// The first break: the sequence number where the chain stops holding, and why.
+    pub broken: Option<(i64, String)>,
+}
 
 #[cfg(test)]
 mod tests {
@@ -144,13 +171,58 @@ pub struct AuditRecord {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The active tenant's audit log, newest first, optionally of one action. [P:audit.read]
+/// Who an entry's acting user is, as the tenant may see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActingUser {
+    /// A user, shown as they are.
+    User(crate::identity::User),
+    /// A platform admin who is not a member: shown as the platform's support, never by
+    /// name or address.
+    PlatformSupport,
+}
+
+/// An entry with its acting user resolved.
+#[derive(Debug, Clone)]
+pub struct AuditView {
+    /// The entry.
+    pub record: AuditRecord,
+    /// The acting user (none for API keys and the system).
+    pub actor: Option<ActingUser>,
+}
+
+/// The active tenant's audit log, newest first, optionally of one action, with each
+/// entry's acting user (read once per page). [P:audit.read]
 pub async fn list(
     services: &crate::services::Services,
     caller: &crate::auth::Caller,
     action: Option<&str>,
-    page: crate::db::PageRequest,
-) -> crate::error::AppResult<crate::db::Page<AuditRecord>> {
+    page: crate::page::PageRequest,
+) -> crate::error::AppResult<crate::page::Page<AuditView>> {
     let ctx = caller.require(perm::AUDIT_READ)?;
-    services.db.read(ctx).await?.list_audit(action, page).await
+    let scope = services.db.read(ctx).await?;
+    let page = scope.list_audit(action, page).await?;
+    let mut ids: Vec<UserId> = page.items.iter().filter_map(|r| r.actor_user).collect();
+    ids.sort();
+    ids.dedup();
+    let members = scope.active_member_ids(&ids).await?;
+    drop(scope);
+    let users = services
+        .db
+        .global_read("audit log: acting users")
+        .await?
+        .find_users(&ids)
+        .await?;
+    Ok(page.map(|record| {
+        let actor = record
+            .actor_user
+            .and_then(|id| users.iter().find(|u| u.id == id))
+            .map(|user| {
+                if user.is_platform_admin && !members.contains(&user.id) {
+                    ActingUser::PlatformSupport
+                } else {
+                    ActingUser::User(user.clone())
+                }
+            });
+        AuditView { record, actor }
+    }))
 }

@@ -6,10 +6,12 @@
 //! and anything that needs a caller answers UNAUTHENTICATED.
 
 use crate::audit::Actor;
-use crate::db::{ApiKey, ClientInfo};
+use crate::db::{Access, SystemTask};
 use crate::error::{AppError, AppResult};
-use crate::graphql::RequestMeta;
+use crate::identity::api_keys::ApiKey;
+use crate::identity::sessions::ClientInfo;
 use crate::ids::{SessionId, StoreId, TenantId, UserId};
+use crate::request::RequestMeta;
 use crate::services::Services;
 use crate::tenancy::TenantContext;
 
@@ -46,6 +48,20 @@ pub struct Caller {
     /// Request id, client address, user agent.
     pub meta: RequestMeta,
     identity: Identity,
+}
+
+/// Proof that the request comes from a platform admin: made only by
+/// [`Caller::platform_admin`], required to open the platform door on their behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformAdmin {
+    user: UserId,
+}
+
+impl PlatformAdmin {
+    /// The admin.
+    pub fn user_id(&self) -> UserId {
+        self.user
+    }
 }
 
 /// A logged-in user, as resolvers need it.
@@ -169,6 +185,22 @@ impl Caller {
         }
     }
 
+    /// The proof that the caller is a platform admin (what opens the platform door for
+    /// them), or FORBIDDEN.
+    pub fn platform_admin(&self) -> AppResult<PlatformAdmin> {
+        let user = self.user()?;
+        if user.platform_admin {
+            Ok(PlatformAdmin { user: user.id })
+        } else {
+            Err(AppError::forbidden("platform administrators only"))
+        }
+    }
+
+    /// The audit record of `entry`, made by this caller.
+    pub fn audit(&self, entry: crate::audit::AuditEntry) -> crate::audit::Audit {
+        crate::audit::Audit::by(self.actor(), entry)
+    }
+
     /// The tenant the request acts in.
     pub fn tenant(&self) -> AppResult<&TenantContext> {
         match &self.identity {
@@ -245,8 +277,7 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
     };
     let system = services
         .db
-        .unscoped_system("authenticate api key")
-        .read()
+        .platform_read(Access::Task(SystemTask::ApiKeys))
         .await?;
     let hash = tokens::hash(presented);
     let now = services.now();
@@ -282,8 +313,7 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
         drop(system);
         let touch = services
             .db
-            .unscoped_system("api key last use")
-            .begin()
+            .platform_write(Access::Task(SystemTask::ApiKeys))
             .await?;
         if touch.touch_api_key(&key).await? {
             touch.commit().await?;

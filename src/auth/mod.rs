@@ -5,4 +5,4 @@ pub mod caller;
 pub mod keys;
 pub mod throttle;
 pub mod tokens;
-pub use caller::{Caller, CallerUser, Credentials, Lost, SocketCredentials};
+pub use caller::{Caller, CallerUser, Credentials, Lost, PlatformAdmin, SocketCredentials};

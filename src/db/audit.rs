@@ -1,37 +1,30 @@
 //! Appending to the hash-chained audit log.
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, Statement,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait};
 
 use super::entities::{audit_heads, audit_log};
-use super::scope::{SystemTx, TenantScope};
-use crate::audit::{Actor, AuditEntry, GENESIS, chain_hash};
+use super::scope::{PlatformTx, Table, TenantScope};
+use crate::audit::{Actor, AuditEntry, ChainCheck, GENESIS, chain_hash};
 use crate::error::AppResult;
 use crate::ids::{ApiKeyId, TenantId, UserId};
+use crate::page::{Page, PageRequest};
 
-/// Appends `entry` to `tenant`'s chain. On PostgreSQL a transaction-scoped advisory lock
-/// per tenant serialises appends; SQLite's writing transactions are serial already.
-async fn append<C: ConnectionTrait>(
-    conn: &C,
-    tenant: uuid::Uuid,
+/// Appends `entry` to the chain `chain` (a tenant's id, or nil for the platform's). A
+/// transaction-scoped advisory lock per chain serialises appends.
+pub(super) async fn append<D>(
+    table: Table<'_, audit_log::Entity, D>,
+    chain: uuid::Uuid,
     actor: &Actor,
     entry: AuditEntry,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 42))",
-            [tenant.to_string().into()],
-        ))
-        .await?;
-    }
-    let last = audit_log::Entity::find()
+    table.advisory_lock(&chain.to_string()).await?;
+    let tenant = chain;
+    let last = table
+        .find()
         .filter(audit_log::Column::TenantId.eq(tenant))
         .order_by_desc(audit_log::Column::Seq)
-        .one(conn)
+        .one()
         .await?;
     let (seq, prev_hash) = match last {
         Some(last) => (last.seq + 1, last.hash),
@@ -63,7 +56,7 @@ async fn append<C: ConnectionTrait>(
         created_at: now,
     };
     let hash = content.hash(&prev_hash);
-    audit_log::ActiveModel {
+    let row = audit_log::ActiveModel {
         tenant_id: Set(content.tenant_id),
         seq: Set(content.seq),
         id: Set(content.id),
@@ -80,9 +73,8 @@ async fn append<C: ConnectionTrait>(
         created_at: Set(content.created_at),
         prev_hash: Set(prev_hash),
         hash: Set(hash),
-    }
-    .insert(conn)
-    .await?;
+    };
+    table.insert(row).await?;
     Ok(())
 }
 
@@ -122,12 +114,18 @@ impl Content {
     }
 }
 
-impl TenantScope {
-    /// Appends an audit entry to this tenant's chain, in this unit of work.
-    pub async fn audit(&self, actor: &Actor, entry: AuditEntry) -> AppResult<()> {
+impl PlatformTx {
+    /// Appends an audit entry to `tenant`'s chain (the platform's when `None`).
+    pub async fn audit(
+        &self,
+        tenant: Option<TenantId>,
+        actor: &Actor,
+        entry: AuditEntry,
+    ) -> AppResult<()> {
+        let chain = tenant.map_or(uuid::Uuid::nil(), TenantId::into_uuid);
         append(
-            self.conn(),
-            self.tenant_id().into_uuid(),
+            self.across_tenants::<audit_log::Entity>(),
+            chain,
             actor,
             entry,
             self.now(),
@@ -136,76 +134,22 @@ impl TenantScope {
     }
 }
 
-impl SystemTx {
-    /// Appends an audit entry to `tenant`'s chain (the platform's when `None`).
-    pub async fn audit(
-        &self,
-        tenant: Option<TenantId>,
-        actor: &Actor,
-        entry: AuditEntry,
-    ) -> AppResult<()> {
-        let tenant = tenant.map_or(uuid::Uuid::nil(), TenantId::into_uuid);
-        append(self.conn(), tenant, actor, entry, self.now()).await
-    }
-}
-
 impl TenantScope {
     /// This tenant's audit entries, newest first, optionally of one action.
     pub async fn list_audit(
         &self,
         action: Option<&str>,
-        page: super::PageRequest,
-    ) -> AppResult<super::Page<crate::audit::AuditRecord>> {
-        use sea_orm::{PaginatorTrait, QuerySelect};
-        let mut query = self.select::<audit_log::Entity>();
+        page: PageRequest,
+    ) -> AppResult<Page<crate::audit::AuditRecord>> {
+        let mut query = self.table::<audit_log::Entity>().find();
         if let Some(action) = action {
             query = query.filter(audit_log::Column::Action.eq(action));
         }
-        let total = query.clone().count(self.conn()).await?;
-        if let Some(after) = page.after {
-            query = query.filter(audit_log::Column::Id.lt(after));
-        }
-        let mut rows = query
-            .order_by_desc(audit_log::Column::Id)
-            .limit(page.first + 1)
-            .all(self.conn())
-            .await?;
-        let has_next = rows.len() as u64 > page.first;
-        rows.truncate(page.first as usize);
-        Ok(super::Page {
-            items: rows
-                .into_iter()
-                .map(|r| crate::audit::AuditRecord {
-                    id: r.id,
-                    seq: r.seq,
-                    action: r.action,
-                    actor_user: r.actor_user_id.map(UserId::from_uuid),
-                    actor_api_key: r.actor_api_key_id.map(ApiKeyId::from_uuid),
-                    target_type: r.target_type,
-                    target_id: r.target_id,
-                    changes: r.changes,
-                    ip: r.ip,
-                    request_id: r.request_id,
-                    client_request_id: r.client_request_id,
-                    created_at: r.created_at,
-                })
-                .collect(),
-            has_next,
-            has_previous: page.after.is_some(),
-            total,
-        })
+        Ok(query
+            .page(audit_log::Column::Id, page, true)
+            .await?
+            .map(record))
     }
-}
-
-/// The outcome of checking one chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainCheck {
-    /// The chain's tenant (nil: the platform).
-    pub tenant: uuid::Uuid,
-    /// Entries read.
-    pub entries: u64,
-    /// The first break: the sequence number where the chain stops holding, and why.
-    pub broken: Option<(i64, String)>,
 }
 
 fn record(r: audit_log::Model) -> crate::audit::AuditRecord {
@@ -225,17 +169,19 @@ fn record(r: audit_log::Model) -> crate::audit::AuditRecord {
     }
 }
 
-impl SystemTx {
+impl PlatformTx {
     /// Every entry of one chain (`None`: the platform's), oldest first.
     pub async fn audit_chain(
         &self,
         tenant: Option<TenantId>,
     ) -> AppResult<Vec<crate::audit::AuditRecord>> {
         let tenant = tenant.map_or(uuid::Uuid::nil(), TenantId::into_uuid);
-        Ok(audit_log::Entity::find()
+        Ok(self
+            .across_tenants::<audit_log::Entity>()
+            .find()
             .filter(audit_log::Column::TenantId.eq(tenant))
             .order_by_asc(audit_log::Column::Seq)
-            .all(self.conn())
+            .all()
             .await?
             .into_iter()
             .map(record)
@@ -245,19 +191,15 @@ impl SystemTx {
     /// The tenants (and the nil id for the platform) that have an audit chain, including
     /// chains whose every entry was deleted (their head remains).
     pub async fn audit_chains(&self) -> AppResult<Vec<uuid::Uuid>> {
-        use sea_orm::QuerySelect;
-        let mut ids: Vec<uuid::Uuid> = audit_log::Entity::find()
-            .select_only()
-            .column(audit_log::Column::TenantId)
-            .distinct()
-            .into_tuple()
-            .all(self.conn())
+        let mut ids: Vec<uuid::Uuid> = self
+            .across_tenants::<audit_log::Entity>()
+            .find()
+            .values(audit_log::Column::TenantId, true)
             .await?;
-        let heads: Vec<uuid::Uuid> = audit_heads::Entity::find()
-            .select_only()
-            .column(audit_heads::Column::ChainId)
-            .into_tuple()
-            .all(self.conn())
+        let heads: Vec<uuid::Uuid> = self
+            .across_tenants::<audit_heads::Entity>()
+            .find()
+            .values(audit_heads::Column::ChainId, false)
             .await?;
         for head in heads {
             if !ids.contains(&head) {
@@ -271,10 +213,12 @@ impl SystemTx {
     /// hash, and sequence numbers without gaps. An edited entry fails its own hash; a
     /// deleted one breaks the link or the numbering of the next.
     pub async fn verify_audit_chain(&self, tenant: uuid::Uuid) -> AppResult<ChainCheck> {
-        let rows = audit_log::Entity::find()
+        let rows = self
+            .across_tenants::<audit_log::Entity>()
+            .find()
             .filter(audit_log::Column::TenantId.eq(tenant))
             .order_by_asc(audit_log::Column::Seq)
-            .all(self.conn())
+            .all()
             .await?;
         let mut check = ChainCheck {
             tenant,
@@ -318,8 +262,10 @@ impl SystemTx {
         // The head, kept by a trigger outside the table, says where the chain ends: entries
         // deleted from its end leave the head ahead of the last row.
         if check.broken.is_none()
-            && let Some(head) = audit_heads::Entity::find_by_id(tenant)
-                .one(self.conn())
+            && let Some(head) = self
+                .across_tenants::<audit_heads::Entity>()
+                .by_id(tenant)
+                .one()
                 .await?
             && (head.seq != last_seq || head.hash != prev)
         {

@@ -1,31 +1,28 @@
 //! The repository layer: the only code that speaks SQL or names a table.
 //!
 //! Promises:
-//! - Tenant-owned tables are reachable only through a [`TenantScope`], which can only be
-//!   opened from a verified [`TenantContext`](crate::tenancy::TenantContext). The scope
-//!   adds the tenant filter to every select, update and delete and sets `tenant_id` on every
-//!   insert; the entities module is private, so nothing outside `db` can bypass it.
+//! - Three ways in, each with its reason logged: a [`TenantScope`] opened from a verified
+//!   [`TenantContext`](crate::tenancy::TenantContext) ([`Db::read`], [`Db::write`]); the
+//!   global door for tables that belong to no tenant ([`Db::global_read`], `global.rs`);
+//!   the platform door across tenants, opened only with an [`Access`] proof
+//!   ([`Db::platform_read`], `platform.rs`).
+//! - The raw transaction never leaves `scope.rs`: repositories (the feature folders here,
+//!   named like the services) get typed table handles whose queries already carry the
+//!   tenant filter, so an unscoped query on a tenant table does not compile. The entities
+//!   module is private to `db`, so nothing outside it can name a table.
 //! - Every unit of work is one transaction. On PostgreSQL a tenant transaction starts with
 //!   `set_config('app.tenant_id', …, true)` (transaction-local, so a pooled connection never
 //!   carries a tenant into the next request) for row-level security.
-//! - Platform-wide work goes through [`Db::unscoped_system`], which takes a reason and logs
-//!   it: one door, easy to grep.
 
-mod api_keys;
 mod audit;
 mod entities;
-mod invitations;
-mod memberships;
+mod global;
+pub(in crate::db) mod identity;
 mod outbox;
-mod page;
-mod roles;
+mod platform;
+mod rbac;
 mod scope;
-mod sessions;
-mod stores;
-mod tenancy_admin;
-mod tenants;
-mod user_tokens;
-mod users;
+mod tenancy;
 
 use std::time::Duration;
 
@@ -33,18 +30,9 @@ use anyhow::Context as _;
 use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
-pub use api_keys::{ApiKey, NewApiKey};
-pub use audit::ChainCheck;
-pub use invitations::{Invitation, InvitationStatus, NewInvitation};
-pub use memberships::{Membership, MembershipStatus};
 pub use outbox::PendingJob;
-pub use page::{MAX_PAGE_SIZE, Page, PageRequest, encode_cursor};
-pub use roles::Grants;
-pub use scope::{SystemDoor, SystemTx, TenantScope};
-pub use sessions::{ClientInfo, RefreshRecord, Session};
-pub use tenancy_admin::{CORE, MemberRecord};
-pub use user_tokens::TokenPurpose;
-pub use users::Credentials;
+pub use platform::{Access, SystemTask};
+pub use scope::{AfterCommit, GlobalTx, PlatformTx, TenantScope};
 
 use crate::clock::SharedClock;
 use crate::config::DatabaseKind;
@@ -54,11 +42,9 @@ use crate::tenancy::TenantContext;
 /// The application's database handle. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Db {
-    /// The tenant-facing connection (`DATABASE_URL`): every tenant scope.
-    conn: DatabaseConnection,
-    /// The platform door's connection (`PLATFORM_DATABASE_URL`); on SQLite the same pool.
-    platform: DatabaseConnection,
-    clock: SharedClock,
+    /// The tenant connection (`DATABASE_URL`) and the doors' (`PLATFORM_DATABASE_URL`),
+    /// with the clock and the after-commit hook every unit of work gets.
+    pools: scope::Pools,
 }
 
 impl Db {
@@ -83,10 +69,15 @@ impl Db {
                 .map_err(|e| at_start("PLATFORM_DATABASE_URL", &e))?
         };
         Ok(Self {
-            conn,
-            platform,
-            clock,
+            pools: scope::Pools::new(conn, platform, clock),
         })
+    }
+
+    /// This handle, publishing every unit of work's access changes to `sink` after it
+    /// commits.
+    pub fn publishing_to(mut self, sink: std::sync::Arc<dyn AfterCommit>) -> Self {
+        self.pools.publish_to(sink);
+        self
     }
 
     /// Applies every pending migration as the table owner (`url`). On PostgreSQL it also
@@ -142,13 +133,13 @@ impl Db {
             return Ok(());
         }
         let row = self
-            .conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                DbBackend::Postgres,
+            .pools
+            .query_one(
+                false,
                 "SELECT current_user::text AS role, \
                         (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) AS bypass, \
                         (SELECT count(*) FROM pg_tables WHERE tableowner = current_user AND schemaname = 'public') AS owned",
-            ))
+            )
             .await?
             .context("reading the run-time role")?;
         let role: String = row.try_get("", "role")?;
@@ -181,11 +172,8 @@ impl Db {
     /// role would hold the `platform_door` policy and see every tenant.
     async fn check_platform_role(&self, runtime: &str, allow: bool) -> anyhow::Result<()> {
         let row = self
-            .platform
-            .query_one_raw(sea_orm::Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT current_user::text AS role",
-            ))
+            .pools
+            .query_one(true, "SELECT current_user::text AS role")
             .await?
             .context("reading the platform role")?;
         let platform: String = row.try_get("", "role")?;
@@ -210,11 +198,8 @@ impl Db {
     /// platform connection (the run-time role may not even read it).
     pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
         let applied: std::collections::HashSet<String> = match self
-            .platform
-            .query_all_raw(sea_orm::Statement::from_string(
-                self.platform.get_database_backend(),
-                "SELECT version FROM seaql_migrations",
-            ))
+            .pools
+            .query_all_platform("SELECT version FROM seaql_migrations")
             .await
         {
             Ok(rows) => rows
@@ -233,7 +218,7 @@ impl Db {
 
     /// SQLite or PostgreSQL.
     pub fn kind(&self) -> DatabaseKind {
-        match self.conn.get_database_backend() {
+        match self.pools.backend() {
             DbBackend::Postgres => DatabaseKind::Postgres,
             _ => DatabaseKind::Sqlite,
         }
@@ -241,31 +226,30 @@ impl Db {
 
     /// The clock the repositories stamp rows with.
     pub fn clock(&self) -> &SharedClock {
-        &self.clock
+        self.pools.clock()
     }
 
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> AppResult<()> {
-        self.conn.execute_unprepared("SELECT 1").await?;
-        Ok(())
+        self.pools.ping().await
     }
 
     /// The platform connection's PostgreSQL pool (shared login counters, cross-node
     /// notifications without Redis).
     pub fn platform_postgres_pool(&self) -> Option<sqlx::PgPool> {
-        (self.kind() == DatabaseKind::Postgres)
-            .then(|| self.platform.get_postgres_connection_pool().clone())
+        self.pools.postgres_pools().map(|(_, platform)| platform)
     }
 
     /// The PostgreSQL pool, shared with the job store.
     pub fn postgres_pool(&self) -> Option<sqlx::PgPool> {
-        (self.kind() == DatabaseKind::Postgres)
-            .then(|| self.conn.get_postgres_connection_pool().clone())
+        self.pools.postgres_pools().map(|(tenant, _)| tenant)
     }
 
     /// Opens a read-only unit of work in the context's tenant.
     pub async fn read(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
-        TenantScope::begin(self, ctx.tenant_id(), false).await
+        self.pools
+            .tenant(ctx.tenant_id(), ctx.store_id(), false)
+            .await
     }
 
     /// Opens a unit of work that may write, in the context's tenant. Nothing is kept unless
@@ -278,20 +262,14 @@ impl Db {
                 reason: Some("TENANT_SUSPENDED"),
             });
         }
-        TenantScope::begin(self, ctx.tenant_id(), true).await
-    }
-
-    /// The one door to platform-wide work (creating tenants, resolving a user's
-    /// memberships, draining the outbox). `reason` is logged and should say what the work
-    /// is, e.g. `"resolve tenant context"`.
-    pub fn unscoped_system(&self, reason: &'static str) -> SystemDoor<'_> {
-        tracing::debug!(reason, "unscoped system access");
-        SystemDoor::new(self, reason)
+        self.pools
+            .tenant(ctx.tenant_id(), ctx.store_id(), true)
+            .await
     }
 
     /// Closes the pool.
     pub async fn close(self) {
-        self.conn.close().await.ok();
+        self.pools.close().await;
     }
 }
 

@@ -3,16 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use msingi_jobs::Job;
-use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{LockBehavior, LockType},
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait};
 
 use super::Db;
 use super::entities::outbox;
-use super::scope::{SystemTx, TenantScope};
+use super::platform::{Access, SystemTask};
+use super::scope::{PlatformTx, TenantScope};
 use crate::error::{AppError, AppResult};
 
 /// An undispatched outbox row.
@@ -49,17 +45,17 @@ fn row<J: Job>(
 impl TenantScope {
     /// Queues `job` for this tenant; it leaves only if this unit of work commits.
     pub async fn enqueue<J: Job>(&self, job: &J) -> AppResult<()> {
-        row(job, Some(self.tenant_id().into_uuid()), self.now())?
-            .insert(self.conn())
-            .await?;
+        let row = row(job, Some(self.tenant_id().into_uuid()), self.now())?;
+        self.table::<outbox::Entity>().insert(row).await?;
         Ok(())
     }
 }
 
-impl SystemTx {
+impl PlatformTx {
     /// Queues platform `job`; it leaves only if this transaction commits.
     pub async fn enqueue<J: Job>(&self, job: &J) -> AppResult<()> {
-        row(job, None, self.now())?.insert(self.conn()).await?;
+        let row = row(job, None, self.now())?;
+        self.across_tenants::<outbox::Entity>().insert(row).await?;
         Ok(())
     }
 }
@@ -75,16 +71,18 @@ impl Db {
         F: FnMut(PendingJob) -> Fut,
         Fut: std::future::Future<Output = Result<(), String>>,
     {
-        let tx = self.unscoped_system("drain outbox").begin().await?;
-        let conn = tx.conn();
-        let mut query = outbox::Entity::find()
+        let tx = self
+            .platform_write(Access::Task(SystemTask::OutboxDrain))
+            .await?;
+        let table = tx.across_tenants::<outbox::Entity>();
+        let rows = table
+            .find()
             .filter(outbox::Column::DispatchedAt.is_null())
             .order_by_asc(outbox::Column::Id)
-            .limit(limit);
-        if conn.get_database_backend() == DbBackend::Postgres {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let rows = query.all(conn).await?;
+            .limit(limit)
+            .lock_skip_locked()
+            .all()
+            .await?;
         let mut dispatched = 0;
         for r in rows {
             let pending = PendingJob {
@@ -102,11 +100,11 @@ impl Db {
                 }
                 Err(error) => {
                     update.last_error = Set(Some(error));
-                    update.update(conn).await?;
+                    table.save(update).await?;
                     break; // keep order: later rows wait for this one
                 }
             }
-            update.update(conn).await?;
+            table.save(update).await?;
         }
         tx.commit().await?;
         Ok(dispatched)
@@ -114,22 +112,29 @@ impl Db {
 
     /// Deletes rows dispatched before `cutoff`; returns how many.
     pub async fn purge_dispatched_outbox(&self, cutoff: DateTime<Utc>) -> AppResult<u64> {
-        let tx = self.unscoped_system("outbox cleanup").begin().await?;
-        let result = outbox::Entity::delete_many()
+        let tx = self
+            .platform_write(Access::Task(SystemTask::OutboxDrain))
+            .await?;
+        let result = tx
+            .across_tenants::<outbox::Entity>()
+            .delete()
             .filter(outbox::Column::DispatchedAt.lt(cutoff))
-            .exec(tx.conn())
+            .exec()
             .await?;
         tx.commit().await?;
-        Ok(result.rows_affected)
+        Ok(result)
     }
 
     /// How many jobs wait in the outbox (for metrics and tests).
     pub async fn outbox_backlog(&self) -> AppResult<u64> {
-        use sea_orm::PaginatorTrait;
-        let system = self.unscoped_system("outbox backlog").read().await?;
-        Ok(outbox::Entity::find()
+        let tx = self
+            .platform_read(Access::Task(SystemTask::OutboxDrain))
+            .await?;
+        Ok(tx
+            .across_tenants::<outbox::Entity>()
+            .find()
             .filter(outbox::Column::DispatchedAt.is_null())
-            .count(system.conn())
+            .count()
             .await?)
     }
 }

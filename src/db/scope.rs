@@ -1,179 +1,125 @@
-//! The two ways into the database: a tenant's scope and the platform's door.
+//! The raw transaction and the typed table handles: the only module that holds a database
+//! connection.
+//!
+//! Promises:
+//! - The transaction never leaves this module. Repositories (the rest of `db`) reach rows
+//!   only through a [`Table`] handle, whose queries are built here already filtered: a
+//!   tenant scope's handle adds `tenant_id = <its tenant>` (and, for store-owned tables in
+//!   a request narrowed by `X-Store-ID`, `store = <that store>`) to every select, update
+//!   and delete, and sets `tenant_id` on every insert. A [`Scoped`] query can be narrowed
+//!   further, never widened, so an unfiltered query on a tenant table does not compile.
+//! - A handle without the tenant filter exists only for tables that belong to no tenant
+//!   ([`Global`]: the global door) or from the platform door, which is opened with a proof
+//!   (`db/platform.rs`).
 
+use std::marker::PhantomData;
+
+use sea_orm::sea_query::{IntoCondition, IntoValueTuple, LockBehavior, LockType};
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend,
-    DeleteMany, EntityTrait, IdenStatic, Iterable, QueryFilter, Select, Statement,
-    TransactionOptions, TransactionTrait, UpdateMany, sea_query::IntoValueTuple,
+    AccessMode, ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseTransaction, DbBackend, DbErr, DeleteMany, EntityTrait, IdenStatic, IntoActiveModel,
+    IntoSimpleExpr, Iterable, PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder,
+    QuerySelect, Select, Statement, TransactionOptions, TransactionTrait, TryGetableMany,
+    UpdateMany, sea_query::SimpleExpr,
 };
 
-use super::Db;
 use crate::clock::SharedClock;
 use crate::error::AppResult;
-use crate::tenancy::TenantId;
+use crate::ids::{StoreId, TenantId};
+use crate::tenancy::access::AccessEvent;
 
-/// An entity whose rows belong to one tenant.
+/// An entity whose rows belong to one tenant: reachable from a [`TenantScope`].
 pub(super) trait TenantOwned: EntityTrait {
-    /// Its `tenant_id` column.
-    fn tenant_column() -> Self::Column;
-}
-
-/// A unit of work inside one tenant. Every query it builds is filtered by that tenant.
-#[derive(Debug)]
-pub struct TenantScope {
-    tx: DatabaseTransaction,
-    tenant: TenantId,
-    clock: SharedClock,
-}
-
-impl TenantScope {
-    pub(super) async fn begin(db: &Db, tenant: TenantId, write: bool) -> AppResult<Self> {
-        let tx = begin(&db.conn, write).await?;
-        if tx.get_database_backend() == DbBackend::Postgres {
-            tx.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT set_config('app.tenant_id', $1, true)",
-                [tenant.to_string().into()],
-            ))
-            .await?;
+    /// Its `tenant_id` column, set on every insert; `None` for a view or for the tenants
+    /// table itself, which a scope reads but never inserts into.
+    fn tenant_column() -> Option<Self::Column>;
+    /// The condition that keeps one tenant's rows.
+    fn of_tenant(tenant: uuid::Uuid) -> Condition {
+        match Self::tenant_column() {
+            Some(column) => Condition::all().add(column.eq(tenant)),
+            None => Condition::all().add(SimpleExpr::Constant(false.into())),
         }
-        Ok(Self {
-            tx,
-            tenant,
-            clock: db.clock.clone(),
-        })
     }
-
-    /// The tenant this scope is bound to.
-    pub fn tenant_id(&self) -> TenantId {
-        self.tenant
-    }
-
-    /// Makes the unit of work's writes permanent. Dropping the scope instead discards them.
-    pub async fn commit(self) -> AppResult<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) fn conn(&self) -> &DatabaseTransaction {
-        &self.tx
-    }
-
-    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
-    /// `SELECT … WHERE tenant_id = <this tenant>`.
-    pub(super) fn select<E: TenantOwned>(&self) -> Select<E> {
-        E::find().filter(E::tenant_column().eq(self.tenant.into_uuid()))
-    }
-
-    /// One row by the rest of its primary key, in this tenant only.
-    pub(super) fn select_by_id<E, K>(&self, key: K) -> Select<E>
-    where
-        E: TenantOwned,
-        K: IntoValueTuple,
-    {
-        let mut key_columns = E::PrimaryKey::iter()
-            .map(sea_orm::PrimaryKeyToColumn::into_column)
-            .filter(|c| c.as_str() != E::tenant_column().as_str());
-        let mut select = self.select::<E>();
-        for value in key.into_value_tuple() {
-            if let Some(column) = key_columns.next() {
-                select = select.filter(column.eq(value));
-            }
-        }
-        select
-    }
-
-    /// `UPDATE … WHERE tenant_id = <this tenant>`.
-    pub(super) fn update_many<E: TenantOwned>(&self) -> UpdateMany<E> {
-        E::update_many().filter(E::tenant_column().eq(self.tenant.into_uuid()))
-    }
-
-    /// `DELETE … WHERE tenant_id = <this tenant>`.
-    pub(super) fn delete_many<E: TenantOwned>(&self) -> DeleteMany<E> {
-        E::delete_many().filter(E::tenant_column().eq(self.tenant.into_uuid()))
-    }
-
-    /// Inserts `model` with `tenant_id` set to this tenant, whatever the caller put there.
-    pub(super) async fn insert<A>(
-        &self,
-        mut model: A,
-    ) -> Result<<A::Entity as EntityTrait>::Model, sea_orm::DbErr>
-    where
-        A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
-        A::Entity: TenantOwned,
-        <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
-    {
-        model.set(
-            <A::Entity as TenantOwned>::tenant_column(),
-            self.tenant.into_uuid().into(),
-        );
-        model.insert(&self.tx).await
+    /// The column naming the store a row belongs to, for tables whose rows belong to one
+    /// store: a scope narrowed to a store (`X-Store-ID`) keeps that store's rows only.
+    fn store_column() -> Option<Self::Column> {
+        None
     }
 }
 
-/// The door to platform-wide work, opened by [`Db::unscoped_system`] with a logged reason.
-/// Open a read or a write transaction from it.
-#[derive(Debug)]
-pub struct SystemDoor<'a> {
-    db: &'a Db,
-    reason: &'static str,
+/// An entity whose rows belong to no tenant (users, sessions, tokens): reachable from the
+/// global door without a tenant filter.
+pub(super) trait Global: EntityTrait {}
+
+/// Where access changes go once the unit of work that made them has committed (the
+/// access cache: `crate::tenancy::access`).
+pub trait AfterCommit: Send + Sync {
+    /// Publishes `events`; called after the commit succeeded, never before.
+    fn publish(&self, events: Vec<AccessEvent>) -> futures::future::BoxFuture<'_, ()>;
 }
 
-impl<'a> SystemDoor<'a> {
-    pub(super) fn new(db: &'a Db, reason: &'static str) -> Self {
-        Self { db, reason }
-    }
-
-    /// Why this access was opened.
-    pub fn reason(&self) -> &'static str {
-        self.reason
-    }
-
-    /// A read-only platform transaction.
-    pub async fn read(self) -> AppResult<SystemTx> {
-        SystemTx::begin(self.db, false).await
-    }
-
-    /// A platform transaction that may write; nothing is kept unless it commits.
-    pub async fn begin(self) -> AppResult<SystemTx> {
-        SystemTx::begin(self.db, true).await
-    }
-}
-
-/// A platform-wide transaction.
-#[derive(Debug)]
-pub struct SystemTx {
+/// The database transaction under a unit of work, with the clock that stamps its rows and
+/// the access changes to publish when it commits.
+struct Tx {
     tx: DatabaseTransaction,
     clock: SharedClock,
+    after_commit: Option<std::sync::Arc<dyn AfterCommit>>,
+    events: std::sync::Mutex<Vec<AccessEvent>>,
 }
 
-impl SystemTx {
-    async fn begin(db: &Db, write: bool) -> AppResult<Self> {
-        // On the platform's own connection: on PostgreSQL its role is the only one that
-        // row-level security lets see every tenant (a `platform_door` policy per table).
-        let tx = begin(&db.platform, write).await?;
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
+
+impl Tx {
+    /// Begins a transaction. On SQLite a writing one takes the write lock at `BEGIN`
+    /// (`IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
+    /// read lock cannot be upgraded.
+    async fn begin(
+        conn: &sea_orm::DatabaseConnection,
+        hooks: &Hooks,
+        write: bool,
+    ) -> AppResult<Self> {
+        let options = TransactionOptions {
+            access_mode: (!write && conn.get_database_backend() == DbBackend::Postgres)
+                .then_some(AccessMode::ReadOnly),
+            sqlite_transaction_mode: write.then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
         Ok(Self {
-            tx,
-            clock: db.clock.clone(),
+            tx: conn.begin_with_options(options).await?,
+            clock: hooks.clock.clone(),
+            after_commit: hooks.after_commit.clone(),
+            events: Default::default(),
         })
     }
 
     /// Makes the writes permanent; dropping discards them.
-    pub async fn commit(self) -> AppResult<()> {
+    async fn commit(self) -> AppResult<()> {
         self.tx.commit().await?;
+        let events = self.events.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let (Some(sink), false) = (&self.after_commit, events.is_empty()) {
+            sink.publish(events).await;
+        }
         Ok(())
     }
 
-    /// Continues this transaction inside `tenant`, a record this transaction just created
-    /// or read (so it is known to exist): a new tenant's first rows are written together
-    /// with the tenant itself.
-    pub async fn into_new_tenant(self, tenant: &crate::tenancy::Tenant) -> AppResult<TenantScope> {
-        self.into_tenant_id(tenant.id).await
+    fn invalidates(&self, event: AccessEvent) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if !events.contains(&event) {
+            events.push(event);
+        }
     }
 
-    async fn into_tenant_id(self, tenant: TenantId) -> AppResult<TenantScope> {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Binds the transaction to `tenant` for row-level security (transaction-local, so a
+    /// pooled connection never carries a tenant into the next unit of work).
+    async fn bind_tenant(&self, tenant: TenantId) -> AppResult<()> {
         if self.tx.get_database_backend() == DbBackend::Postgres {
             self.tx
                 .execute_raw(Statement::from_sql_and_values(
@@ -183,31 +129,564 @@ impl SystemTx {
                 ))
                 .await?;
         }
-        Ok(TenantScope {
-            tx: self.tx,
-            tenant,
-            clock: self.clock,
-        })
+        Ok(())
     }
 
-    pub(super) fn conn(&self) -> &DatabaseTransaction {
-        &self.tx
-    }
-
-    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
+    /// A handle on every row of `E`; only the doors below hand it out.
+    fn all_rows<E: EntityTrait>(&self) -> Table<'_, E, Unfiltered> {
+        Table {
+            tx: &self.tx,
+            filter: Condition::all(),
+            tenant: None,
+            _marker: PhantomData,
+        }
     }
 }
 
-/// Begins a transaction. On SQLite a writing one takes the write lock at `BEGIN`
-/// (`IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a read
-/// lock cannot be upgraded.
-async fn begin(conn: &sea_orm::DatabaseConnection, write: bool) -> AppResult<DatabaseTransaction> {
-    let options = TransactionOptions {
-        access_mode: (!write && conn.get_database_backend() == DbBackend::Postgres)
-            .then_some(AccessMode::ReadOnly),
-        sqlite_transaction_mode: write.then_some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    Ok(conn.begin_with_options(options).await?)
+/// A table handle whose rows are filtered by a tenant ([`Filtered`]) or not ([`Unfiltered`]).
+pub(super) struct Table<'s, E: EntityTrait, D, C = DatabaseTransaction> {
+    tx: &'s C,
+    filter: Condition,
+    /// On a tenant handle: the tenant, and the column that names it.
+    tenant: Option<(TenantId, Option<E::Column>)>,
+    _marker: PhantomData<D>,
+}
+
+/// A handle filtered to one tenant.
+#[derive(Debug)]
+pub(super) struct Filtered;
+/// A handle on a global table, or from the platform door.
+#[derive(Debug)]
+pub(super) struct Unfiltered;
+
+/// A query built by a [`Table`]: it can be narrowed and run, never widened.
+#[derive(Debug)]
+pub(super) struct Scoped<'s, Q, C = DatabaseTransaction> {
+    tx: &'s C,
+    query: Q,
+}
+
+impl<E: EntityTrait, D, C> std::fmt::Debug for Table<'_, E, D, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("table", &E::default().table_name())
+            .field("filter", &self.filter)
+            .finish()
+    }
+}
+
+impl<'s, E: EntityTrait, D, C: ConnectionTrait> Table<'s, E, D, C> {
+    /// `SELECT …` with the handle's filter.
+    pub(super) fn find(&self) -> Scoped<'s, Select<E>, C> {
+        Scoped {
+            tx: self.tx,
+            query: E::find().filter(self.filter.clone()),
+        }
+    }
+
+    /// One row by the rest of its primary key (without `tenant_id` on a tenant handle).
+    pub(super) fn by_id<K: IntoValueTuple>(&self, key: K) -> Scoped<'s, Select<E>, C> {
+        let skip = self.tenant.and_then(|(_, c)| c);
+        let mut key_columns = E::PrimaryKey::iter()
+            .map(PrimaryKeyToColumn::into_column)
+            .filter(|c| skip.is_none_or(|s| s.as_str() != c.as_str()));
+        let mut query = self.find();
+        for value in key.into_value_tuple() {
+            if let Some(column) = key_columns.next() {
+                query = query.filter(column.eq(value));
+            }
+        }
+        query
+    }
+
+    /// `UPDATE …` with the handle's filter.
+    pub(super) fn update(&self) -> Scoped<'s, UpdateMany<E>, C> {
+        Scoped {
+            tx: self.tx,
+            query: E::update_many().filter(self.filter.clone()),
+        }
+    }
+
+    /// `DELETE …` with the handle's filter.
+    pub(super) fn delete(&self) -> Scoped<'s, DeleteMany<E>, C> {
+        Scoped {
+            tx: self.tx,
+            query: E::delete_many().filter(self.filter.clone()),
+        }
+    }
+
+    /// Inserts `model`; on a tenant handle with `tenant_id` set to its tenant, whatever
+    /// the caller put there.
+    pub(super) async fn insert<A>(&self, mut model: A) -> Result<E::Model, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        if let Some((tenant, column)) = self.tenant {
+            let Some(column) = column else {
+                return Err(DbErr::Custom(format!(
+                    "{} is not inserted from a tenant scope",
+                    E::default().table_name()
+                )));
+            };
+            model.set(column, tenant.into_uuid().into());
+        }
+        model.insert(self.tx).await
+    }
+
+    /// Serialises writers on `key` until the transaction ends (PostgreSQL; SQLite writers are serial already).
+    pub(super) async fn advisory_lock(&self, key: &str) -> AppResult<()> {
+        if self.tx.get_database_backend() == DbBackend::Postgres {
+            self.tx
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 42))",
+                    [key.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl<'s, E: EntityTrait, C: ConnectionTrait> Table<'s, E, Unfiltered, C> {
+    /// Writes back a changed row by its primary key.
+    pub(super) async fn save<A>(&self, model: A) -> Result<E::Model, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        model.update(self.tx).await
+    }
+}
+
+impl<Q: QueryFilter, C> Scoped<'_, Q, C> {
+    /// Narrows the query.
+    pub(super) fn filter(mut self, condition: impl IntoCondition) -> Self {
+        self.query = self.query.filter(condition);
+        self
+    }
+}
+
+impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
+    /// Orders ascending by `column`.
+    pub(super) fn order_by_asc(mut self, column: impl IntoSimpleExpr) -> Self {
+        self.query = self.query.order_by_asc(column);
+        self
+    }
+
+    /// Orders descending by `column`.
+    pub(super) fn order_by_desc(mut self, column: impl IntoSimpleExpr) -> Self {
+        self.query = self.query.order_by_desc(column);
+        self
+    }
+
+    /// At most `n` rows.
+    pub(super) fn limit(mut self, n: u64) -> Self {
+        self.query = self.query.limit(n);
+        self
+    }
+
+    /// Locks the rows read until the transaction ends, skipping rows another transaction
+    /// holds (PostgreSQL; SQLite has one writer at a time anyway).
+    pub(super) fn lock_skip_locked(mut self) -> Self {
+        if self.tx.get_database_backend() == DbBackend::Postgres {
+            self.query = self
+                .query
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        self
+    }
+
+    /// Locks the rows read until the transaction ends (PostgreSQL `FOR UPDATE`).
+    pub(super) fn lock_for_update(mut self) -> Self {
+        if self.tx.get_database_backend() == DbBackend::Postgres {
+            self.query = self.query.lock(LockType::Update);
+        }
+        self
+    }
+
+    /// Every row.
+    pub(super) async fn all(self) -> Result<Vec<E::Model>, DbErr> {
+        self.query.all(self.tx).await
+    }
+
+    /// The first row.
+    pub(super) async fn one(self) -> Result<Option<E::Model>, DbErr> {
+        self.query.one(self.tx).await
+    }
+
+    /// How many rows match.
+    pub(super) async fn count(&self) -> Result<u64, DbErr>
+    where
+        E::Model: Sync,
+    {
+        self.query.clone().count(self.tx).await
+    }
+
+    /// One page in keyset order of `key` (a UUIDv7 column, so creation order; `newest_first`
+    /// reverses it), with the total of the whole list.
+    pub(super) async fn page(
+        self,
+        key: E::Column,
+        page: crate::page::PageRequest,
+        newest_first: bool,
+    ) -> Result<crate::page::Page<E::Model>, DbErr>
+    where
+        E::Model: Sync,
+    {
+        let total = self.count().await?;
+        let mut query = self;
+        if let Some(after) = page.after {
+            query = query.filter(if newest_first {
+                key.lt(after)
+            } else {
+                key.gt(after)
+            });
+        }
+        query = if newest_first {
+            query.order_by_desc(key)
+        } else {
+            query.order_by_asc(key)
+        };
+        let mut rows = query.limit(page.first + 1).all().await?;
+        let has_next = rows.len() as u64 > page.first;
+        rows.truncate(page.first as usize);
+        Ok(crate::page::Page {
+            items: rows,
+            has_next,
+            has_previous: page.after.is_some(),
+            total,
+        })
+    }
+
+    /// The values of one column (`distinct`: each once).
+    pub(super) async fn values<T>(self, column: E::Column, distinct: bool) -> Result<Vec<T>, DbErr>
+    where
+        T: TryGetableMany + Send + Sync,
+    {
+        let mut query = self.query.select_only().column(column);
+        if distinct {
+            query = query.distinct();
+        }
+        query.into_tuple::<T>().all(self.tx).await
+    }
+}
+
+impl<E: EntityTrait, C: ConnectionTrait> Scoped<'_, UpdateMany<E>, C> {
+    /// Sets `column` to `value`.
+    pub(super) fn set(mut self, column: E::Column, value: impl Into<SimpleExpr>) -> Self {
+        self.query = self.query.col_expr(column, value.into());
+        self
+    }
+
+    /// Runs the update; returns how many rows changed.
+    pub(super) async fn exec(self) -> Result<u64, DbErr> {
+        Ok(self.query.exec(self.tx).await?.rows_affected)
+    }
+}
+
+impl<E: EntityTrait, C: ConnectionTrait> Scoped<'_, DeleteMany<E>, C> {
+    /// Runs the delete; returns how many rows went.
+    pub(super) async fn exec(self) -> Result<u64, DbErr> {
+        Ok(self.query.exec(self.tx).await?.rows_affected)
+    }
+}
+
+/// A unit of work inside one tenant (and, when the request is narrowed by `X-Store-ID`,
+/// one store). Every query it builds is filtered by them.
+#[derive(Debug)]
+pub struct TenantScope {
+    tx: Tx,
+    tenant: TenantId,
+    store: Option<StoreId>,
+}
+
+impl TenantScope {
+    async fn begin(
+        conn: &sea_orm::DatabaseConnection,
+        hooks: &Hooks,
+        tenant: TenantId,
+        store: Option<StoreId>,
+        write: bool,
+    ) -> AppResult<Self> {
+        Self::inside(Tx::begin(conn, hooks, write).await?, tenant, store).await
+    }
+
+    /// Continues `tx` inside `tenant`.
+    async fn inside(tx: Tx, tenant: TenantId, store: Option<StoreId>) -> AppResult<Self> {
+        tx.bind_tenant(tenant).await?;
+        Ok(Self { tx, tenant, store })
+    }
+
+    /// The tenant this scope is bound to.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The store this scope is narrowed to, if any.
+    pub fn store_id(&self) -> Option<StoreId> {
+        self.store
+    }
+
+    /// Makes the unit of work permanent with its audit entry, appended to this tenant's
+    /// chain in the same transaction, then publishes the access changes it recorded.
+    /// Dropping the scope instead discards everything.
+    pub async fn commit(self, audit: crate::audit::Audit) -> AppResult<()> {
+        super::audit::append(
+            self.table::<super::entities::audit_log::Entity>(),
+            self.tenant.into_uuid(),
+            &audit.actor,
+            audit.entry,
+            self.now(),
+        )
+        .await?;
+        self.tx.commit().await
+    }
+
+    /// Commits a unit of work whose writes are not the tenant's business to audit (the
+    /// outbox's own bookkeeping, a job's progress); `why` is logged.
+    pub async fn commit_unaudited(self, why: &'static str) -> AppResult<()> {
+        tracing::debug!(why, "unaudited commit");
+        self.tx.commit().await
+    }
+
+    /// Records that this unit of work changes who may do what in the tenant (roles,
+    /// memberships, modules, a store's status): published after the commit.
+    pub fn invalidates_access(&self) {
+        self.tx.invalidates(AccessEvent::Tenant(self.tenant));
+    }
+
+    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.tx.now()
+    }
+
+    /// This tenant's rows of `E` (and this store's, for a store-owned table in a narrowed
+    /// scope).
+    pub(super) fn table<E: TenantOwned>(&self) -> Table<'_, E, Filtered> {
+        let tenant = self.tenant.into_uuid();
+        let mut filter = E::of_tenant(tenant);
+        if let (Some(store), Some(column)) = (self.store, E::store_column()) {
+            filter = filter.add(column.eq(store.into_uuid()));
+        }
+        Table {
+            tx: &self.tx.tx,
+            filter,
+            tenant: Some((self.tenant, E::tenant_column())),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// A transaction through the global door: tables that belong to no tenant.
+#[derive(Debug)]
+pub struct GlobalTx {
+    tx: Tx,
+}
+
+impl GlobalTx {
+    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.tx.now()
+    }
+
+    /// Records that `user`'s sessions end in this unit of work: published after the commit
+    /// (open sockets close, cached callers are dropped).
+    pub fn ends_sessions_of(&self, user: crate::ids::UserId) {
+        self.tx.invalidates(AccessEvent::Sessions(user));
+    }
+
+    /// Every row of a table that belongs to no tenant.
+    pub(super) fn global<E: Global>(&self) -> Table<'_, E, Unfiltered> {
+        self.tx.all_rows()
+    }
+
+    /// Makes the writes permanent; dropping discards them.
+    pub async fn commit(self) -> AppResult<()> {
+        self.tx.commit().await
+    }
+}
+
+/// A transaction through the platform door: every tenant's rows, and the global tables
+/// (through `Deref`), in one unit of work.
+#[derive(Debug)]
+pub struct PlatformTx {
+    global: GlobalTx,
+}
+
+impl PlatformTx {
+    /// Records that this unit of work changes who may do what in `tenant`: published after
+    /// the commit.
+    pub fn invalidates_access_of(&self, tenant: TenantId) {
+        self.global.tx.invalidates(AccessEvent::Tenant(tenant));
+    }
+
+    /// Every row of any table, whichever tenant it belongs to.
+    pub(super) fn across_tenants<E: EntityTrait>(&self) -> Table<'_, E, Unfiltered> {
+        self.global.tx.all_rows()
+    }
+
+    /// Makes the writes permanent; dropping discards them.
+    pub async fn commit(self) -> AppResult<()> {
+        self.global.commit().await
+    }
+
+    /// Continues this transaction inside `tenant`, which the caller has just read or
+    /// created in this transaction (so it is known to exist): a new tenant's first rows
+    /// are written together with the tenant itself.
+    pub(super) async fn continue_in(self, tenant: TenantId) -> AppResult<TenantScope> {
+        TenantScope::inside(self.global.tx, tenant, None).await
+    }
+}
+
+impl std::ops::Deref for PlatformTx {
+    type Target = GlobalTx;
+    fn deref(&self) -> &GlobalTx {
+        &self.global
+    }
+}
+
+/// The connections: tenant work on one pool, the global and platform doors on another
+/// (on PostgreSQL a role that row-level security lets see every tenant).
+#[derive(Clone)]
+pub(super) struct Pools {
+    /// The tenant-facing connection (`DATABASE_URL`).
+    conn: sea_orm::DatabaseConnection,
+    /// The doors' connection (`PLATFORM_DATABASE_URL`); on SQLite the same pool.
+    platform: sea_orm::DatabaseConnection,
+    hooks: Hooks,
+}
+
+/// What every unit of work is given: the clock and where access changes go.
+#[derive(Clone)]
+pub(super) struct Hooks {
+    pub(super) clock: SharedClock,
+    pub(super) after_commit: Option<std::sync::Arc<dyn AfterCommit>>,
+}
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pools")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pools {
+    pub(super) fn new(
+        conn: sea_orm::DatabaseConnection,
+        platform: sea_orm::DatabaseConnection,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            conn,
+            platform,
+            hooks: Hooks {
+                clock,
+                after_commit: None,
+            },
+        }
+    }
+
+    /// Publishes access changes to `sink` after each commit.
+    pub(super) fn publish_to(&mut self, sink: std::sync::Arc<dyn AfterCommit>) {
+        self.hooks.after_commit = Some(sink);
+    }
+
+    pub(super) fn clock(&self) -> &SharedClock {
+        &self.hooks.clock
+    }
+
+    pub(super) fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    pub(super) async fn tenant(
+        &self,
+        tenant: TenantId,
+        store: Option<StoreId>,
+        write: bool,
+    ) -> AppResult<TenantScope> {
+        TenantScope::begin(&self.conn, &self.hooks, tenant, store, write).await
+    }
+
+    /// Opens the global door (see `db/global.rs`), logging why.
+    pub(super) async fn global(&self, reason: &'static str, write: bool) -> AppResult<GlobalTx> {
+        tracing::debug!(reason, "global door");
+        Ok(GlobalTx {
+            tx: Tx::begin(&self.platform, &self.hooks, write).await?,
+        })
+    }
+
+    /// Opens the platform door (see `db/platform.rs`) on the proof of a platform admin or
+    /// a named system task, logging which.
+    pub(super) async fn platform(
+        &self,
+        access: &super::platform::Access<'_>,
+        write: bool,
+    ) -> AppResult<PlatformTx> {
+        tracing::debug!(access = %access, "platform door");
+        Ok(PlatformTx {
+            global: GlobalTx {
+                tx: Tx::begin(&self.platform, &self.hooks, write).await?,
+            },
+        })
+    }
+
+    /// Checks that the database answers.
+    pub(super) async fn ping(&self) -> AppResult<()> {
+        self.conn.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// One row of a read-only statement, on the tenant connection or the doors'.
+    pub(super) async fn query_one(
+        &self,
+        platform: bool,
+        sql: &str,
+    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        let conn = if platform { &self.platform } else { &self.conn };
+        conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+    }
+
+    /// A global table read outside any transaction, one statement (hot paths: a session
+    /// check on every request, subdomain routing).
+    pub(super) fn global_now<E: Global>(
+        &self,
+    ) -> Table<'_, E, Unfiltered, sea_orm::DatabaseConnection> {
+        tracing::trace!("global door, one statement");
+        Table {
+            tx: &self.platform,
+            filter: Condition::all(),
+            tenant: None,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Every row of a read-only statement on the doors' connection.
+    pub(super) async fn query_all_platform(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.platform
+            .query_all_raw(Statement::from_string(
+                self.platform.get_database_backend(),
+                sql,
+            ))
+            .await
+    }
+
+    /// The PostgreSQL pools (tenant, doors), shared with the job store and the throttles.
+    pub(super) fn postgres_pools(&self) -> Option<(sqlx::PgPool, sqlx::PgPool)> {
+        (self.backend() == DbBackend::Postgres).then(|| {
+            (
+                self.conn.get_postgres_connection_pool().clone(),
+                self.platform.get_postgres_connection_pool().clone(),
+            )
+        })
+    }
+
+    pub(super) async fn close(self) {
+        self.conn.close().await.ok();
+    }
 }

@@ -4,19 +4,23 @@
 //! `schema.graphql` at the repository root is [`sdl`]'s output; a test fails when they
 //! differ (`msingi export-schema` rewrites it).
 
-mod admin;
+mod audit;
+mod connection;
 mod errors;
 mod identity;
 mod inputs;
 mod introspection;
 pub mod limits;
+mod live;
 pub mod persisted;
+mod platform;
+mod rbac;
 mod socket;
 mod tenancy;
-mod types;
 
 use async_graphql::{Context, MergedObject, Schema};
 
+pub use crate::request::RequestMeta;
 pub use errors::{ErrorMapping, INTERNAL_MESSAGE};
 
 use crate::auth::Caller;
@@ -24,37 +28,36 @@ use crate::config::{Environment, GraphqlLimits};
 use crate::error::AppError;
 use crate::services::Services;
 
-/// The per-request facts every resolver and the error mapping may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestMeta {
-    /// `X-Request-ID`, echoed in `extensions.requestId` of every error: the client's when
-    /// it sent one, else the server's.
-    pub request_id: String,
-    /// The server's own id for the request (the audit log records this one).
-    pub server_request_id: String,
-    /// The id the client chose, if it sent one.
-    pub client_request_id: Option<String>,
-    /// The client's address, when known.
-    pub client_ip: Option<std::net::IpAddr>,
-    /// The client's `User-Agent`.
-    pub user_agent: Option<String>,
-}
-
 /// The query root, merged from each feature's queries.
 #[derive(MergedObject, Default)]
 pub struct Query(
-    types::CatalogueQuery,
-    identity::IdentityQuery,
-    tenancy::TenancyQuery,
-    admin::AdminQuery,
+    identity::users::UsersQuery,
+    identity::invitations::InvitationsQuery,
+    identity::api_keys::ApiKeysQuery,
+    tenancy::tenants::TenantsQuery,
+    tenancy::stores::StoresQuery,
+    tenancy::members::MembersQuery,
+    rbac::roles::RolesQuery,
+    audit::log::AuditLogQuery,
+    platform::tenants::PlatformTenantsQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(identity::IdentityMutation, admin::AdminMutation);
+pub struct Mutation(
+    identity::users::UsersMutation,
+    identity::sessions::SessionsMutation,
+    identity::invitations::InvitationsMutation,
+    identity::api_keys::ApiKeysMutation,
+    tenancy::tenants::TenantsMutation,
+    tenancy::stores::StoresMutation,
+    tenancy::members::MembersMutation,
+    rbac::roles::RolesMutation,
+    platform::tenants::PlatformTenantsMutation,
+);
 
 /// The executable schema.
-pub type AppSchema = Schema<Query, Mutation, admin::Subscriptions>;
+pub type AppSchema = Schema<Query, Mutation, live::Live>;
 
 /// Installs a stateless extension (one value shared by every request) in the schema.
 struct Shared<E>(E);
@@ -89,8 +92,8 @@ pub fn schema(
     persisted: Option<persisted::PersistedQueries>,
     services: Option<Services>,
 ) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), admin::Subscriptions)
-        .extension(ErrorMapping);
+    let mut builder =
+        Schema::build(Query::default(), Mutation::default(), live::Live).extension(ErrorMapping);
     if let Some(persisted) = persisted {
         // Before the limits: a hash is resolved to its text first.
         builder = builder.extension(persisted);

@@ -26,7 +26,7 @@ use std::sync::{Arc, PoisonError};
 use axum::extract::ws::Message;
 
 use crate::auth::{Caller, Credentials, Lost, SocketCredentials};
-use crate::graphql::RequestMeta;
+use crate::request::RequestMeta;
 use crate::tenancy::access::AccessEvent;
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -161,7 +161,10 @@ pub(super) async fn accept_invitation(
     )
     .await
     .map(|joined| {
-        let tenant = joined.active_tenant.map(|t| t.name).unwrap_or_default();
+        let tenant = joined
+            .active_tenant
+            .map(|(t, _)| t.name)
+            .unwrap_or_default();
         format!("Welcome to {tenant}. You can log in now.")
     });
     outcome("Join the team", result)

@@ -15,7 +15,7 @@ pub async fn ensure_platform_admin(
     let email = Email::parse(email, "email")?;
     password::validate(plain_password, "password")?;
     let hash = password::hash(plain_password).await?;
-    let tx = db.unscoped_system("ensure platform admin").begin().await?;
+    let tx = db.global_write("ensure platform admin").await?;
     let result = match tx.find_user_by_email(&email).await? {
         Some(user) => (tx.make_platform_admin(user.id, &hash).await?, false),
         None => {

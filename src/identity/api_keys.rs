@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::audit::AuditEntry;
 use crate::auth::caller::API_KEY_PREFIX;
 use crate::auth::{Caller, tokens};
-use crate::db::{ApiKey, NewApiKey};
 use crate::error::{AppError, AppResult};
-use crate::ids::ApiKeyId;
+use crate::ids::{ApiKeyId, TenantId, UserId};
 use crate::rbac;
 use crate::services::Services;
 
@@ -83,14 +82,12 @@ pub async fn create(
         })
         .await?;
     scope
-        .audit(
-            &caller.actor(),
+        .commit(caller.audit(
             AuditEntry::new("apikey.create", "api_key", key.id).with_changes(
                 serde_json::json!({ "name": key.name, "permissions": key.permissions }),
             ),
-        )
+        ))
         .await?;
-    scope.commit().await?;
     Ok((key, secret))
 }
 
@@ -103,15 +100,12 @@ pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult
         .revoke_api_key(id)
         .await?
         .ok_or(AppError::NotFound { entity: "api key" })?;
+    scope.invalidates_access();
     scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("apikey.revoke", "api_key", key.id),
-        )
+        .commit(caller.audit(AuditEntry::new("apikey.revoke", "api_key", key.id)))
         .await?;
-    scope.commit().await?;
     // Sockets opened with the key re-check it and close.
-    services.access.invalidate(ctx.tenant_id()).await;
+
     Ok(key)
 }
 
@@ -119,4 +113,46 @@ pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult
 pub async fn list(services: &Services, caller: &Caller) -> AppResult<Vec<ApiKey>> {
     let ctx = caller.require(perm::APIKEY_MANAGE)?;
     services.db.read(ctx).await?.list_api_keys().await
+}
+
+/// An API key as the services see it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Id.
+    pub id: ApiKeyId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Display name.
+    pub name: String,
+    /// The public part of the key (`msk_<prefix>_…`).
+    pub prefix: String,
+    /// What it may do.
+    pub permissions: Vec<String>,
+    /// Who made it (a key acts with at most what they still hold).
+    pub created_by: Option<UserId>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last request made with it (updated at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What creating a key needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    /// Name.
+    pub name: String,
+    /// Public prefix.
+    pub prefix: String,
+    /// Hash of the whole key.
+    pub secret_hash: String,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// Creator.
+    pub created_by: Option<UserId>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
 }

@@ -3,10 +3,12 @@
 //! in one store only. Safe to run again: whatever exists is kept, whatever is missing is
 //! added, and the same credentials are printed.
 
-use crate::audit::{Actor, AuditEntry};
-use crate::db::{Db, PageRequest};
+use crate::audit::{Actor, Audit, AuditEntry};
+use crate::db::Db;
+use crate::db::{Access, SystemTask};
 use crate::error::AppResult;
 use crate::identity::{Email, NewUser, password};
+use crate::page::PageRequest;
 use crate::rbac::roles::{ADMIN, EMPLOYEE, MANAGER, OWNER, system_roles};
 use crate::tenancy::{NewStore, NewTenant, Slug, Tenant};
 
@@ -72,7 +74,9 @@ pub struct Demo {
 
 /// Creates the demo tenant, its stores, people and roles, or completes what is missing.
 pub async fn ensure(db: &Db) -> AppResult<Demo> {
-    let tx = db.unscoped_system("demo tenant").begin().await?;
+    let tx = db
+        .platform_write(Access::Task(SystemTask::CreateTenant))
+        .await?;
     let (tenant, created) = match tx.find_tenant_by_slug(SLUG).await? {
         Some(tenant) => (tenant, false),
         None => {
@@ -106,7 +110,7 @@ pub async fn ensure(db: &Db) -> AppResult<Demo> {
         }
         people.push((account, user.id));
     }
-    let scope = tx.into_new_tenant(&tenant).await?;
+    let scope = tx.into_tenant(&tenant).await?;
     let mut roles = scope.list_roles().await?;
     if roles.is_empty() {
         for role in system_roles() {
@@ -138,13 +142,12 @@ pub async fn ensure(db: &Db) -> AppResult<Demo> {
         scope.assign_role(user, role.id, store).await?;
     }
     if created {
+        let entry = AuditEntry::new("tenant.demo", "tenant", tenant.id);
+        scope.commit(Audit::by(Actor::default(), entry)).await?;
+    } else {
         scope
-            .audit(
-                &Actor::default(),
-                AuditEntry::new("tenant.demo", "tenant", tenant.id),
-            )
+            .commit_unaudited("demo: completing an existing demo tenant")
             .await?;
     }
-    scope.commit().await?;
     Ok(Demo { tenant, created })
 }

@@ -1,16 +1,16 @@
 //! Inviting people into a tenant, and joining by invitation.
 
+use crate::db::{Access, SystemTask};
 use crate::rbac::perm;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::AuditEntry;
 use crate::auth::{Caller, tokens};
-use crate::db::{Invitation, InvitationStatus, NewInvitation};
 use crate::error::{AppError, AppResult};
 use crate::identity::registration::parse_name;
 use crate::identity::sessions::{AuthTokens, start_session, tokens_for};
 use crate::identity::{Email, NewUser, mail, password};
-use crate::ids::{InvitationId, RoleId, StoreId};
+use crate::ids::{InvitationId, RoleId, StoreId, TenantId, UserId};
 use crate::rbac::Role;
 use crate::services::Services;
 
@@ -58,27 +58,27 @@ pub async fn invite(
         .map(|id| StoreId::parse(id, "input.storeIds"))
         .collect::<AppResult<Vec<_>>>()?;
 
-    let system = services
-        .db
-        .unscoped_system("invite: existing member check")
-        .read()
-        .await?;
-    if let Some(user) = system.find_user_by_email(&email).await?
-        && system.is_active_member(ctx.tenant_id(), user.id).await?
+    let global = services.db.global_read("invite: who is invited").await?;
+    let invitee = global.find_user_by_email(&email).await?;
+    let inviter = match caller.user() {
+        Ok(me) => global.find_user(me.id).await?,
+        Err(_) => None,
+    };
+    drop(global);
+
+    let scope = services.db.write(ctx).await?;
+    if let Some(user) = invitee
+        && scope
+            .get_member(user.id)
+            .await?
+            .is_some_and(|m| m.status == crate::tenancy::MembershipStatus::Active)
     {
         return Err(AppError::Conflict(format!("{email} is already a member")));
     }
-    let tenant = system
-        .find_tenant(ctx.tenant_id())
+    let tenant = scope
+        .own_tenant()
         .await?
         .ok_or(AppError::NotFound { entity: "tenant" })?;
-    let inviter = match caller.user() {
-        Ok(me) => system.find_user(me.id).await?,
-        Err(_) => None,
-    };
-    drop(system);
-
-    let scope = services.db.write(ctx).await?;
     let mut roles = Vec::with_capacity(role_ids.len());
     for id in &role_ids {
         let role = scope
@@ -118,17 +118,15 @@ pub async fn invite(
         )
         .await?;
     scope
-        .audit(
-            &caller.actor(),
+        .commit(caller.audit(
             AuditEntry::new("member.invite", "invitation", invitation.id).with_changes(
                 serde_json::json!({
                     "email": email.as_str(),
                     "roles": roles.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
                 }),
             ),
-        )
+        ))
         .await?;
-    scope.commit().await?;
     Ok((invitation, roles))
 }
 
@@ -149,12 +147,12 @@ pub async fn revoke(
         })?;
     let roles = roles_of(&scope, &invitation).await?;
     scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("member.invitation_revoke", "invitation", id),
-        )
+        .commit(caller.audit(AuditEntry::new(
+            "member.invitation_revoke",
+            "invitation",
+            id,
+        )))
         .await?;
-    scope.commit().await?;
     Ok((invitation, roles))
 }
 
@@ -193,8 +191,7 @@ pub async fn accept(
 ) -> AppResult<AuthTokens> {
     let tx = services
         .db
-        .unscoped_system("accept invitation")
-        .begin()
+        .platform_write(Access::Task(SystemTask::AcceptInvitation))
         .await?;
     let invitation = tx
         .find_invitation_by_token(&tokens::hash(token.trim()))
@@ -287,7 +284,7 @@ pub async fn accept(
     let (session, refresh) =
         start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
 
-    let scope = tx.into_new_tenant(&tenant).await?;
+    let scope = tx.into_tenant(&tenant).await?;
     for role in &invitation.role_ids {
         if scope.get_role(*role).await?.is_none() {
             continue; // deleted since the invitation was sent
@@ -301,9 +298,75 @@ pub async fn accept(
     }
     let mut actor = caller.actor();
     actor.user = Some(user.id);
+    let modules = scope.modules().await?.into_iter().collect();
     scope
-        .audit(&actor, AuditEntry::new("member.join", "user", user.id))
+        .commit(crate::audit::Audit::by(
+            actor,
+            AuditEntry::new("member.join", "user", user.id),
+        ))
         .await?;
-    scope.commit().await?;
-    tokens_for(services, &session, refresh, user, Some(tenant))
+    tokens_for(services, &session, refresh, user, Some((tenant, modules)))
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    /// Waiting for the invitee.
+    Pending,
+    /// The invitee joined.
+    Accepted,
+    /// Withdrawn.
+    Revoked,
+    /// Not accepted in time.
+    Expired,
+}
+
+impl InvitationStatus {
+    /// Stored form.
+    pub fn as_stored(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Accepted => "ACCEPTED",
+            Self::Revoked => "REVOKED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// An invitation as the services see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// Id.
+    pub id: InvitationId,
+    /// The tenant it invites into.
+    pub tenant: TenantId,
+    /// Who is invited.
+    pub email: Email,
+    /// Roles the invitee will hold.
+    pub role_ids: Vec<RoleId>,
+    /// Stores the roles are limited to; empty is the whole tenant.
+    pub store_ids: Vec<StoreId>,
+    /// State (expiry already applied).
+    pub status: InvitationStatus,
+    /// When it stops being acceptable.
+    pub expires_at: DateTime<Utc>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What inviting needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvitation {
+    /// Who.
+    pub email: Email,
+    /// Roles.
+    pub role_ids: Vec<RoleId>,
+    /// Stores.
+    pub store_ids: Vec<StoreId>,
+    /// Hash of the emailed token.
+    pub token_hash: String,
+    /// Inviter.
+    pub invited_by: Option<UserId>,
+    /// Deadline.
+    pub expires_at: DateTime<Utc>,
 }

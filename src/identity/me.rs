@@ -1,12 +1,13 @@
 //! `me`: the caller, their memberships with roles, the active tenant and its permissions.
 
 use crate::auth::Caller;
-use crate::db::{Membership, TenantScope};
+use crate::db::TenantScope;
+use crate::db::{Access, SystemTask};
 use crate::error::{AppError, AppResult};
 use crate::identity::User;
 use crate::rbac::Role;
 use crate::services::Services;
-use crate::tenancy::{Principal, Store, Tenant, TenantContext};
+use crate::tenancy::{Membership, Principal, Store, Tenant, TenantContext};
 
 /// A role held, with its store resolved.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct HeldRole {
 pub struct MembershipView {
     /// The membership.
     pub membership: Membership,
+    /// The tenant's modules.
+    pub modules: Vec<String>,
     /// Roles held in that tenant.
     pub roles: Vec<HeldRole>,
 }
@@ -34,7 +37,7 @@ pub struct MeView {
     /// Memberships.
     pub memberships: Vec<MembershipView>,
     /// The tenant the request acts in.
-    pub active_tenant: Option<Tenant>,
+    pub active_tenant: Option<(Tenant, Vec<String>)>,
     /// Effective permissions there, sorted.
     pub permissions: Vec<String>,
 }
@@ -58,7 +61,10 @@ pub async fn held_roles(scope: &TenantScope, user: crate::ids::UserId) -> AppRes
 /// The caller's view of themselves.
 pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
     let me = caller.user()?;
-    let system = services.db.unscoped_system("me").read().await?;
+    let system = services
+        .db
+        .platform_read(Access::Task(SystemTask::Memberships))
+        .await?;
     let user = system
         .find_user(me.id)
         .await?
@@ -81,11 +87,23 @@ pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
             Err(AppError::NotFound { .. }) => Vec::new(),
             Err(other) => return Err(other),
         };
-        memberships.push(MembershipView { membership, roles });
+        let modules = system
+            .tenant_modules(membership.tenant.id)
+            .await?
+            .into_iter()
+            .collect();
+        memberships.push(MembershipView {
+            membership,
+            modules,
+            roles,
+        });
     }
     let (active_tenant, permissions) = match caller.active_tenant() {
         Some(ctx) => (
-            system.find_tenant(ctx.tenant_id()).await?,
+            system
+                .find_tenant(ctx.tenant_id())
+                .await?
+                .map(|t| (t, ctx.modules().iter().cloned().collect())),
             ctx.permissions().iter().cloned().collect(),
         ),
         None => (None, Vec::new()),

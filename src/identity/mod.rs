@@ -52,3 +52,12 @@ pub struct NewUser {
     /// Whether the user is a platform admin.
     pub is_platform_admin: bool,
 }
+
+/// A user with the stored password hash, for login only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// argon2id PHC string; none for users who never set a password.
+    pub password_hash: Option<String>,
+}

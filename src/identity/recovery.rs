@@ -4,7 +4,7 @@ use chrono::Duration;
 
 use crate::audit::AuditEntry;
 use crate::auth::{Caller, tokens};
-use crate::db::TokenPurpose;
+use crate::db::{Access, SystemTask};
 use crate::error::{AppError, AppResult};
 use crate::identity::{Email, mail, password};
 use crate::services::Services;
@@ -37,8 +37,7 @@ pub async fn request_password_reset(
     }
     let tx = services
         .db
-        .unscoped_system("password reset request")
-        .begin()
+        .platform_write(Access::Task(SystemTask::Recovery))
         .await?;
     let Some(user) = tx.find_user_by_email(&email).await? else {
         return Ok(true);
@@ -76,8 +75,7 @@ pub async fn reset_password(
     let hash = password::hash(new_password).await?;
     let tx = services
         .db
-        .unscoped_system("password reset")
-        .begin()
+        .platform_write(Access::Task(SystemTask::Recovery))
         .await?;
     let user = tx
         .consume_user_token(&tokens::hash(token.trim()), TokenPurpose::ResetPassword)
@@ -100,15 +98,18 @@ pub async fn reset_password(
             .with_changes(serde_json::json!({ "sessionsRevoked": revoked })),
     )
     .await?;
+    tx.ends_sessions_of(user);
     tx.commit().await?;
-    services.access.sessions_ended(user).await;
     tracing::info!(%user, revoked, "password reset; sessions revoked");
     Ok(true)
 }
 
 /// Confirms an email address with a verification token.
 pub async fn verify_email(services: &Services, token: &str) -> AppResult<bool> {
-    let tx = services.db.unscoped_system("verify email").begin().await?;
+    let tx = services
+        .db
+        .platform_write(Access::Task(SystemTask::Recovery))
+        .await?;
     let user = tx
         .consume_user_token(&tokens::hash(token.trim()), TokenPurpose::VerifyEmail)
         .await?
@@ -131,4 +132,23 @@ pub async fn verify_email(services: &Services, token: &str) -> AppResult<bool> {
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// What an emailed token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Confirms an email address.
+    VerifyEmail,
+    /// Sets a new password.
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "VERIFY_EMAIL",
+            Self::ResetPassword => "RESET_PASSWORD",
+        }
+    }
 }

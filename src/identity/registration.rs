@@ -5,8 +5,9 @@ use chrono::Duration;
 
 use crate::audit::AuditEntry;
 use crate::auth::{Caller, tokens};
-use crate::db::TokenPurpose;
+use crate::db::{Access, SystemTask};
 use crate::error::{AppError, AppResult};
+use crate::identity::recovery::TokenPurpose;
 use crate::identity::sessions::{AuthTokens, start_session, tokens_for};
 use crate::identity::{Email, NewUser, mail, password};
 use crate::rbac::roles::{OWNER, system_roles};
@@ -62,7 +63,7 @@ fn parse_phone(phone: Option<&str>) -> AppResult<Option<String>> {
 }
 
 /// `slug`, or the first of `slug-2`, `slug-3`, … that no tenant has.
-async fn free_slug(tx: &crate::db::SystemTx, slug: Slug) -> AppResult<Slug> {
+async fn free_slug(tx: &crate::db::PlatformTx, slug: Slug) -> AppResult<Slug> {
     if tx.find_tenant_by_slug(slug.as_str()).await?.is_none() {
         return Ok(slug);
     }
@@ -112,7 +113,10 @@ pub async fn register(
         .await?;
     let password_hash = password::hash(&input.password).await?;
 
-    let tx = services.db.unscoped_system("register").begin().await?;
+    let tx = services
+        .db
+        .platform_write(Access::Task(SystemTask::CreateTenant))
+        .await?;
     if let Some(existing) = tx.find_user_by_email(&email).await? {
         // The owner of the address hears of it (once per throttle window), and the caller
         // is told only what it must be told.
@@ -167,7 +171,7 @@ pub async fn register(
     let (session, refresh) =
         start_session(services, &tx, &user, Some(&tenant), &caller.client()).await?;
 
-    let scope = tx.into_new_tenant(&tenant).await?;
+    let scope = tx.into_tenant(&tenant).await?;
     for role in system_roles() {
         let is_owner = role.name == OWNER;
         let role = scope.insert_role(role).await?;
@@ -184,14 +188,14 @@ pub async fn register(
         .await?;
     let mut actor = caller.actor();
     actor.user = Some(user.id);
+    let modules = scope.modules().await?.into_iter().collect();
     scope
-        .audit(
-            &actor,
+        .commit(crate::audit::Audit::by(
+            actor,
             AuditEntry::new("tenant.register", "tenant", tenant.id).with_changes(
                 serde_json::json!({ "slug": tenant.slug.as_str(), "owner": user.email.as_str() }),
             ),
-        )
+        ))
         .await?;
-    scope.commit().await?;
-    tokens_for(services, &session, refresh, user, Some(tenant))
+    tokens_for(services, &session, refresh, user, Some((tenant, modules)))
 }

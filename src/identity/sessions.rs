@@ -3,15 +3,16 @@
 
 use std::sync::OnceLock;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::AuditEntry;
 use crate::auth::Caller;
 use crate::auth::tokens;
-use crate::db::{ClientInfo, Session, SystemTx};
+use crate::db::PlatformTx;
+use crate::db::{Access, SystemTask};
 use crate::error::{AppError, AppResult};
 use crate::identity::{Email, User, password};
-use crate::ids::TenantId;
+use crate::ids::{SessionId, TenantId, UserId};
 use crate::services::Services;
 use crate::tenancy::Tenant;
 
@@ -26,8 +27,8 @@ pub struct AuthTokens {
     pub expires_in: i64,
     /// Who is logged in.
     pub user: User,
-    /// The tenant the tokens act in.
-    pub active_tenant: Option<Tenant>,
+    /// The tenant the tokens act in, with its modules.
+    pub active_tenant: Option<(Tenant, Vec<String>)>,
 }
 
 /// Login arguments, as sent.
@@ -47,7 +48,7 @@ const REFRESH_PREFIX: &str = "mrt_";
 /// Starts a session in `tx` and returns its refresh token.
 pub(crate) async fn start_session(
     services: &Services,
-    tx: &SystemTx,
+    tx: &PlatformTx,
     user: &User,
     tenant: Option<&Tenant>,
     client: &ClientInfo,
@@ -66,20 +67,34 @@ pub(crate) async fn start_session(
     Ok((session, refresh))
 }
 
+/// `tenant` with its modules, read in `tx`.
+async fn with_modules(
+    tx: &PlatformTx,
+    tenant: Option<Tenant>,
+) -> AppResult<Option<(Tenant, Vec<String>)>> {
+    Ok(match tenant {
+        Some(tenant) => {
+            let modules = tx.tenant_modules(tenant.id).await?.into_iter().collect();
+            Some((tenant, modules))
+        }
+        None => None,
+    })
+}
+
 /// Signs the access token of `session` and assembles the payload.
 pub(crate) fn tokens_for(
     services: &Services,
     session: &Session,
     refresh_token: String,
     user: User,
-    active_tenant: Option<Tenant>,
+    active_tenant: Option<(Tenant, Vec<String>)>,
 ) -> AppResult<AuthTokens> {
     let ttl = Duration::from_std(services.config.access_token_ttl).map_err(AppError::internal)?;
     let access_token = services
         .keys
         .issue(
             user.id.into_uuid(),
-            active_tenant.as_ref().map(|t| t.id.into_uuid()),
+            active_tenant.as_ref().map(|(t, _)| t.id.into_uuid()),
             session.id.into_uuid(),
             services.now(),
             ttl,
@@ -128,8 +143,7 @@ pub async fn login(
 
     let credentials = services
         .db
-        .unscoped_system("login: credentials")
-        .read()
+        .global_read("login: credentials")
         .await?
         .credentials(&email)
         .await?;
@@ -153,14 +167,17 @@ pub async fn login(
     };
 
     let user = credentials.user;
-    let tx = services.db.unscoped_system("login").begin().await?;
+    let tx = services
+        .db
+        .platform_write(Access::Task(SystemTask::Sessions))
+        .await?;
     if let Some(rehashed) = rehashed {
         tx.set_password_hash(user.id, &rehashed).await?;
     }
     let memberships = tx.memberships_of(user.id).await?;
     let active = memberships
         .iter()
-        .filter(|m| m.status == crate::db::MembershipStatus::Active)
+        .filter(|m| m.status == crate::tenancy::MembershipStatus::Active)
         .map(|m| &m.tenant);
     let tenant = match input
         .tenant_slug
@@ -187,6 +204,7 @@ pub async fn login(
         AuditEntry::new("session.login", "session", session.id),
     )
     .await?;
+    let tenant = with_modules(&tx, tenant).await?;
     tx.commit().await?;
     tokens_for(services, &session, refresh, user, tenant)
 }
@@ -199,7 +217,10 @@ pub async fn refresh(
     refresh_token: &str,
 ) -> AppResult<AuthTokens> {
     let hash = tokens::hash(refresh_token.trim());
-    let tx = services.db.unscoped_system("refresh token").begin().await?;
+    let tx = services
+        .db
+        .platform_write(Access::Task(SystemTask::Sessions))
+        .await?;
     let Some(record) = tx.find_refresh_token(&hash).await? else {
         return Err(AppError::Unauthenticated);
     };
@@ -214,8 +235,8 @@ pub async fn refresh(
         let entry = AuditEntry::new("session.refresh_token_reuse", "session", session.id)
             .with_changes(serde_json::json!({ "revoked": true }));
         tx.audit(session.tenant, &actor, entry).await?;
+        tx.ends_sessions_of(session.user);
         tx.commit().await?;
-        services.access.sessions_ended(session.user).await;
         tracing::warn!(session = %session.id, user = %session.user, "refresh token reuse: session revoked");
         return Err(AppError::Unauthenticated);
     }
@@ -240,6 +261,7 @@ pub async fn refresh(
         }
         _ => None,
     };
+    let tenant = with_modules(&tx, tenant).await?;
     tx.commit().await?;
     tokens_for(services, &session, refresh, user, tenant)
 }
@@ -248,7 +270,10 @@ pub async fn refresh(
 /// known, so it reveals nothing.
 pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool> {
     let hash = tokens::hash(refresh_token.trim());
-    let tx = services.db.unscoped_system("logout").begin().await?;
+    let tx = services
+        .db
+        .platform_write(Access::Task(SystemTask::Sessions))
+        .await?;
     if let Some(record) = tx.find_refresh_token(&hash).await? {
         tx.revoke_session(record.session.id, "logout").await?;
         let actor = crate::audit::Actor {
@@ -261,8 +286,8 @@ pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool>
             AuditEntry::new("session.logout", "session", record.session.id),
         )
         .await?;
+        tx.ends_sessions_of(record.session.user);
         tx.commit().await?;
-        services.access.sessions_ended(record.session.user).await;
     }
     Ok(true)
 }
@@ -275,7 +300,10 @@ pub async fn switch_tenant(
 ) -> AppResult<AuthTokens> {
     let me = caller.user()?;
     let tenant = TenantId::parse(tenant, "tenantId")?;
-    let tx = services.db.unscoped_system("switch tenant").begin().await?;
+    let tx = services
+        .db
+        .platform_write(Access::Task(SystemTask::Sessions))
+        .await?;
     if !tx.is_active_member(tenant, me.id).await? {
         return Err(AppError::NotFound { entity: "tenant" });
     }
@@ -295,6 +323,48 @@ pub async fn switch_tenant(
         AuditEntry::new("session.switch_tenant", "session", session.id),
     )
     .await?;
+    let tenant = with_modules(&tx, Some(tenant)).await?;
     tx.commit().await?;
-    tokens_for(services, &session, refresh, user, Some(tenant))
+    tokens_for(services, &session, refresh, user, tenant)
+}
+
+/// A session as the services see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Id (`sid` in access tokens).
+    pub id: SessionId,
+    /// Whose.
+    pub user: UserId,
+    /// The tenant its tokens act in.
+    pub tenant: Option<TenantId>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// Whether tokens of this session are accepted at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// Where a login came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Address.
+    pub ip: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// A presented refresh token and its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// The session the token belongs to.
+    pub session: Session,
+    /// When the token was replaced by a newer one; a replaced token presented again is
+    /// reuse.
+    pub rotated_at: Option<DateTime<Utc>>,
 }

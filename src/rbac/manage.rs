@@ -110,14 +110,12 @@ pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> A
         })
         .await?;
     scope
-        .audit(
-            &caller.actor(),
+        .commit(caller.audit(
             AuditEntry::new("role.create", "role", role.id).with_changes(
                 serde_json::json!({ "name": role.name, "permissions": role.permissions }),
             ),
-        )
+        ))
         .await?;
-    scope.commit().await?;
     Ok(role)
 }
 
@@ -161,17 +159,18 @@ pub async fn update(
         )
         .await?
         .ok_or(AppError::NotFound { entity: "role" })?;
+    scope.invalidates_access();
     scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("role.update", "role", id).with_changes(serde_json::json!({
-                "before": { "name": before.name, "permissions": before.permissions },
-                "after": { "name": after.name, "permissions": after.permissions },
-            })),
+        .commit(
+            caller.audit(AuditEntry::new("role.update", "role", id).with_changes(
+                serde_json::json!({
+                    "before": { "name": before.name, "permissions": before.permissions },
+                    "after": { "name": after.name, "permissions": after.permissions },
+                }),
+            )),
         )
         .await?;
-    scope.commit().await?;
-    services.access.invalidate(ctx.tenant_id()).await;
+
     Ok(after)
 }
 
@@ -196,13 +195,13 @@ pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult
     }
     scope.delete_role(id).await?;
     scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("role.delete", "role", id)
-                .with_changes(serde_json::json!({ "name": role.name })),
+        .commit(
+            caller.audit(
+                AuditEntry::new("role.delete", "role", id)
+                    .with_changes(serde_json::json!({ "name": role.name })),
+            ),
         )
         .await?;
-    scope.commit().await?;
     Ok(true)
 }
 
@@ -235,15 +234,16 @@ pub async fn set_permission(
         .get_role(id)
         .await?
         .ok_or(AppError::NotFound { entity: "role" })?;
+    scope.invalidates_access();
     scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("role.permission", "role", id)
-                .with_changes(serde_json::json!({ "permission": code, "granted": granted })),
+        .commit(
+            caller.audit(
+                AuditEntry::new("role.permission", "role", id)
+                    .with_changes(serde_json::json!({ "permission": code, "granted": granted })),
+            ),
         )
         .await?;
-    scope.commit().await?;
-    services.access.invalidate(ctx.tenant_id()).await;
+
     Ok(role)
 }
 
@@ -328,18 +328,14 @@ async fn change_assignment(
             "role.revoke"
         }
     };
-    scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new(action, "user", user).with_changes(
-                serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) }),
-            ),
-        )
-        .await?;
+    let audit = caller.audit(AuditEntry::new(action, "user", user).with_changes(
+        serde_json::json!({ "role": role.name, "store": store.map(|s| s.to_string()) }),
+    ));
     let member = view(&scope, user)
         .await?
         .ok_or(AppError::NotFound { entity: "member" })?;
-    scope.commit().await?;
-    services.access.invalidate(ctx.tenant_id()).await;
+    scope.invalidates_access();
+    scope.commit(audit).await?;
+
     Ok(member)
 }

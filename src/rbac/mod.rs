@@ -109,6 +109,15 @@ pub fn permission(code: &str) -> Option<&'static Permission> {
     CATALOGUE.iter().find(|p| p.code == code)
 }
 
+/// A member's permissions, tenant-wide and in one store, apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Held tenant-wide.
+    pub tenant: std::collections::BTreeSet<String>,
+    /// Held only in the store the request is narrowed to.
+    pub store: std::collections::BTreeSet<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -310,3 +310,18 @@ impl AccessCache {
         self.events.subscribe()
     }
 }
+
+
+/// Units of work publish their access changes here after they commit.
+impl crate::db::AfterCommit for AccessCache {
+    fn publish(&self, events: Vec<AccessEvent>) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            for event in events {
+                match event {
+                    AccessEvent::Tenant(tenant) => self.invalidate(tenant).await,
+                    AccessEvent::Sessions(user) => self.sessions_ended(user).await,
+                }
+            }
+        })
+    }
+}

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::db::Db;
-use crate::db::{ApiKey, SystemTx};
+use crate::db::{Access, SystemTask};
+use crate::db::{Db, PlatformTx};
 use crate::error::{AppError, AppResult};
+use crate::identity::api_keys::ApiKey;
 use crate::ids::{ApiKeyId, StoreId, TenantId, UserId};
 use crate::rbac::Permission;
 use crate::tenancy::TenantStatus;
@@ -87,7 +88,9 @@ impl TenantContext {
         store: Option<StoreId>,
     ) -> AppResult<Self> {
         let user = principal.user_id().ok_or(AppError::Unauthenticated)?;
-        let system = db.unscoped_system("resolve tenant context").read().await?;
+        let system = db
+            .platform_read(Access::Task(SystemTask::ResolveContext))
+            .await?;
         if !system.is_active_member(tenant, user).await? {
             return Err(AppError::NotFound { entity: "tenant" });
         }
@@ -119,7 +122,7 @@ impl TenantContext {
     /// holds tenant-wide (`creator`, the creator's current context; `None` for a key made
     /// by the system).
     pub(crate) async fn for_api_key(
-        system: &SystemTx,
+        system: &PlatformTx,
         key: &ApiKey,
         creator: Option<&TenantContext>,
     ) -> AppResult<Self> {
@@ -146,11 +149,16 @@ impl TenantContext {
         })
     }
 
-    /// The context a job runs in: the server acting for `tenant`, which must exist.
-    pub async fn for_job(db: &Db, tenant: TenantId, job: &'static str) -> AppResult<Self> {
+    /// The context a job runs in: the server acting for `tenant`, which must exist. Only
+    /// the worker holds a [`JobRunner`](crate::worker::JobRunner), so only it builds one.
+    pub async fn for_job(
+        _runner: &crate::worker::JobRunner,
+        db: &Db,
+        tenant: TenantId,
+        job: &'static str,
+    ) -> AppResult<Self> {
         let status = db
-            .unscoped_system("job tenant context")
-            .read()
+            .platform_read(Access::Task(SystemTask::JobContext))
             .await?
             .find_tenant(tenant)
             .await?

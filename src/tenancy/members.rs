@@ -2,10 +2,11 @@
 
 use crate::audit::AuditEntry;
 use crate::auth::Caller;
-use crate::db::{MemberRecord, Page, PageRequest, TenantScope};
+use crate::db::TenantScope;
 use crate::error::{AppError, AppResult};
 use crate::identity::me::{HeldRole, held_roles};
 use crate::ids::UserId;
+use crate::page::{Page, PageRequest};
 use crate::rbac::perm;
 use crate::services::Services;
 
@@ -76,14 +77,68 @@ pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResu
         ));
     }
     scope.remove_member(user).await?;
+    scope.invalidates_access();
     scope
-        .audit(
-            &caller.actor(),
-            AuditEntry::new("member.remove", "user", user)
-                .with_changes(serde_json::json!({ "email": member.user.email.as_str() })),
+        .commit(
+            caller.audit(
+                AuditEntry::new("member.remove", "user", user)
+                    .with_changes(serde_json::json!({ "email": member.user.email.as_str() })),
+            ),
         )
         .await?;
-    scope.commit().await?;
-    services.access.invalidate(ctx.tenant_id()).await;
+
     Ok(true)
+}
+
+/// A membership's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipStatus {
+    /// Invited, not yet joined.
+    Invited,
+    /// A member.
+    Active,
+    /// Kept for history; no access.
+    Disabled,
+}
+
+impl MembershipStatus {
+    /// Parses the stored form.
+    pub fn from_stored(value: &str) -> Self {
+        match value {
+            "ACTIVE" => Self::Active,
+            "INVITED" => Self::Invited,
+            _ => Self::Disabled,
+        }
+    }
+
+    /// Stored form.
+    pub fn as_stored(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Invited => "INVITED",
+            Self::Disabled => "DISABLED",
+        }
+    }
+}
+
+/// A user's membership of one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    /// The tenant.
+    pub tenant: crate::tenancy::Tenant,
+    /// Its state.
+    pub status: MembershipStatus,
+    /// When the user joined.
+    pub joined_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A member of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The user.
+    pub user: crate::identity::User,
+    /// Membership state.
+    pub status: MembershipStatus,
+    /// When they joined.
+    pub joined_at: Option<chrono::DateTime<chrono::Utc>>,
 }

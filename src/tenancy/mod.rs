@@ -9,5 +9,9 @@ pub mod tenants;
 
 pub use crate::ids::{StoreId, TenantId, UserId};
 pub use context::{Principal, TenantContext};
+pub use members::{MemberRecord, Membership, MembershipStatus};
 pub use stores::{NewStore, Store, StorePatch, StoreStatus};
 pub use tenants::{IsolationTier, NewTenant, Slug, Tenant, TenantStatus};
+
+/// The module every tenant has.
+pub const CORE: &str = "core";

@@ -116,41 +116,28 @@ fn store_code(code: &str) -> Result<String, AppError> {
     Ok(code.to_owned())
 }
 
-/// The tenant's stores, a page at a time. [P:store.read]
+/// The tenant's stores, a page at a time; a request narrowed to one store (`X-Store-ID`)
+/// sees that store only (the scope filters). [P:store.read]
 pub async fn list(
     services: &crate::services::Services,
     caller: &crate::auth::Caller,
-    page: crate::db::PageRequest,
-) -> crate::error::AppResult<crate::db::Page<Store>> {
+    page: crate::page::PageRequest,
+) -> crate::error::AppResult<crate::page::Page<Store>> {
     let ctx = caller.tenant()?;
     ctx.require_somewhere(perm::STORE_READ)?;
-    let scope = services.db.read(ctx).await?;
-    // A request narrowed to one store (X-Store-ID) sees that store only.
-    if let Some(only) = ctx
-        .store_id()
-        .filter(|s| ctx.has_in_store(perm::STORE_READ, *s))
-    {
-        let items: Vec<Store> = scope.get_store(only).await?.into_iter().collect();
-        return Ok(crate::db::Page {
-            total: items.len() as u64,
-            has_next: false,
-            has_previous: false,
-            items,
-        });
-    }
-    scope.list_stores(page).await
+    services.db.read(ctx).await?.list_stores(page).await
 }
 
-/// One store of the tenant; `None` when it is not in the caller's tenant. [P:store.read]
+/// One store of the tenant; `None` when it is not in the caller's tenant (or not the store
+/// the request is narrowed to). [P:store.read]
 pub async fn get(
     services: &crate::services::Services,
     caller: &crate::auth::Caller,
-    id: &str,
+    id: StoreId,
 ) -> crate::error::AppResult<Option<Store>> {
     let ctx = caller.tenant()?;
     ctx.require_somewhere(perm::STORE_READ)?;
-    let id = StoreId::parse(id, "id")?;
-    if ctx.store_id().is_some_and(|only| only != id) || !ctx.has_in_store(perm::STORE_READ, id) {
+    if !ctx.has_in_store(perm::STORE_READ, id) {
         return Ok(None);
     }
     services.db.read(ctx).await?.get_store(id).await
@@ -179,25 +166,17 @@ pub mod manage {
     use crate::services::Services;
 
     /// Creates a store.
-    pub async fn create(
-        services: &Services,
-        caller: &Caller,
-        name: &str,
-        code: Option<&str>,
-    ) -> AppResult<Store> {
+    pub async fn create(services: &Services, caller: &Caller, new: NewStore) -> AppResult<Store> {
         let ctx = caller.require(perm::STORE_MANAGE)?;
-        let new = NewStore::parse(name, code)?;
         let scope = services.db.write(ctx).await?;
         let store = scope.insert_store(new).await?;
         scope
-            .audit(
-                &caller.actor(),
+            .commit(caller.audit(
                 AuditEntry::new("store.create", "store", store.id).with_changes(
                     serde_json::json!({ "after": { "name": store.name, "code": store.code } }),
                 ),
-            )
+            ))
             .await?;
-        scope.commit().await?;
         Ok(store)
     }
 
@@ -205,20 +184,14 @@ pub mod manage {
     pub async fn update(
         services: &Services,
         caller: &Caller,
-        id: &str,
-        name: Option<&str>,
-        code: Option<&str>,
+        id: StoreId,
+        patch: StorePatch,
     ) -> AppResult<Store> {
-        caller.tenant()?.require_somewhere(perm::STORE_MANAGE)?;
-        let id = StoreId::parse(id, "id")?;
-        let patch = StorePatch::parse(name, code)?;
         change(services, caller, id, patch, "store.update").await
     }
 
     /// Archives a store (kept for history, no longer active).
-    pub async fn archive(services: &Services, caller: &Caller, id: &str) -> AppResult<Store> {
-        caller.tenant()?.require_somewhere(perm::STORE_MANAGE)?;
-        let id = StoreId::parse(id, "id")?;
+    pub async fn archive(services: &Services, caller: &Caller, id: StoreId) -> AppResult<Store> {
         let patch = StorePatch {
             status: Some(StoreStatus::Archived),
             ..StorePatch::default()
@@ -235,35 +208,26 @@ pub mod manage {
     ) -> AppResult<Store> {
         let ctx = caller.tenant()?;
         ctx.require_somewhere(perm::STORE_MANAGE)?;
-        if ctx.store_id().is_some_and(|only| only != id) {
-            return Err(AppError::NotFound { entity: "store" });
-        }
-        if !ctx.has_in_store(perm::STORE_MANAGE, id) {
-            return Err(AppError::forbidden("requires the store.manage permission"));
-        }
         let scope = services.db.write(ctx).await?;
         let before = scope
             .get_store(id)
             .await?
             .ok_or(AppError::NotFound { entity: "store" })?;
+        if !ctx.has_in_store(perm::STORE_MANAGE, id) {
+            return Err(AppError::forbidden("requires the store.manage permission"));
+        }
         let after = scope
             .update_store(id, patch)
             .await?
             .ok_or(AppError::NotFound { entity: "store" })?;
-        scope
-            .audit(
-                &caller.actor(),
-                AuditEntry::new(action, "store", id).with_changes(serde_json::json!({
-                    "before": { "name": before.name, "code": before.code, "status": before.status.as_str() },
-                    "after": { "name": after.name, "code": after.code, "status": after.status.as_str() },
-                })),
-            )
-            .await?;
-        scope.commit().await?;
         if after.status != before.status {
             // Contexts narrowed to this store (X-Store-ID) are re-checked.
-            services.access.invalidate(ctx.tenant_id()).await;
+            scope.invalidates_access();
         }
+        scope.commit(caller.audit(AuditEntry::new(action, "store", id).with_changes(serde_json::json!({
+                    "before": { "name": before.name, "code": before.code, "status": before.status.as_str() },
+                    "after": { "name": after.name, "code": after.code, "status": after.status.as_str() },
+                })))).await?;
         Ok(after)
     }
 }

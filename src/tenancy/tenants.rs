@@ -177,9 +177,10 @@ pub mod manage {
     use super::{Tenant, TenantStatus};
     use crate::audit::AuditEntry;
     use crate::auth::Caller;
-    use crate::db::{Page, PageRequest};
+    use crate::db::Access;
     use crate::error::{AppError, AppResult};
     use crate::ids::TenantId;
+    use crate::page::{Page, PageRequest};
     use crate::rbac::perm;
     use crate::services::Services;
 
@@ -221,26 +222,16 @@ pub mod manage {
             .await?
             .ok_or(AppError::NotFound { entity: "tenant" })?;
         scope
-            .audit(
-                &caller.actor(),
+            .commit(caller.audit(
                 AuditEntry::new("tenant.update", "tenant", after.id).with_changes(
                     serde_json::json!({
                         "before": { "name": before.name, "settings": before.settings },
                         "after": { "name": after.name, "settings": after.settings },
                     }),
                 ),
-            )
+            ))
             .await?;
-        scope.commit().await?;
         Ok((after, ctx.modules().iter().cloned().collect()))
-    }
-
-    fn platform_admin(caller: &Caller) -> AppResult<()> {
-        if caller.user()?.platform_admin {
-            Ok(())
-        } else {
-            Err(AppError::forbidden("platform administrators only"))
-        }
     }
 
     /// Every tenant (platform scope; the read is audited). [PA]
@@ -250,11 +241,10 @@ pub mod manage {
         page: PageRequest,
         search: Option<&str>,
     ) -> AppResult<Page<(Tenant, Vec<String>)>> {
-        platform_admin(caller)?;
+        let admin = caller.platform_admin()?;
         let tx = services
             .db
-            .unscoped_system("platform: list tenants")
-            .begin()
+            .platform_write(Access::Admin(&admin, "list tenants"))
             .await?;
         let page = tx.list_tenants(page, search).await?;
         let mut items = Vec::with_capacity(page.items.len());
@@ -287,7 +277,7 @@ pub mod manage {
         status: TenantStatus,
         reason: Option<&str>,
     ) -> AppResult<(Tenant, Vec<String>)> {
-        platform_admin(caller)?;
+        let admin = caller.platform_admin()?;
         let id = TenantId::parse(tenant, "tenantId")?;
         if status == TenantStatus::Suspended && reason.is_none_or(|r| r.trim().is_empty()) {
             return Err(AppError::bad_input(
@@ -297,8 +287,7 @@ pub mod manage {
         }
         let tx = services
             .db
-            .unscoped_system("platform: tenant status")
-            .begin()
+            .platform_write(Access::Admin(&admin, "tenant status"))
             .await?;
         let before = tx
             .find_tenant(id)
@@ -320,8 +309,8 @@ pub mod manage {
             tx.audit(chain, &caller.actor(), entry).await?;
         }
         let modules = tx.tenant_modules(id).await?.into_iter().collect();
+        tx.invalidates_access_of(id);
         tx.commit().await?;
-        services.access.invalidate(id).await;
         Ok((after, modules))
     }
 
@@ -334,7 +323,7 @@ pub mod manage {
         module: &str,
         enabled: bool,
     ) -> AppResult<(Tenant, Vec<String>)> {
-        platform_admin(caller)?;
+        let admin = caller.platform_admin()?;
         let id = TenantId::parse(tenant, "tenantId")?;
         if !crate::rbac::CATALOGUE.iter().any(|p| p.module == module) {
             return Err(AppError::bad_input(
@@ -344,8 +333,7 @@ pub mod manage {
         }
         let tx = services
             .db
-            .unscoped_system("platform: tenant module")
-            .begin()
+            .platform_write(Access::Admin(&admin, "tenant module"))
             .await?;
         let tenant = tx
             .find_tenant(id)
@@ -359,8 +347,8 @@ pub mod manage {
             tx.audit(chain, &caller.actor(), entry).await?;
         }
         let modules = tx.tenant_modules(id).await?.into_iter().collect();
+        tx.invalidates_access_of(id);
         tx.commit().await?;
-        services.access.invalidate(id).await;
         Ok((tenant, modules))
     }
 }

@@ -25,6 +25,22 @@ use crate::notify::email::{Mailer, send_email};
 
 pub use outbox::drain_once;
 
+/// The worker's proof, required to build a job's tenant context
+/// ([`TenantContext::for_job`](crate::tenancy::TenantContext::for_job)): only this module
+/// makes one, so no request path can act as the system inside a tenant.
+#[derive(Debug)]
+pub struct JobRunner(());
+
+/// The context a tenant job runs in: the server acting for `tenant`, which must exist
+/// (NOT_FOUND otherwise). Tenant jobs rebuild it from their payload's tenant id, here.
+pub async fn context_for(
+    db: &Db,
+    tenant: crate::ids::TenantId,
+    job: &'static str,
+) -> crate::error::AppResult<crate::tenancy::TenantContext> {
+    crate::tenancy::TenantContext::for_job(&JobRunner(()), db, tenant, job).await
+}
+
 /// What the workers need.
 #[derive(Debug, Clone)]
 pub struct WorkerDeps {

@@ -981,10 +981,10 @@ async fn registration_audit_actors_and_request_ids_reveal_nothing_they_should_no
     assert_eq!(response.headers()["x-request-id"], "client-chosen-42");
     TestApp::read(response).await.data();
     let tenant = msingi::tenancy::TenantId::parse(&owner.tenant_id, "tenant").unwrap();
-    let ctx = msingi::tenancy::TenantContext::for_job(&app.db, tenant, "test: read audit")
+    let ctx = msingi::worker::context_for(&app.db, tenant, "test: read audit")
         .await
         .unwrap();
-    let page = msingi::db::PageRequest::parse(Some(1), None).unwrap();
+    let page = msingi::page::PageRequest::parse(Some(1), None).unwrap();
     let newest = app
         .db
         .read(&ctx)

@@ -467,8 +467,9 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_at_login() {
     let email = msingi::identity::Email::parse(&owner.email, "email").unwrap();
     let tx = app
         .db
-        .unscoped_system("test: weaken the stored hash")
-        .begin()
+        .platform_write(msingi::db::Access::Task(
+            msingi::db::SystemTask::CreateTenant,
+        ))
         .await
         .unwrap();
     let user = tx.find_user_by_email(&email).await.unwrap().unwrap();
@@ -481,8 +482,9 @@ async fn a_password_hashed_with_old_parameters_is_rehashed_at_login() {
     assert!(login.body["errors"].is_null(), "{}", login.body);
     let system = app
         .db
-        .unscoped_system("test: read the hash")
-        .read()
+        .platform_read(msingi::db::Access::Task(
+            msingi::db::SystemTask::AuditVerify,
+        ))
         .await
         .unwrap();
     let stored = system

@@ -11,8 +11,9 @@ use crate::common::TestApp;
 
 async fn context(db: &Db) -> TenantContext {
     let tx = db
-        .unscoped_system("test arrangement")
-        .begin()
+        .platform_write(msingi::db::Access::Task(
+            msingi::db::SystemTask::CreateTenant,
+        ))
         .await
         .unwrap();
     let tenant = tx
@@ -62,7 +63,7 @@ async fn a_committed_job_reaches_its_worker_and_the_email_goes_out_over_smtp() {
     let ctx = context(&app.db).await;
     let scope = app.db.write(&ctx).await.unwrap();
     scope.enqueue(&email("Welcome to Msingi")).await.unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
 
     let mail = app
         .smtp
@@ -83,7 +84,7 @@ async fn without_smtp_the_email_is_written_to_the_outbox_directory() {
     let ctx = context(&app.db).await;
     let scope = app.db.write(&ctx).await.unwrap();
     scope.enqueue(&email("Welcome to Msingi")).await.unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
 
     let delivered = app
         .eventually(Duration::from_secs(15), || async {
@@ -117,7 +118,7 @@ async fn a_job_written_in_a_rolled_back_unit_of_work_never_leaves() {
 
     let scope = app.db.write(&ctx).await.unwrap();
     scope.enqueue(&email("Sent")).await.unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
 
     app.smtp.wait_for("wanjiru@example.com", "Sent").await;
     // Give a wrongly queued second message time to arrive too.
@@ -138,7 +139,7 @@ async fn jobs_wait_in_the_outbox_while_no_worker_runs_and_leave_when_drained() {
     for i in 0..3 {
         scope.enqueue(&email(&format!("Queued {i}"))).await.unwrap();
     }
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         app.db.outbox_backlog().await.unwrap(),
@@ -169,7 +170,7 @@ async fn a_job_running_at_shutdown_finishes_before_the_server_stops() {
     let ctx = context(&app.db).await;
     let scope = app.db.write(&ctx).await.unwrap();
     scope.enqueue(&email("In flight")).await.unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
 
     // Wait until the worker is talking to the (slow) mail server, then stop.
     let started = app

@@ -63,10 +63,10 @@ impl TestApp {
     /// The actions in a tenant's audit log, newest first.
     pub async fn audit_actions(&self, tenant_id: &str) -> Vec<String> {
         let tenant = msingi::tenancy::TenantId::parse(tenant_id, "tenant").unwrap();
-        let ctx = msingi::tenancy::TenantContext::for_job(&self.db, tenant, "test: read audit")
+        let ctx = msingi::worker::context_for(&self.db, tenant, "test: read audit")
             .await
             .unwrap();
-        let page = msingi::db::PageRequest::parse(Some(100), None).unwrap();
+        let page = msingi::page::PageRequest::parse(Some(100), None).unwrap();
         let scope = self.db.read(&ctx).await.unwrap();
         scope
             .list_audit(None, page)
@@ -182,8 +182,9 @@ impl TestApp {
     pub async fn platform_audit_actions(&self) -> Vec<String> {
         let system = self
             .db
-            .unscoped_system("test: read the platform chain")
-            .read()
+            .platform_read(msingi::db::Access::Task(
+                msingi::db::SystemTask::AuditVerify,
+            ))
             .await
             .unwrap();
         system

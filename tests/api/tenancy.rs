@@ -1,8 +1,9 @@
 //! The tenant-scoped repository handle: every read and write stays inside its tenant.
 
-use msingi::db::{Db, PageRequest};
+use msingi::db::Db;
 use msingi::error::AppError;
 use msingi::identity::{Email, NewUser, User};
+use msingi::page::PageRequest;
 use msingi::tenancy::{
     NewStore, NewTenant, Principal, Slug, StorePatch, Tenant, TenantContext, TenantId,
 };
@@ -12,8 +13,9 @@ use crate::common::TestApp;
 /// A tenant with one active owner, and the owner's context in it.
 async fn tenant_with_member(db: &Db, slug: &str) -> (Tenant, User, TenantContext) {
     let tx = db
-        .unscoped_system("test arrangement")
-        .begin()
+        .platform_write(msingi::db::Access::Task(
+            msingi::db::SystemTask::CreateTenant,
+        ))
         .await
         .unwrap();
     let tenant = tx
@@ -59,7 +61,7 @@ async fn another_tenants_scope_cannot_read_or_change_a_store() {
         .insert_store(NewStore::parse("Westlands", Some("WL")).unwrap())
         .await
         .unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
 
     let b = db.write(&ctx_b).await.unwrap();
     assert_eq!(b.get_store(store.id).await.unwrap(), None);
@@ -72,7 +74,7 @@ async fn another_tenants_scope_cannot_read_or_change_a_store() {
     );
     let patch = StorePatch::parse(Some("Hijacked"), None).unwrap();
     assert_eq!(b.update_store(store.id, patch).await.unwrap(), None);
-    b.commit().await.unwrap();
+    b.commit_unaudited("test arrangement").await.unwrap();
 
     let a = db.read(&ctx_a).await.unwrap();
     let unchanged = a
@@ -96,7 +98,7 @@ async fn the_same_store_code_may_exist_in_two_tenants_but_not_twice_in_one() {
             .insert_store(NewStore::parse("Main", Some("MAIN")).unwrap())
             .await
             .unwrap();
-        scope.commit().await.unwrap();
+        scope.commit_unaudited("test arrangement").await.unwrap();
     }
     let scope = db.write(&ctx_a).await.unwrap();
     let err = scope
@@ -118,7 +120,7 @@ async fn stores_page_in_creation_order_with_opaque_cursors() {
             .await
             .unwrap();
     }
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
 
     let scope = db.read(&ctx).await.unwrap();
     let first = scope
@@ -135,7 +137,7 @@ async fn stores_page_in_creation_order_with_opaque_cursors() {
     );
     assert!(first.has_next && !first.has_previous);
     assert_eq!(first.total, 3);
-    let cursor = msingi::db::encode_cursor(first.items[1].id.into_uuid());
+    let cursor = msingi::page::encode_cursor(first.items[1].id.into_uuid());
     let rest = scope
         .list_stores(PageRequest::parse(Some(2), Some(&cursor)).unwrap())
         .await
@@ -174,7 +176,7 @@ async fn a_context_is_refused_to_non_members_and_foreign_stores() {
         .insert_store(NewStore::parse("B's", None).unwrap())
         .await
         .unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
     let err = TenantContext::for_member(db, member_of_a.clone(), tenant_a.id, Some(store_b.id))
         .await
         .unwrap_err();
@@ -188,7 +190,7 @@ async fn a_context_is_refused_to_non_members_and_foreign_stores() {
         .insert_store(NewStore::parse("A's", None).unwrap())
         .await
         .unwrap();
-    scope.commit().await.unwrap();
+    scope.commit_unaudited("test arrangement").await.unwrap();
     let narrowed = TenantContext::for_member(db, member_of_a, tenant_a.id, Some(store_a.id))
         .await
         .unwrap();
@@ -204,11 +206,11 @@ async fn a_context_is_refused_to_non_members_and_foreign_stores() {
 async fn a_job_context_needs_an_existing_tenant() {
     let app = TestApp::spawn().await;
     let (tenant, _, _) = tenant_with_member(&app.db, "duka-a").await;
-    let ctx = TenantContext::for_job(&app.db, tenant.id, "test job")
+    let ctx = msingi::worker::context_for(&app.db, tenant.id, "test job")
         .await
         .unwrap();
     assert_eq!(ctx.tenant_id(), tenant.id);
-    let err = TenantContext::for_job(&app.db, TenantId::new(), "test job")
+    let err = msingi::worker::context_for(&app.db, TenantId::new(), "test job")
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
@@ -218,7 +220,13 @@ async fn a_job_context_needs_an_existing_tenant() {
 async fn a_taken_tenant_slug_is_a_conflict() {
     let app = TestApp::spawn().await;
     tenant_with_member(&app.db, "duka-a").await;
-    let tx = app.db.unscoped_system("test").begin().await.unwrap();
+    let tx = app
+        .db
+        .platform_write(msingi::db::Access::Task(
+            msingi::db::SystemTask::CreateTenant,
+        ))
+        .await
+        .unwrap();
     let err = tx
         .insert_tenant(NewTenant {
             slug: Slug::parse("duka-a", "slug").unwrap(),

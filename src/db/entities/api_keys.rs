@@ -22,9 +22,3 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-impl super::super::scope::TenantOwned for Entity {
-    fn tenant_column() -> Column {
-        Column::TenantId
-    }
-}

@@ -18,3 +18,75 @@ pub(super) mod tenant_modules;
 pub(super) mod tenants;
 pub(super) mod user_tokens;
 pub(super) mod users;
+
+use super::scope::{Global, TenantOwned};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
+use sea_orm::{ColumnTrait, Condition};
+
+/// Tables whose rows carry the tenant in `tenant_id`.
+macro_rules! tenant_owned {
+    ($($table:ident),* $(,)?) => {$(
+        impl TenantOwned for $table::Entity {
+            fn tenant_column() -> Option<$table::Column> {
+                Some($table::Column::TenantId)
+            }
+        }
+    )*};
+}
+
+tenant_owned!(
+    api_keys,
+    audit_log,
+    invitations,
+    memberships,
+    outbox,
+    role_assignments,
+    role_permissions,
+    roles,
+    tenant_modules,
+);
+
+impl TenantOwned for stores::Entity {
+    fn tenant_column() -> Option<stores::Column> {
+        Some(stores::Column::TenantId)
+    }
+    /// A store is its own store: a request narrowed to one sees that one only.
+    fn store_column() -> Option<stores::Column> {
+        Some(stores::Column::Id)
+    }
+}
+
+/// A tenant scope sees its own tenant's row.
+impl TenantOwned for tenants::Entity {
+    fn tenant_column() -> Option<tenants::Column> {
+        None
+    }
+    fn of_tenant(tenant: uuid::Uuid) -> Condition {
+        Condition::all().add(tenants::Column::Id.eq(tenant))
+    }
+}
+
+/// A tenant scope sees the profiles of its members only.
+impl TenantOwned for member_profiles::Entity {
+    fn tenant_column() -> Option<member_profiles::Column> {
+        None
+    }
+    fn of_tenant(tenant: uuid::Uuid) -> Condition {
+        Condition::all().add(
+            member_profiles::Column::Id.in_subquery(
+                Query::select()
+                    .column(memberships::Column::UserId)
+                    .from(memberships::Entity)
+                    .and_where(Expr::col(memberships::Column::TenantId).eq(tenant))
+                    .to_owned(),
+            ),
+        )
+    }
+}
+
+impl Global for users::Entity {}
+impl Global for sessions::Entity {}
+impl Global for refresh_tokens::Entity {}
+impl Global for user_tokens::Entity {}
+/// The tenant directory: found by slug or id before any tenant is known.
+impl Global for tenants::Entity {}

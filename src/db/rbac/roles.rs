@@ -2,14 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait};
 
-use super::entities::{role_assignments, role_permissions, roles};
-use super::scope::{SystemTx, TenantScope};
+use crate::db::entities::{role_assignments, role_permissions, roles};
+use crate::db::scope::{PlatformTx, TenantScope};
 use crate::error::{AppError, AppResult};
 use crate::ids::{RoleId, StoreId, TenantId, UserId};
 use crate::rbac::roles::{OWNER, all_permissions};
-use crate::rbac::{NewRole, Role, RoleAssignment};
+use crate::rbac::{Grants, NewRole, Role, RoleAssignment};
 
 /// The `scope` of a tenant-wide assignment.
 const TENANT_SCOPE: &str = "tenant";
@@ -24,24 +25,28 @@ impl TenantScope {
         let now = self.now();
         let id = RoleId::new();
         let name = new.name.clone();
-        self.insert(roles::ActiveModel {
-            id: Set(id.into_uuid()),
-            name: Set(new.name),
-            description: Set(new.description),
-            is_system: Set(new.is_system),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| AppError::conflict_on_unique(e, format!("a role named {name:?} exists")))?;
-        for permission in &new.permissions {
-            self.insert(role_permissions::ActiveModel {
-                role_id: Set(id.into_uuid()),
-                permission: Set(permission.clone()),
+        self.table::<roles::Entity>()
+            .insert(roles::ActiveModel {
+                id: Set(id.into_uuid()),
+                name: Set(new.name),
+                description: Set(new.description),
+                is_system: Set(new.is_system),
+                created_at: Set(now),
+                updated_at: Set(now),
                 ..Default::default()
             })
-            .await?;
+            .await
+            .map_err(|e| {
+                AppError::conflict_on_unique(e, format!("a role named {name:?} exists"))
+            })?;
+        for permission in &new.permissions {
+            self.table::<role_permissions::Entity>()
+                .insert(role_permissions::ActiveModel {
+                    role_id: Set(id.into_uuid()),
+                    permission: Set(permission.clone()),
+                    ..Default::default()
+                })
+                .await?;
         }
         self.get_role(id)
             .await?
@@ -51,10 +56,11 @@ impl TenantScope {
     /// Every role of this tenant, system roles first.
     pub async fn list_roles(&self) -> AppResult<Vec<Role>> {
         let rows = self
-            .select::<roles::Entity>()
+            .table::<roles::Entity>()
+            .find()
             .order_by_desc(roles::Column::IsSystem)
             .order_by_asc(roles::Column::CreatedAt)
-            .all(self.conn())
+            .all()
             .await?;
         self.with_permissions(rows).await
     }
@@ -62,8 +68,9 @@ impl TenantScope {
     /// A role of this tenant.
     pub async fn get_role(&self, id: RoleId) -> AppResult<Option<Role>> {
         let rows = self
-            .select_by_id::<roles::Entity, _>(id.into_uuid())
-            .all(self.conn())
+            .table::<roles::Entity>()
+            .by_id(id.into_uuid())
+            .all()
             .await?;
         Ok(self.with_permissions(rows).await?.pop())
     }
@@ -76,22 +83,24 @@ impl TenantScope {
         store: Option<StoreId>,
     ) -> AppResult<()> {
         let exists = self
-            .select::<role_assignments::Entity>()
+            .table::<role_assignments::Entity>()
+            .find()
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
             .filter(role_assignments::Column::RoleId.eq(role.into_uuid()))
             .filter(role_assignments::Column::Scope.eq(scope_of(store)))
-            .one(self.conn())
+            .one()
             .await?;
         if exists.is_none() {
-            self.insert(role_assignments::ActiveModel {
-                user_id: Set(user.into_uuid()),
-                role_id: Set(role.into_uuid()),
-                scope: Set(scope_of(store)),
-                store_id: Set(store.map(StoreId::into_uuid)),
-                created_at: Set(self.now()),
-                ..Default::default()
-            })
-            .await?;
+            self.table::<role_assignments::Entity>()
+                .insert(role_assignments::ActiveModel {
+                    user_id: Set(user.into_uuid()),
+                    role_id: Set(role.into_uuid()),
+                    scope: Set(scope_of(store)),
+                    store_id: Set(store.map(StoreId::into_uuid)),
+                    created_at: Set(self.now()),
+                    ..Default::default()
+                })
+                .await?;
         }
         Ok(())
     }
@@ -99,17 +108,19 @@ impl TenantScope {
     /// The roles `user` holds in this tenant.
     pub async fn member_roles(&self, user: UserId) -> AppResult<Vec<RoleAssignment>> {
         let assignments = self
-            .select::<role_assignments::Entity>()
+            .table::<role_assignments::Entity>()
+            .find()
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
             .order_by_asc(role_assignments::Column::CreatedAt)
-            .all(self.conn())
+            .all()
             .await?;
         let ids: Vec<_> = assignments.iter().map(|a| a.role_id).collect();
         let roles: BTreeMap<_, _> = self
             .with_permissions(
-                self.select::<roles::Entity>()
+                self.table::<roles::Entity>()
+                    .find()
                     .filter(roles::Column::Id.is_in(ids))
-                    .all(self.conn())
+                    .all()
                     .await?,
             )
             .await?
@@ -133,10 +144,11 @@ impl TenantScope {
         let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
         let mut granted: BTreeMap<uuid::Uuid, Vec<String>> = BTreeMap::new();
         for p in self
-            .select::<role_permissions::Entity>()
+            .table::<role_permissions::Entity>()
+            .find()
             .filter(role_permissions::Column::RoleId.is_in(ids))
             .order_by_asc(role_permissions::Column::Permission)
-            .all(self.conn())
+            .all()
             .await?
         {
             granted.entry(p.role_id).or_default().push(p.permission);
@@ -151,7 +163,7 @@ impl TenantScope {
     }
 }
 
-impl SystemTx {
+impl PlatformTx {
     /// The permissions `user` holds in `tenant`: tenant-wide, and (when a store is given)
     /// those held in that store only. The two are kept apart: a store grant never
     /// authorises tenant-level work.
@@ -165,29 +177,35 @@ impl SystemTx {
         if let Some(store) = store {
             scopes.push(store.to_string());
         }
-        let assignments = role_assignments::Entity::find()
+        let assignments = self
+            .across_tenants::<role_assignments::Entity>()
+            .find()
             .filter(role_assignments::Column::TenantId.eq(tenant.into_uuid()))
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
             .filter(role_assignments::Column::Scope.is_in(scopes))
-            .all(self.conn())
+            .all()
             .await?;
         if assignments.is_empty() {
             return Ok(Grants::default());
         }
         let role_ids: Vec<uuid::Uuid> = assignments.iter().map(|a| a.role_id).collect();
-        let owner_role = roles::Entity::find()
+        let owner_role = self
+            .across_tenants::<roles::Entity>()
+            .find()
             .filter(roles::Column::TenantId.eq(tenant.into_uuid()))
             .filter(roles::Column::Id.is_in(role_ids.clone()))
             .filter(roles::Column::IsSystem.eq(true))
             .filter(roles::Column::Name.eq(OWNER))
-            .one(self.conn())
+            .one()
             .await?
             .map(|r| r.id);
         let mut by_role: BTreeMap<uuid::Uuid, BTreeSet<String>> = BTreeMap::new();
-        for p in role_permissions::Entity::find()
+        for p in self
+            .across_tenants::<role_permissions::Entity>()
+            .find()
             .filter(role_permissions::Column::TenantId.eq(tenant.into_uuid()))
             .filter(role_permissions::Column::RoleId.is_in(role_ids))
-            .all(self.conn())
+            .all()
             .await?
         {
             by_role.entry(p.role_id).or_default().insert(p.permission);
@@ -207,15 +225,6 @@ impl SystemTx {
         }
         Ok(grants)
     }
-}
-
-/// A member's permissions, tenant-wide and in one store, apart.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    /// Held tenant-wide.
-    pub tenant: BTreeSet<String>,
-    /// Held only in the store the request is narrowed to.
-    pub store: BTreeSet<String>,
 }
 
 fn to_role(row: roles::Model, permissions: Vec<String>) -> Role {
@@ -243,38 +252,40 @@ impl TenantScope {
         description: Option<Option<String>>,
         permissions: Option<Vec<String>>,
     ) -> AppResult<Option<Role>> {
-        use sea_orm::sea_query::Expr;
         if self.get_role(id).await?.is_none() {
             return Ok(None);
         }
         let mut update = self
-            .update_many::<roles::Entity>()
+            .table::<roles::Entity>()
+            .update()
             .filter(roles::Column::Id.eq(id.into_uuid()))
-            .col_expr(roles::Column::UpdatedAt, Expr::value(self.now()));
+            .set(roles::Column::UpdatedAt, Expr::value(self.now()));
         if let Some(name) = &name {
-            update = update.col_expr(roles::Column::Name, Expr::value(name.clone()));
+            update = update.set(roles::Column::Name, Expr::value(name.clone()));
         }
         if let Some(description) = description {
-            update = update.col_expr(roles::Column::Description, Expr::value(description));
+            update = update.set(roles::Column::Description, Expr::value(description));
         }
-        update.exec(self.conn()).await.map_err(|e| {
+        update.exec().await.map_err(|e| {
             AppError::conflict_on_unique(
                 e,
                 format!("a role named {:?} exists", name.unwrap_or_default()),
             )
         })?;
         if let Some(permissions) = permissions {
-            self.delete_many::<role_permissions::Entity>()
+            self.table::<role_permissions::Entity>()
+                .delete()
                 .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
-                .exec(self.conn())
+                .exec()
                 .await?;
             for permission in permissions {
-                self.insert(role_permissions::ActiveModel {
-                    role_id: Set(id.into_uuid()),
-                    permission: Set(permission),
-                    ..Default::default()
-                })
-                .await?;
+                self.table::<role_permissions::Entity>()
+                    .insert(role_permissions::ActiveModel {
+                        role_id: Set(id.into_uuid()),
+                        permission: Set(permission),
+                        ..Default::default()
+                    })
+                    .await?;
             }
         }
         self.get_role(id).await
@@ -288,24 +299,27 @@ impl TenantScope {
         granted: bool,
     ) -> AppResult<()> {
         let held = self
-            .select::<role_permissions::Entity>()
+            .table::<role_permissions::Entity>()
+            .find()
             .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
             .filter(role_permissions::Column::Permission.eq(permission))
-            .one(self.conn())
+            .one()
             .await?
             .is_some();
         if granted && !held {
-            self.insert(role_permissions::ActiveModel {
-                role_id: Set(id.into_uuid()),
-                permission: Set(permission.to_owned()),
-                ..Default::default()
-            })
-            .await?;
+            self.table::<role_permissions::Entity>()
+                .insert(role_permissions::ActiveModel {
+                    role_id: Set(id.into_uuid()),
+                    permission: Set(permission.to_owned()),
+                    ..Default::default()
+                })
+                .await?;
         } else if !granted && held {
-            self.delete_many::<role_permissions::Entity>()
+            self.table::<role_permissions::Entity>()
+                .delete()
                 .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
                 .filter(role_permissions::Column::Permission.eq(permission))
-                .exec(self.conn())
+                .exec()
                 .await?;
         }
         Ok(())
@@ -313,26 +327,28 @@ impl TenantScope {
 
     /// How many assignments a role has.
     pub async fn count_role_assignments(&self, id: RoleId) -> AppResult<u64> {
-        use sea_orm::PaginatorTrait;
         Ok(self
-            .select::<role_assignments::Entity>()
+            .table::<role_assignments::Entity>()
+            .find()
             .filter(role_assignments::Column::RoleId.eq(id.into_uuid()))
-            .count(self.conn())
+            .count()
             .await?)
     }
 
     /// Deletes a role and its permissions; false when it is not in this tenant.
     pub async fn delete_role(&self, id: RoleId) -> AppResult<bool> {
-        self.delete_many::<role_permissions::Entity>()
+        self.table::<role_permissions::Entity>()
+            .delete()
             .filter(role_permissions::Column::RoleId.eq(id.into_uuid()))
-            .exec(self.conn())
+            .exec()
             .await?;
         let deleted = self
-            .delete_many::<roles::Entity>()
+            .table::<roles::Entity>()
+            .delete()
             .filter(roles::Column::Id.eq(id.into_uuid()))
-            .exec(self.conn())
+            .exec()
             .await?;
-        Ok(deleted.rows_affected > 0)
+        Ok(deleted > 0)
     }
 
     /// Withdraws a role from `user` (tenant-wide or in one store); false when not held.
@@ -343,12 +359,13 @@ impl TenantScope {
         store: Option<StoreId>,
     ) -> AppResult<bool> {
         let deleted = self
-            .delete_many::<role_assignments::Entity>()
+            .table::<role_assignments::Entity>()
+            .delete()
             .filter(role_assignments::Column::UserId.eq(user.into_uuid()))
             .filter(role_assignments::Column::RoleId.eq(role.into_uuid()))
             .filter(role_assignments::Column::Scope.eq(scope_of(store)))
-            .exec(self.conn())
+            .exec()
             .await?;
-        Ok(deleted.rows_affected > 0)
+        Ok(deleted > 0)
     }
 }

@@ -1,55 +1,13 @@
 //! API keys: tenant-owned; found by prefix before the tenant is known.
 
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait};
 
-use super::entities::api_keys;
-use super::scope::{SystemTx, TenantScope};
+use crate::db::entities::api_keys;
+use crate::db::scope::{PlatformTx, TenantScope};
 use crate::error::AppResult;
+use crate::identity::api_keys::{ApiKey, NewApiKey};
 use crate::ids::{ApiKeyId, TenantId, UserId};
-
-/// An API key as the services see it (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    /// Id.
-    pub id: ApiKeyId,
-    /// Its tenant.
-    pub tenant: TenantId,
-    /// Display name.
-    pub name: String,
-    /// The public part of the key (`msk_<prefix>_…`).
-    pub prefix: String,
-    /// What it may do.
-    pub permissions: Vec<String>,
-    /// Who made it (a key acts with at most what they still hold).
-    pub created_by: Option<UserId>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last request made with it (updated at most once a minute).
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// When it stops working, if ever.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When it was revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// What creating a key needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewApiKey {
-    /// Name.
-    pub name: String,
-    /// Public prefix.
-    pub prefix: String,
-    /// Hash of the whole key.
-    pub secret_hash: String,
-    /// Permissions.
-    pub permissions: Vec<String>,
-    /// Creator.
-    pub created_by: Option<UserId>,
-    /// Expiry.
-    pub expires_at: Option<DateTime<Utc>>,
-}
 
 fn to_key(row: api_keys::Model) -> (ApiKey, String) {
     let key = ApiKey {
@@ -71,6 +29,7 @@ impl TenantScope {
     /// Stores a new key.
     pub async fn insert_api_key(&self, new: NewApiKey) -> AppResult<ApiKey> {
         let row = self
+            .table::<api_keys::Entity>()
             .insert(api_keys::ActiveModel {
                 id: Set(ApiKeyId::new().into_uuid()),
                 name: Set(new.name),
@@ -91,9 +50,10 @@ impl TenantScope {
     /// This tenant's keys, newest first.
     pub async fn list_api_keys(&self) -> AppResult<Vec<ApiKey>> {
         Ok(self
-            .select::<api_keys::Entity>()
+            .table::<api_keys::Entity>()
+            .find()
             .order_by_desc(api_keys::Column::Id)
-            .all(self.conn())
+            .all()
             .await?
             .into_iter()
             .map(|r| to_key(r).0)
@@ -102,26 +62,30 @@ impl TenantScope {
 
     /// Revokes a key of this tenant (idempotent); `None` when it is not in this tenant.
     pub async fn revoke_api_key(&self, id: ApiKeyId) -> AppResult<Option<ApiKey>> {
-        self.update_many::<api_keys::Entity>()
-            .col_expr(api_keys::Column::RevokedAt, Expr::value(self.now()))
+        self.table::<api_keys::Entity>()
+            .update()
+            .set(api_keys::Column::RevokedAt, Expr::value(self.now()))
             .filter(api_keys::Column::Id.eq(id.into_uuid()))
             .filter(api_keys::Column::RevokedAt.is_null())
-            .exec(self.conn())
+            .exec()
             .await?;
         Ok(self
-            .select_by_id::<api_keys::Entity, _>(id.into_uuid())
-            .one(self.conn())
+            .table::<api_keys::Entity>()
+            .by_id(id.into_uuid())
+            .one()
             .await?
             .map(|r| to_key(r).0))
     }
 }
 
-impl SystemTx {
+impl PlatformTx {
     /// Keys with this prefix, with their stored hashes (for authentication).
     pub async fn api_keys_by_prefix(&self, prefix: &str) -> AppResult<Vec<(ApiKey, String)>> {
-        Ok(api_keys::Entity::find()
+        Ok(self
+            .across_tenants::<api_keys::Entity>()
+            .find()
             .filter(api_keys::Column::Prefix.eq(prefix))
-            .all(self.conn())
+            .all()
             .await?
             .into_iter()
             .map(to_key)
@@ -137,11 +101,12 @@ impl SystemTx {
         {
             return Ok(false);
         }
-        api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
+        self.across_tenants::<api_keys::Entity>()
+            .update()
+            .set(api_keys::Column::LastUsedAt, Expr::value(now))
             .filter(api_keys::Column::TenantId.eq(key.tenant.into_uuid()))
             .filter(api_keys::Column::Id.eq(key.id.into_uuid()))
-            .exec(self.conn())
+            .exec()
             .await?;
         Ok(true)
     }

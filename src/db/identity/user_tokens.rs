@@ -1,33 +1,17 @@
 //! Single-use emailed tokens (email verification, password reset): global.
 
 use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::ColumnTrait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
-use super::entities::user_tokens;
-use super::scope::SystemTx;
+use crate::db::entities::user_tokens;
+use crate::db::scope::GlobalTx;
 use crate::error::AppResult;
+use crate::identity::recovery::TokenPurpose;
 use crate::ids::UserId;
 
-/// What an emailed token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenPurpose {
-    /// Confirms an email address.
-    VerifyEmail,
-    /// Sets a new password.
-    ResetPassword,
-}
-
-impl TokenPurpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::VerifyEmail => "VERIFY_EMAIL",
-            Self::ResetPassword => "RESET_PASSWORD",
-        }
-    }
-}
-
-impl SystemTx {
+impl GlobalTx {
     /// Stores a token's hash for `user`.
     pub async fn insert_user_token(
         &self,
@@ -36,16 +20,16 @@ impl SystemTx {
         hash: &str,
         expires_at: DateTime<Utc>,
     ) -> AppResult<()> {
-        user_tokens::ActiveModel {
-            token_hash: Set(hash.to_owned()),
-            user_id: Set(user.into_uuid()),
-            purpose: Set(purpose.as_str().to_owned()),
-            created_at: Set(self.now()),
-            expires_at: Set(expires_at),
-            used_at: Set(None),
-        }
-        .insert(self.conn())
-        .await?;
+        self.global::<user_tokens::Entity>()
+            .insert(user_tokens::ActiveModel {
+                token_hash: Set(hash.to_owned()),
+                user_id: Set(user.into_uuid()),
+                purpose: Set(purpose.as_str().to_owned()),
+                created_at: Set(self.now()),
+                expires_at: Set(expires_at),
+                used_at: Set(None),
+            })
+            .await?;
         Ok(())
     }
 
@@ -58,32 +42,37 @@ impl SystemTx {
         purpose: TokenPurpose,
     ) -> AppResult<Option<UserId>> {
         let now = self.now();
-        let Some(row) = user_tokens::Entity::find_by_id(hash.to_owned())
+        let Some(row) = self
+            .global::<user_tokens::Entity>()
+            .by_id(hash.to_owned())
             .filter(user_tokens::Column::Purpose.eq(purpose.as_str()))
-            .one(self.conn())
+            .one()
             .await?
         else {
             return Ok(None);
         };
-        let used = user_tokens::Entity::update_many()
-            .col_expr(user_tokens::Column::UsedAt, Expr::value(now))
+        let used = self
+            .global::<user_tokens::Entity>()
+            .update()
+            .set(user_tokens::Column::UsedAt, Expr::value(now))
             .filter(user_tokens::Column::TokenHash.eq(hash))
             .filter(user_tokens::Column::UsedAt.is_null())
             .filter(user_tokens::Column::ExpiresAt.gt(now))
-            .exec(self.conn())
+            .exec()
             .await?;
-        Ok((used.rows_affected == 1).then(|| UserId::from_uuid(row.user_id)))
+        Ok((used == 1).then(|| UserId::from_uuid(row.user_id)))
     }
 
     /// Marks every unused token of `user` with this purpose used (a newer one replaces
     /// them).
     pub async fn expire_user_tokens(&self, user: UserId, purpose: TokenPurpose) -> AppResult<()> {
-        user_tokens::Entity::update_many()
-            .col_expr(user_tokens::Column::UsedAt, Expr::value(self.now()))
+        self.global::<user_tokens::Entity>()
+            .update()
+            .set(user_tokens::Column::UsedAt, Expr::value(self.now()))
             .filter(user_tokens::Column::UserId.eq(user.into_uuid()))
             .filter(user_tokens::Column::Purpose.eq(purpose.as_str()))
             .filter(user_tokens::Column::UsedAt.is_null())
-            .exec(self.conn())
+            .exec()
             .await?;
         Ok(())
     }

@@ -1,15 +1,13 @@
 //! Stores: tenant-owned, reached only through a [`TenantScope`].
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait};
 
-use super::entities::stores;
-use super::page::{Page, PageRequest};
-use super::scope::{SystemTx, TenantScope};
+use crate::db::entities::stores;
+use crate::db::scope::{PlatformTx, TenantScope};
 use crate::error::{AppError, AppResult};
 use crate::ids::{StoreId, TenantId};
+use crate::page::{Page, PageRequest};
 use crate::tenancy::{NewStore, Store, StorePatch, StoreStatus};
 
 impl TenantScope {
@@ -18,6 +16,7 @@ impl TenantScope {
         let now = self.now();
         let code = new.code.clone();
         let row = self
+            .table::<stores::Entity>()
             .insert(stores::ActiveModel {
                 id: Set(StoreId::new().into_uuid()),
                 name: Set(new.name),
@@ -35,70 +34,62 @@ impl TenantScope {
     /// A store of this tenant.
     pub async fn get_store(&self, id: StoreId) -> AppResult<Option<Store>> {
         let row = self
-            .select_by_id::<stores::Entity, _>(id.into_uuid())
-            .one(self.conn())
+            .table::<stores::Entity>()
+            .by_id(id.into_uuid())
+            .one()
             .await?;
         Ok(row.map(to_store))
     }
 
     /// A page of this tenant's stores, oldest first.
     pub async fn list_stores(&self, page: PageRequest) -> AppResult<Page<Store>> {
-        let total = self.select::<stores::Entity>().count(self.conn()).await?;
-        let mut query = self.select::<stores::Entity>();
-        if let Some(after) = page.after {
-            query = query.filter(stores::Column::Id.gt(after));
-        }
-        let mut rows = query
-            .order_by_asc(stores::Column::Id)
-            .limit(page.first + 1)
-            .all(self.conn())
+        let page = self
+            .table::<stores::Entity>()
+            .find()
+            .page(stores::Column::Id, page, false)
             .await?;
-        let has_next = rows.len() as u64 > page.first;
-        rows.truncate(page.first as usize);
-        Ok(Page {
-            items: rows.into_iter().map(to_store).collect(),
-            has_next,
-            has_previous: page.after.is_some(),
-            total,
-        })
+        Ok(page.map(to_store))
     }
 
     /// Applies `patch` to a store of this tenant; `None` when it is not in this tenant.
     pub async fn update_store(&self, id: StoreId, patch: StorePatch) -> AppResult<Option<Store>> {
         let code = patch.code.clone();
         let mut update = self
-            .update_many::<stores::Entity>()
+            .table::<stores::Entity>()
+            .update()
             .filter(stores::Column::Id.eq(id.into_uuid()))
-            .col_expr(stores::Column::UpdatedAt, Expr::value(self.now()));
+            .set(stores::Column::UpdatedAt, Expr::value(self.now()));
         if let Some(name) = patch.name {
-            update = update.col_expr(stores::Column::Name, Expr::value(name));
+            update = update.set(stores::Column::Name, Expr::value(name));
         }
         if let Some(code) = patch.code {
-            update = update.col_expr(stores::Column::Code, Expr::value(code));
+            update = update.set(stores::Column::Code, Expr::value(code));
         }
         if let Some(status) = patch.status {
-            update = update.col_expr(stores::Column::Status, Expr::value(status.as_str()));
+            update = update.set(stores::Column::Status, Expr::value(status.as_str()));
         }
         let result = update
-            .exec(self.conn())
+            .exec()
             .await
             .map_err(|e| code_conflict(e, code.as_deref()))?;
-        if result.rows_affected == 0 {
+        if result == 0 {
             return Ok(None);
         }
         self.get_store(id).await
     }
 }
 
-impl SystemTx {
+impl PlatformTx {
     /// Whether `store` belongs to `tenant` and is in use (resolving `X-Store-ID`: an
     /// archived store cannot be entered).
     pub async fn store_is_active(&self, tenant: TenantId, store: StoreId) -> AppResult<bool> {
-        let count = stores::Entity::find()
+        let count = self
+            .across_tenants::<stores::Entity>()
+            .find()
             .filter(stores::Column::TenantId.eq(tenant.into_uuid()))
             .filter(stores::Column::Id.eq(store.into_uuid()))
             .filter(stores::Column::Status.eq(crate::tenancy::StoreStatus::Active.as_str()))
-            .count(self.conn())
+            .count()
             .await?;
         Ok(count > 0)
     }

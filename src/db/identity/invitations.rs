@@ -2,75 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait};
 
-use super::entities::invitations;
-use super::scope::{SystemTx, TenantScope};
+use crate::db::entities::invitations;
+use crate::db::scope::{PlatformTx, TenantScope};
 use crate::error::{AppError, AppResult};
 use crate::identity::Email;
+use crate::identity::invitations::{Invitation, InvitationStatus, NewInvitation};
 use crate::ids::{InvitationId, RoleId, StoreId, TenantId, UserId};
-
-/// Where an invitation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvitationStatus {
-    /// Waiting for the invitee.
-    Pending,
-    /// The invitee joined.
-    Accepted,
-    /// Withdrawn.
-    Revoked,
-    /// Not accepted in time.
-    Expired,
-}
-
-impl InvitationStatus {
-    fn as_stored(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Accepted => "ACCEPTED",
-            Self::Revoked => "REVOKED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-}
-
-/// An invitation as the services see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invitation {
-    /// Id.
-    pub id: InvitationId,
-    /// The tenant it invites into.
-    pub tenant: TenantId,
-    /// Who is invited.
-    pub email: Email,
-    /// Roles the invitee will hold.
-    pub role_ids: Vec<RoleId>,
-    /// Stores the roles are limited to; empty is the whole tenant.
-    pub store_ids: Vec<StoreId>,
-    /// State (expiry already applied).
-    pub status: InvitationStatus,
-    /// When it stops being acceptable.
-    pub expires_at: DateTime<Utc>,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-}
-
-/// What inviting needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewInvitation {
-    /// Who.
-    pub email: Email,
-    /// Roles.
-    pub role_ids: Vec<RoleId>,
-    /// Stores.
-    pub store_ids: Vec<StoreId>,
-    /// Hash of the emailed token.
-    pub token_hash: String,
-    /// Inviter.
-    pub invited_by: Option<UserId>,
-    /// Deadline.
-    pub expires_at: DateTime<Utc>,
-}
 
 fn to_invitation(row: invitations::Model, now: DateTime<Utc>) -> Invitation {
     let ids =
@@ -107,17 +46,19 @@ impl TenantScope {
     /// mail replaces the old).
     pub async fn insert_invitation(&self, new: NewInvitation) -> AppResult<Invitation> {
         let now = self.now();
-        self.update_many::<invitations::Entity>()
-            .col_expr(
+        self.table::<invitations::Entity>()
+            .update()
+            .set(
                 invitations::Column::Status,
                 Expr::value(InvitationStatus::Revoked.as_stored()),
             )
             .filter(invitations::Column::Email.eq(new.email.as_str()))
             .filter(invitations::Column::Status.eq(InvitationStatus::Pending.as_stored()))
-            .exec(self.conn())
+            .exec()
             .await?;
         let uuids = |ids: Vec<uuid::Uuid>| serde_json::to_value(ids).unwrap_or_default();
         let row = self
+            .table::<invitations::Entity>()
             .insert(invitations::ActiveModel {
                 id: Set(InvitationId::new().into_uuid()),
                 email: Set(new.email.as_str().to_owned()),
@@ -143,9 +84,10 @@ impl TenantScope {
     pub async fn list_invitations(&self) -> AppResult<Vec<Invitation>> {
         let now = self.now();
         Ok(self
-            .select::<invitations::Entity>()
+            .table::<invitations::Entity>()
+            .find()
             .order_by_desc(invitations::Column::Id)
-            .all(self.conn())
+            .all()
             .await?
             .into_iter()
             .map(|r| to_invitation(r, now))
@@ -155,8 +97,9 @@ impl TenantScope {
     /// Withdraws a pending invitation of this tenant; `None` when it is not in this tenant.
     pub async fn revoke_invitation(&self, id: InvitationId) -> AppResult<Option<Invitation>> {
         let Some(row) = self
-            .select_by_id::<invitations::Entity, _>(id.into_uuid())
-            .one(self.conn())
+            .table::<invitations::Entity>()
+            .by_id(id.into_uuid())
+            .one()
             .await?
         else {
             return Ok(None);
@@ -168,13 +111,14 @@ impl TenantScope {
                 current.status.as_stored().to_lowercase()
             )));
         }
-        self.update_many::<invitations::Entity>()
-            .col_expr(
+        self.table::<invitations::Entity>()
+            .update()
+            .set(
                 invitations::Column::Status,
                 Expr::value(InvitationStatus::Revoked.as_stored()),
             )
             .filter(invitations::Column::Id.eq(id.into_uuid()))
-            .exec(self.conn())
+            .exec()
             .await?;
         Ok(Some(Invitation {
             status: InvitationStatus::Revoked,
@@ -183,13 +127,15 @@ impl TenantScope {
     }
 }
 
-impl SystemTx {
+impl PlatformTx {
     /// The invitation whose token hashes to `hash`, in whichever tenant it is.
     pub async fn find_invitation_by_token(&self, hash: &str) -> AppResult<Option<Invitation>> {
         let now = self.now();
-        Ok(invitations::Entity::find()
+        Ok(self
+            .across_tenants::<invitations::Entity>()
+            .find()
             .filter(invitations::Column::TokenHash.eq(hash))
-            .one(self.conn())
+            .one()
             .await?
             .map(|r| to_invitation(r, now)))
     }
@@ -197,18 +143,20 @@ impl SystemTx {
     /// Marks a pending invitation accepted; false when it no longer was pending.
     pub async fn accept_invitation(&self, tenant: TenantId, id: InvitationId) -> AppResult<bool> {
         let now = self.now();
-        let result = invitations::Entity::update_many()
-            .col_expr(
+        let result = self
+            .across_tenants::<invitations::Entity>()
+            .update()
+            .set(
                 invitations::Column::Status,
                 Expr::value(InvitationStatus::Accepted.as_stored()),
             )
-            .col_expr(invitations::Column::AcceptedAt, Expr::value(now))
+            .set(invitations::Column::AcceptedAt, Expr::value(now))
             .filter(invitations::Column::TenantId.eq(tenant.into_uuid()))
             .filter(invitations::Column::Id.eq(id.into_uuid()))
             .filter(invitations::Column::Status.eq(InvitationStatus::Pending.as_stored()))
             .filter(invitations::Column::ExpiresAt.gt(now))
-            .exec(self.conn())
+            .exec()
             .await?;
-        Ok(result.rows_affected == 1)
+        Ok(result == 1)
     }
 }

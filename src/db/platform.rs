@@ -1,0 +1,78 @@
+//! The platform door: reaching across tenants.
+//!
+//! Promises: a [`PlatformTx`] is opened only with an [`Access`]: the proof of a platform
+//! admin (made by authentication, nowhere else) or a named [`SystemTask`]; the opening is
+//! logged, and a platform admin's reads and changes are written to the audit log by the
+//! services that make them. It continues inside one tenant only from a tenant it has read
+//! or created in the same transaction.
+
+use super::Db;
+use super::scope::{PlatformTx, TenantScope};
+use crate::auth::PlatformAdmin;
+use crate::error::AppResult;
+
+/// Work that reaches across tenants without a platform admin behind it. Each variant is a
+/// reason you can grep for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemTask {
+    /// Creating a tenant with its owner (sign-up, the demo, the CLI).
+    CreateTenant,
+    /// Resolving a user's memberships (`me`).
+    Memberships,
+    /// Signing in, refreshing, switching tenants, signing out: sessions are global, and
+    /// each is recorded in its tenant's audit chain.
+    Sessions,
+    /// E-mail verification and password recovery (recorded in the platform's chain).
+    Recovery,
+    /// Resolving a request's tenant context (membership, grants, modules).
+    ResolveContext,
+    /// Checking an API key, whose tenant is not known until it is found.
+    ApiKeys,
+    /// Accepting an invitation, whose tenant is not known until its token is found.
+    AcceptInvitation,
+    /// A worker rebuilding a job's tenant context.
+    JobContext,
+    /// Moving jobs from the outbox to the queue, and cleaning it.
+    OutboxDrain,
+    /// Verifying every audit chain (`msingi audit verify`).
+    AuditVerify,
+}
+
+/// The proof that opens the platform door.
+#[derive(Debug, Clone, Copy)]
+pub enum Access<'a> {
+    /// A verified platform admin, doing `what`.
+    Admin(&'a PlatformAdmin, &'static str),
+    /// A system task.
+    Task(SystemTask),
+}
+
+impl std::fmt::Display for Access<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Admin(admin, what) => write!(f, "platform admin {}: {what}", admin.user_id()),
+            Self::Task(task) => write!(f, "system task {task:?}"),
+        }
+    }
+}
+
+impl Db {
+    /// A read-only transaction across tenants.
+    pub async fn platform_read(&self, access: Access<'_>) -> AppResult<PlatformTx> {
+        self.pools.platform(&access, false).await
+    }
+
+    /// A transaction across tenants that may write; nothing is kept unless it commits.
+    pub async fn platform_write(&self, access: Access<'_>) -> AppResult<PlatformTx> {
+        self.pools.platform(&access, true).await
+    }
+}
+
+impl PlatformTx {
+    /// Continues this transaction inside `tenant`, a record this transaction just created
+    /// or read (so it is known to exist): a new tenant's first rows are written together
+    /// with the tenant itself.
+    pub async fn into_tenant(self, tenant: &crate::tenancy::Tenant) -> AppResult<TenantScope> {
+        self.continue_in(tenant.id).await
+    }
+}

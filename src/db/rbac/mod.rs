@@ -1,0 +1,3 @@
+//! RBAC's tables: roles, their permissions and assignments.
+
+mod roles;

@@ -1,0 +1,3 @@
+//! The audit log (adapters to `crate::audit`).
+
+pub mod log;

@@ -1,0 +1,28 @@
+//! The `Subscription` root (named `Live` in Rust: billing's plan subscriptions take the
+//! word): live events over WebSocket.
+
+use async_graphql::{Context, Result, Subscription};
+use futures::Stream;
+
+use super::{caller, services};
+use crate::rbac;
+
+/// Live events.
+#[derive(Default)]
+pub struct Live;
+
+#[Subscription(name = "Subscription")]
+impl Live {
+    /// Fires when the caller's effective permissions change (a role toggled, assigned or
+    /// revoked), with the new set.
+    async fn my_permissions_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Vec<String>> + use<>> {
+        let services = services(ctx)?.clone();
+        let caller = caller(ctx)?;
+        let me = caller.user()?;
+        let tenant = caller.tenant()?.clone();
+        Ok(rbac::live::permission_changes(services, me, tenant))
+    }
+}

@@ -1,0 +1,97 @@
+//! The platform scope: every tenant, for platform administrators.
+
+use async_graphql::{Context, ID, Object, Result};
+
+use super::super::tenancy::tenants::Tenant;
+use crate::graphql::connection::Connection;
+use crate::graphql::{caller, services};
+use crate::page::PageRequest;
+use crate::tenancy::{self, TenantStatus};
+
+/// PlatformTenants queries.
+#[derive(Default)]
+pub struct PlatformTenantsQuery;
+
+#[Object]
+impl PlatformTenantsQuery {
+    /// Every tenant, for platform administrators; each read is audited. [PA]
+    async fn platform_tenants(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<Connection<Tenant>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let page = tenancy::tenants::manage::platform_list(
+            services(ctx)?,
+            caller(ctx)?,
+            page,
+            search.as_deref(),
+        )
+        .await?;
+        Ok(Connection::of(
+            page,
+            |(t, _): &(crate::tenancy::Tenant, Vec<String>)| t.id.into_uuid(),
+        ))
+    }
+}
+
+/// PlatformTenants mutations.
+#[derive(Default)]
+pub struct PlatformTenantsMutation;
+
+#[Object]
+impl PlatformTenantsMutation {
+    /// Suspends a tenant: its members can read, not write. [PA]
+    async fn suspend_tenant(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        reason: String,
+    ) -> Result<Tenant> {
+        let tenant = tenancy::tenants::manage::set_status(
+            services(ctx)?,
+            caller(ctx)?,
+            &tenant_id,
+            TenantStatus::Suspended,
+            Some(&reason),
+        )
+        .await?;
+        Ok(tenant.into())
+    }
+
+    /// Lifts a suspension. [PA]
+    async fn reactivate_tenant(&self, ctx: &Context<'_>, tenant_id: ID) -> Result<Tenant> {
+        let tenant = tenancy::tenants::manage::set_status(
+            services(ctx)?,
+            caller(ctx)?,
+            &tenant_id,
+            TenantStatus::Active,
+            None,
+        )
+        .await?;
+        Ok(tenant.into())
+    }
+
+    /// Turns a module on or off for a tenant (until plans decide). [PA]
+    async fn set_tenant_module(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        module: String,
+        enabled: bool,
+    ) -> Result<Tenant> {
+        let tenant = tenancy::tenants::manage::set_module(
+            services(ctx)?,
+            caller(ctx)?,
+            &tenant_id,
+            &module,
+            enabled,
+        )
+        .await?;
+        Ok(tenant.into())
+    }
+}
+
+crate::graphql::connection::node!(Tenant, "TenantConnection", "TenantEdge");

@@ -1,0 +1,3 @@
+//! Access control: roles and the permission catalogue (adapters to `crate::rbac`).
+
+pub mod roles;
