@@ -311,7 +311,6 @@ impl AccessCache {
     }
 }
 
-
 /// Units of work publish their access changes here after they commit.
 impl crate::db::AfterCommit for AccessCache {
     fn publish(&self, events: Vec<AccessEvent>) -> futures::future::BoxFuture<'_, ()> {

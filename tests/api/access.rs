@@ -301,7 +301,7 @@ async fn members_are_listed_and_a_removed_member_loses_access_at_once() {
     let member = owner
         .invite_and_join(&app, "juma@duka.example", "MANAGER", None)
         .await;
-    assert!(member.gql(&app, STORES, json!({})).await.body["errors"].is_null());
+    assert!(member.gql(&app, STORES, json!({})).await.body()["errors"].is_null());
 
     let members = owner.gql(&app, MEMBERS, json!({})).await;
     assert_eq!(members.data()["members"]["totalCount"], 2);
@@ -335,7 +335,7 @@ async fn a_permission_toggle_takes_effect_on_the_next_request_and_is_pushed_over
         .invite_and_join(&app, "juma@duka.example", "EMPLOYEE", None)
         .await;
     let employee_role = owner.role(&app, "EMPLOYEE").await;
-    assert!(member.gql(&app, STORES, json!({})).await.body["errors"].is_null());
+    assert!(member.gql(&app, STORES, json!({})).await.body()["errors"].is_null());
     assert_eq!(
         member.gql(&app, ROLES, json!({})).await.error_code(),
         "FORBIDDEN"
@@ -364,7 +364,7 @@ async fn a_permission_toggle_takes_effect_on_the_next_request_and_is_pushed_over
         .await
         .data();
     assert!(
-        member.gql(&app, ROLES, json!({})).await.body["errors"].is_null(),
+        member.gql(&app, ROLES, json!({})).await.body()["errors"].is_null(),
         "the grant applies at once"
     );
     let pushed = ws.next_message().await;
@@ -414,7 +414,7 @@ async fn store_scoped_roles_apply_only_inside_their_store() {
     let in_main = app
         .graphql_as(&member.access, &[("X-Store-ID", &main)], STORES, json!({}))
         .await;
-    assert!(in_main.body["errors"].is_null());
+    assert!(in_main.body()["errors"].is_null());
     let in_other = app
         .graphql_as(&member.access, &[("X-Store-ID", &other)], STORES, json!({}))
         .await;
@@ -469,7 +469,7 @@ async fn a_revoke_on_one_node_takes_effect_on_the_next_request_to_another() {
     let cached = app
         .graphql_at(&other, &member.access, STORES, json!({}))
         .await;
-    assert!(cached.body["errors"].is_null(), "{}", cached.body);
+    assert!(cached.body()["errors"].is_null(), "{}", cached.body());
     // ...the first node withdraws store.read...
     owner
         .gql(

@@ -44,31 +44,31 @@ async fn a_store_owner_cannot_act_tenant_wide() {
         json!({ "userId": store_owner.user_id, "roleId": owner_role }),
     )
     .await;
-    assert_eq!(promote.error_code(), "FORBIDDEN", "{}", promote.body);
+    assert_eq!(promote.error_code(), "FORBIDDEN", "{}", promote.body());
     let role = as_store_owner(
         CREATE_ROLE,
         json!({ "input": { "name": "Mine", "permissions": ["role.manage"] } }),
     )
     .await;
-    assert_eq!(role.error_code(), "FORBIDDEN", "{}", role.body);
+    assert_eq!(role.error_code(), "FORBIDDEN", "{}", role.body());
     let key = as_store_owner(
         CREATE_API_KEY,
         json!({ "input": { "name": "k", "permissions": ["store.read"] } }),
     )
     .await;
-    assert_eq!(key.error_code(), "FORBIDDEN", "{}", key.body);
+    assert_eq!(key.error_code(), "FORBIDDEN", "{}", key.body());
     let store = as_store_owner(CREATE_STORE, json!({ "input": { "name": "New" } })).await;
-    assert_eq!(store.error_code(), "FORBIDDEN", "{}", store.body);
+    assert_eq!(store.error_code(), "FORBIDDEN", "{}", store.body());
     let demote = as_store_owner(
         REVOKE_ROLE,
         json!({ "userId": owner.user_id, "roleId": owner_role }),
     )
     .await;
-    assert_eq!(demote.error_code(), "FORBIDDEN", "{}", demote.body);
+    assert_eq!(demote.error_code(), "FORBIDDEN", "{}", demote.body());
     let remove = as_store_owner(REMOVE_MEMBER, json!({ "userId": owner.user_id })).await;
-    assert_eq!(remove.error_code(), "FORBIDDEN", "{}", remove.body);
+    assert_eq!(remove.error_code(), "FORBIDDEN", "{}", remove.body());
     let members = as_store_owner(MEMBERS, json!({})).await;
-    assert_eq!(members.error_code(), "FORBIDDEN", "{}", members.body);
+    assert_eq!(members.error_code(), "FORBIDDEN", "{}", members.body());
 
     // The real owner is still the only tenant-wide OWNER.
     let members = owner.gql(&app, MEMBERS, json!({})).await;
@@ -141,7 +141,7 @@ async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
             json!({ "id": admin_role, "input": { "permissions": ["role.read"] } }),
         )
         .await;
-    assert_eq!(rewrite.error_code(), "FORBIDDEN", "{}", rewrite.body);
+    assert_eq!(rewrite.error_code(), "FORBIDDEN", "{}", rewrite.body());
     let withdraw = manager
         .gql(
             &app,
@@ -149,7 +149,7 @@ async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
             json!({ "roleId": admin_role, "permission": "member.manage", "granted": false }),
         )
         .await;
-    assert_eq!(withdraw.error_code(), "FORBIDDEN", "{}", withdraw.body);
+    assert_eq!(withdraw.error_code(), "FORBIDDEN", "{}", withdraw.body());
     let revoke = manager
         .gql(
             &app,
@@ -157,13 +157,13 @@ async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
             json!({ "userId": admin.user_id, "roleId": admin_role }),
         )
         .await;
-    assert_eq!(revoke.error_code(), "FORBIDDEN", "{}", revoke.body);
+    assert_eq!(revoke.error_code(), "FORBIDDEN", "{}", revoke.body());
 
     // An ADMIN can neither remove nor demote the OWNER...
     let remove = admin
         .gql(&app, REMOVE_MEMBER, json!({ "userId": owner.user_id }))
         .await;
-    assert_eq!(remove.error_code(), "FORBIDDEN", "{}", remove.body);
+    assert_eq!(remove.error_code(), "FORBIDDEN", "{}", remove.body());
     let demote = admin
         .gql(
             &app,
@@ -171,7 +171,7 @@ async fn a_role_manager_cannot_take_away_what_it_does_not_hold() {
             json!({ "userId": owner.user_id, "roleId": owner_role }),
         )
         .await;
-    assert_eq!(demote.error_code(), "FORBIDDEN", "{}", demote.body);
+    assert_eq!(demote.error_code(), "FORBIDDEN", "{}", demote.body());
     // ...but may still manage what it holds: revoke ADMIN from another admin.
     let fine = admin
         .gql(
@@ -207,7 +207,7 @@ async fn permissions_of_a_missing_module_cannot_be_granted_by_non_holders() {
             json!({ "input": { "name": "Sleeper", "permissions": ["inventory.manage"] } }),
         )
         .await;
-    assert_eq!(sleeper.error_code(), "FORBIDDEN", "{}", sleeper.body);
+    assert_eq!(sleeper.error_code(), "FORBIDDEN", "{}", sleeper.body());
     // The owner holds every permission, so may prepare the role before the module is on.
     owner
         .gql(
@@ -252,7 +252,7 @@ async fn an_api_key_dies_with_its_creators_membership() {
         .await
         .data();
     let members = app.graphql_as(&secret, &[], MEMBERS, json!({})).await;
-    assert_eq!(members.error_code(), "FORBIDDEN", "{}", members.body);
+    assert_eq!(members.error_code(), "FORBIDDEN", "{}", members.body());
     app.graphql_as(&secret, &[], STORES, json!({})).await.data();
 
     // The creator is removed: the key stops authenticating.
@@ -261,7 +261,7 @@ async fn an_api_key_dies_with_its_creators_membership() {
         .await
         .data();
     let after = app.graphql_as(&secret, &[], STORES, json!({})).await;
-    assert_eq!(after.error_code(), "UNAUTHENTICATED", "{}", after.body);
+    assert_eq!(after.error_code(), "UNAUTHENTICATED", "{}", after.body());
 }
 
 /// Item 14: a suspended tenant's pending invitation cannot be accepted.
@@ -297,7 +297,7 @@ async fn a_suspended_tenants_invitation_cannot_be_accepted() {
             json!({ "token": token, "name": "Juma", "password": "member long secret" }),
         )
         .await;
-    assert_eq!(accepted.error_code(), "FORBIDDEN", "{}", accepted.body);
+    assert_eq!(accepted.error_code(), "FORBIDDEN", "{}", accepted.body());
     assert_eq!(accepted.error()["extensions"]["reason"], "TENANT_SUSPENDED");
 }
 
@@ -325,12 +325,12 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
         );
         let succeeded = [&a, &b]
             .iter()
-            .filter(|r| r.body.get("errors").is_none())
+            .filter(|r| r.body().get("errors").is_none())
             .count();
-        assert_eq!(succeeded, 1, "round {round}: {} / {}", a.body, b.body);
+        assert_eq!(succeeded, 1, "round {round}: {} / {}", a.body(), b.body());
         // Whoever won stays OWNER; put the tenant back with `first` as the only owner.
         let members = first.gql(&app, MEMBERS, json!({})).await;
-        let owners = members.body["data"]["members"]["edges"]
+        let owners = members.body()["data"]["members"]["edges"]
             .as_array()
             .map(|edges| {
                 edges
@@ -345,7 +345,7 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
                     .count()
             })
             .unwrap_or(0);
-        if a.body.get("errors").is_none() {
+        if a.body().get("errors").is_none() {
             assert_eq!(owners, 1, "round {round}");
         } else {
             // `first` was demoted: check through the survivor.
@@ -389,9 +389,9 @@ async fn login_throttling_holds_under_batches_and_concurrency() {
         .collect();
     let answered = app.post_graphql_body(&json!(batch)).await;
     let codes: Vec<String> = answered
-        .body
+        .body()
         .as_array()
-        .unwrap_or_else(|| panic!("a batch answer: {}", answered.body))
+        .unwrap_or_else(|| panic!("a batch answer: {}", answered.body()))
         .iter()
         .map(|r| {
             r["errors"][0]["extensions"]["code"]
@@ -465,7 +465,7 @@ async fn lockout_is_per_address_and_account_and_forwarded_for_needs_a_trusted_pr
         from("198.51.100.1", "asha@duka.example", "wrong password").await;
     }
     let locked = from("198.51.100.1", "asha@duka.example", "correct horse battery").await;
-    assert_eq!(locked.error_code(), "RATE_LIMITED", "{}", locked.body);
+    assert_eq!(locked.error_code(), "RATE_LIMITED", "{}", locked.body());
     // ...but not another address.
     from("198.51.100.2", "asha@duka.example", "correct horse battery")
         .await
@@ -490,7 +490,7 @@ async fn lockout_is_per_address_and_account_and_forwarded_for_needs_a_trusted_pr
         .header("X-Forwarded-For", "203.0.113.99")
         .json(&json!({ "query": LOGIN, "variables": login_vars("asha@duka.example", "correct horse battery") }));
     let spoofed = TestApp::read(spoofed.send().await.unwrap()).await;
-    assert_eq!(spoofed.error_code(), "RATE_LIMITED", "{}", spoofed.body);
+    assert_eq!(spoofed.error_code(), "RATE_LIMITED", "{}", spoofed.body());
 }
 
 const LOGOUT: &str = include_str!("graphql/identity/logout.graphql");
@@ -656,8 +656,8 @@ async fn hostile_documents_are_refused_fast_and_healthz_answers_meanwhile() {
     let (answers, (healthy, health_took)) = tokio::join!(attacks, health);
     let elapsed = started.elapsed();
     for answer in &answers {
-        assert_eq!(answer.error_code(), "BAD_USER_INPUT", "{}", answer.body);
-        assert!(answer.body["data"].is_null(), "{}", answer.body);
+        assert_eq!(answer.error_code(), "BAD_USER_INPUT", "{}", answer.body());
+        assert!(answer.body()["data"].is_null(), "{}", answer.body());
     }
     assert!(
         answers[0].error()["message"]
@@ -706,7 +706,7 @@ async fn control_characters_in_text_inputs_name_the_field() {
             json!({ "input": { "name": "Nul\u{0}store" } }),
         )
         .await;
-    assert_eq!(store.error_code(), "BAD_USER_INPUT", "{}", store.body);
+    assert_eq!(store.error_code(), "BAD_USER_INPUT", "{}", store.body());
     assert_eq!(store.error()["extensions"]["field"], "input.name");
     let literal = owner
         .gql(
@@ -715,7 +715,7 @@ async fn control_characters_in_text_inputs_name_the_field() {
             json!({}),
         )
         .await;
-    assert_eq!(literal.error_code(), "BAD_USER_INPUT", "{}", literal.body);
+    assert_eq!(literal.error_code(), "BAD_USER_INPUT", "{}", literal.body());
     assert_eq!(literal.error()["extensions"]["field"], "input.name");
     let register = app
         .graphql(
@@ -727,7 +727,7 @@ async fn control_characters_in_text_inputs_name_the_field() {
         register.error()["extensions"]["field"],
         "input.name",
         "{}",
-        register.body
+        register.body()
     );
     // Nothing was written.
     let stores = owner.gql(&app, STORES, json!({})).await;
@@ -781,7 +781,7 @@ async fn an_archived_store_cannot_be_entered() {
             json!({}),
         )
         .await;
-    assert_eq!(archived.error_code(), "NOT_FOUND", "{}", archived.body);
+    assert_eq!(archived.error_code(), "NOT_FOUND", "{}", archived.body());
 }
 
 /// Item 17: production hides the schema unless asked, `/metrics` can need a token, the
@@ -796,8 +796,8 @@ async fn production_hardening() {
     let hidden = production
         .graphql("{ __schema { queryType { name } } }", json!({}))
         .await;
-    assert!(hidden.body["errors"].is_array(), "{}", hidden.body);
-    assert!(hidden.body["data"].is_null() || hidden.body["data"]["__schema"].is_null());
+    assert!(hidden.body()["errors"].is_array(), "{}", hidden.body());
+    assert!(hidden.body()["data"].is_null() || hidden.body()["data"]["__schema"].is_null());
     let open = production.get("/metrics").await;
     assert_eq!(open.status(), 401);
     let scraped = production
@@ -885,7 +885,7 @@ async fn without_redis_revocations_and_login_counters_reach_every_node() {
         .eventually(std::time::Duration::from_secs(3), || async {
             app.graphql_at(&other, &member.access, STORES, json!({}))
                 .await
-                .body["errors"][0]["extensions"]["code"]
+                .body()["errors"][0]["extensions"]["code"]
                 == "FORBIDDEN"
         })
         .await;
@@ -932,7 +932,7 @@ async fn registration_audit_actors_and_request_ids_reveal_nothing_they_should_no
             json!({ "input": { "email": "asha@duka.example", "password": "another password", "name": "Eve", "tenantName": "Evil" } }),
         )
         .await;
-    assert_eq!(again.error_code(), "CONFLICT", "{}", again.body);
+    assert_eq!(again.error_code(), "CONFLICT", "{}", again.body());
     let told = app
         .smtp
         .wait_for("asha@duka.example", "Someone tried to sign up")

@@ -296,7 +296,11 @@ async fn demo_creates_a_tenant_whose_logins_work_and_is_idempotent() {
             .unwrap()
             .trim();
         let answer = login(email, password).await;
-        assert!(answer.body["errors"].is_null(), "{email}: {}", answer.body);
+        assert!(
+            answer.body()["errors"].is_null(),
+            "{email}: {}",
+            answer.body()
+        );
     }
     let owner = login("owner@demo-duka.example", "demo owner password").await;
     let token = owner.data()["login"]["accessToken"]

@@ -209,31 +209,43 @@ pub struct GqlResponse {
     pub status: reqwest::StatusCode,
     /// `X-Request-ID` of the response.
     pub request_id: Option<String>,
-    /// The JSON body.
-    pub body: Value,
+    /// The JSON body (`Null` when the body was not JSON); read through `body()`.
+    value: Value,
+    /// Whether the body was JSON at all; every accessor below fails when it was not.
+    pub json: bool,
+    /// The body as text, for messages.
+    pub text: String,
 }
 
 impl GqlResponse {
-    /// `data`, asserting there are no errors.
-    pub fn data(&self) -> &Value {
+    /// The JSON body; fails on an answer that is not JSON (a bare 401, an HTML page).
+    pub fn body(&self) -> &Value {
         assert!(
-            self.body.get("errors").is_none(),
-            "unexpected errors: {}",
-            self.body
+            self.json,
+            "the answer is not JSON (HTTP {}): {:?}",
+            self.status, self.text
         );
-        &self.body["data"]
+        &self.value
     }
 
-    /// The first error's `extensions.code`.
+    /// `data`, asserting a 200 JSON answer without errors.
+    pub fn data(&self) -> &Value {
+        let body = self.body();
+        assert_eq!(self.status, 200, "HTTP {}: {body}", self.status);
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        &body["data"]
+    }
+
+    /// The first error's `extensions.code` (a JSON answer with errors, whatever its status).
     pub fn error_code(&self) -> &str {
-        self.body["errors"][0]["extensions"]["code"]
+        self.body()["errors"][0]["extensions"]["code"]
             .as_str()
-            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+            .unwrap_or_else(|| panic!("no error code in {}", self.value))
     }
 
-    /// The first error.
+    /// The first error (of a JSON answer).
     pub fn error(&self) -> &Value {
-        &self.body["errors"][0]
+        &self.body()["errors"][0]
     }
 }
 
@@ -318,11 +330,17 @@ impl TestApp {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(ToOwned::to_owned);
-        let body = response.json().await.unwrap_or(Value::Null);
+        let text = response.text().await.unwrap_or_default();
+        let (body, json) = match serde_json::from_str::<Value>(&text) {
+            Ok(body) => (body, true),
+            Err(_) => (Value::Null, false),
+        };
         GqlResponse {
             status,
             request_id,
-            body,
+            value: body,
+            json,
+            text,
         }
     }
 

@@ -93,14 +93,19 @@ async fn an_existing_user_joins_a_second_tenant_and_can_switch_between_them() {
         .token("accept-invitation");
     // The link alone is not a login for B's existing account (issue 7, item 6).
     let stolen = app.graphql(ACCEPT, json!({ "token": token })).await;
-    assert_eq!(stolen.error_code(), "UNAUTHENTICATED", "{:?}", stolen.body);
+    assert_eq!(
+        stolen.error_code(),
+        "UNAUTHENTICATED",
+        "{:?}",
+        stolen.body()
+    );
     let wrong = app
         .graphql(
             ACCEPT,
             json!({ "token": token, "password": "not the password" }),
         )
         .await;
-    assert_eq!(wrong.error_code(), "UNAUTHENTICATED", "{:?}", wrong.body);
+    assert_eq!(wrong.error_code(), "UNAUTHENTICATED", "{:?}", wrong.body());
     // Logged in as B, the same link adds the membership.
     let joined = b.gql(&app, ACCEPT, json!({ "token": token })).await;
     assert_eq!(
@@ -240,7 +245,7 @@ async fn a_revoked_or_expired_invitation_cannot_be_accepted() {
             .unwrap()
             .contains("expired"),
         "{}",
-        expired.body
+        expired.body()
     );
     // Eight days on, the owner's access token has long expired: log in again.
     let login = app

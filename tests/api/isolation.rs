@@ -446,15 +446,15 @@ async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
 /// allowed codes; a nullable lookup may instead answer `data.<op> = null`. Anything else (a
 /// 408, a 413, a body that is not JSON, data for the attacker) is not a refusal.
 fn refused(response: &GqlResponse, op: &str, allowed: &[&str]) -> bool {
-    if response.status != 200 || !response.body.is_object() {
+    if response.status != 200 || !response.body().is_object() {
         return false;
     }
-    match response.body["errors"][0]["extensions"]["code"].as_str() {
-        Some(code) => allowed.contains(&code) && response.body["data"][op].is_null(),
+    match response.body()["errors"][0]["extensions"]["code"].as_str() {
+        Some(code) => allowed.contains(&code) && response.body()["data"][op].is_null(),
         None => {
             NULLABLE_LOOKUPS.contains(&op)
-                && response.body["data"].is_object()
-                && response.body["data"][op].is_null()
+                && response.body()["data"].is_object()
+                && response.body()["data"][op].is_null()
         }
     }
 }
@@ -599,7 +599,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             assert!(
                 refused(&response, op, &allowed),
                 "{who} / {op}: {}",
-                response.body
+                response.body()
             );
         }
     }
@@ -630,7 +630,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         let body = other_owner
             .gql(&app, query, json!({}))
             .await
-            .body
+            .body()
             .to_string();
         for id in a_ids {
             assert!(!body.contains(id.as_str()), "B's view leaks {id}: {body}");
@@ -672,7 +672,7 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
             response.error_code(),
             "FORBIDDEN",
             "{op}: {}",
-            response.body
+            response.body()
         );
         assert_eq!(
             response.error()["extensions"]["reason"],

@@ -86,7 +86,7 @@ async fn a_suspended_tenant_reads_but_cannot_write_until_reactivated() {
         owner.gql(&app, TENANT, json!({})).await.data()["tenant"]["status"],
         "SUSPENDED"
     );
-    assert!(owner.gql(&app, STORES, json!({})).await.body["errors"].is_null());
+    assert!(owner.gql(&app, STORES, json!({})).await.body()["errors"].is_null());
     let write = owner
         .gql(&app, CREATE_STORE, json!({ "input": { "name": "New" } }))
         .await;

@@ -82,7 +82,7 @@ async fn without_the_application_filter_only_the_current_tenants_rows_are_visibl
         assert_eq!(count, 0, "{table} is readable without a tenant");
     }
     // The API still works, of course.
-    assert!(a.gql(&app, crate::personas::STORES, json!({})).await.body["errors"].is_null());
+    assert!(a.gql(&app, crate::personas::STORES, json!({})).await.body()["errors"].is_null());
 }
 
 #[tokio::test]
