@@ -49,7 +49,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Keyset pagination walks (created_at, id) inside one tenant.
+        // Listings walk one tenant by id (UUIDv7, so creation order): the primary key
+        // (tenant_id, id) serves the keyset; this index serves ordering by creation time.
         manager
             .create_index(
                 Index::create()

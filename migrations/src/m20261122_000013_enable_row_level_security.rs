@@ -2,7 +2,9 @@
 //! tenant-scoped repository handle is the only guard).
 //!
 //! A row is visible when its `tenant_id` is the transaction's `app.tenant_id`, or when the
-//! transaction was opened through the platform door (`app.platform = 'on'`). No tenant set
+//! transaction was opened through the platform door (`app.platform = 'on'`; migration
+//! `m20261201_000014` replaced that flag with a `platform_door` policy for the platform's
+//! own role, so the flag no longer opens anything). No tenant set
 //! means no rows. Each setting sits in a scalar sub-select so PostgreSQL evaluates it once
 //! per statement (an InitPlan), not once per row. FORCE makes the policies bind the table
 //! owner too.
@@ -10,8 +12,9 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-/// The tenant-owned tables of this migration (a later tenant table enables row-level
-/// security in its own migration; the crate's `TENANT_TABLES` lists them all).
+/// The tenant-owned tables of this migration. A later tenant table enables row-level
+/// security in its own migration (this list is never extended); the crate's
+/// `TENANT_TABLES` lists them all.
 pub const TENANT_TABLES: &[&str] = &[
     "stores",
     "memberships",
