@@ -44,24 +44,28 @@ async fn main() -> anyhow::Result<()> {
     let config =
         Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Db::migrate(
-        &config.migration_database_url,
-        &config.database_url,
-        &config.platform_database_url,
+        &config.database.migration_url,
+        &config.database.url,
+        &config.database.platform_url,
     )
     .await?;
     let clock = Arc::new(SystemClock);
     let db = Db::connect(
-        &config.database_url,
-        &config.platform_database_url,
+        &config.database.url,
+        &config.database.platform_url,
         clock.clone(),
     )
     .await?;
-    let keys =
-        JwtKeys::load_or_generate(&config.jwt_signing_key_file, true, &[], &config.public_url)?;
+    let keys = JwtKeys::load_or_generate(
+        &config.auth.jwt_signing_key_file,
+        true,
+        &[],
+        &config.http.public_url,
+    )?;
     let services = Services {
         db: db.clone(),
         keys: Arc::new(keys),
-        throttle: Throttle::new(None, None, "bench", clock, config.login_lockout).await?,
+        throttle: Throttle::new(None, None, "bench", clock, config.auth.login_lockout).await?,
         access: msingi::tenancy::access::AccessCache::new(None, None, "bench").await?,
         config: Arc::new(config),
     };

@@ -34,17 +34,18 @@ pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<
         var: "MSINGI_DATA_DIR",
         message: format!("cannot create {}: {e}", config.data_dir.display()),
     })?;
-    if config.auto_migrate {
+    if config.database.auto_migrate {
         Db::migrate(
-            &config.migration_database_url,
-            &config.database_url,
-            &config.platform_database_url,
+            &config.database.migration_url,
+            &config.database.url,
+            &config.database.platform_url,
         )
         .await
         .map_err(|e| ConfigError::at_start("MIGRATION_DATABASE_URL", &e))?;
     }
-    let db = Db::connect(&config.database_url, &config.platform_database_url, clock).await?;
-    db.check_row_level_security(config.allow_rls_bypass).await?;
+    let db = Db::connect(&config.database.url, &config.database.platform_url, clock).await?;
+    db.check_row_level_security(config.database.allow_rls_bypass)
+        .await?;
     let pending = db.pending_migrations().await?;
     if !pending.is_empty() {
         anyhow::bail!(
@@ -58,8 +59,8 @@ pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<
 }
 
 async fn job_backend(config: &Config, db: &Db) -> anyhow::Result<JobBackend> {
-    let namespace = &config.jobs_namespace;
-    let backend = match (&config.redis_url, db.postgres_pool()) {
+    let namespace = &config.jobs.namespace;
+    let backend = match (&config.jobs.redis_url, db.postgres_pool()) {
         (Some(url), _) => JobBackend::redis(url, namespace).await,
         (None, Some(pool)) => Ok(JobBackend::postgres(pool, namespace)),
         (None, None) => JobBackend::sqlite(&config.sqlite_jobs_url(), namespace).await,
@@ -73,7 +74,7 @@ pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<
         db,
         jobs,
         mailer: Mailer::from_config(config)?,
-        shutdown_timeout: config.shutdown_timeout,
+        shutdown_timeout: config.http.shutdown_timeout,
     })
 }
 
@@ -86,40 +87,40 @@ impl Application {
     /// Builds the server with an injected clock.
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let (db, jobs) = open_stores(&config, clock.clone()).await?;
-        if let Some((email, password)) = &config.admin {
+        if let Some((email, password)) = &config.auth.admin {
             let (admin, created) = crate::identity::ensure_platform_admin(&db, email, password)
                 .await
                 .map_err(|e| anyhow::anyhow!("MSINGI_ADMIN_EMAIL/MSINGI_ADMIN_PASSWORD: {e}"))?;
             tracing::info!(email = %admin.email, created, "platform admin ensured");
         }
-        let workers = if config.in_process_workers {
+        let workers = if config.jobs.in_process_workers {
             Some(worker_deps(&config, db.clone(), jobs.clone())?)
         } else {
             None
         };
-        let listener = TcpListener::bind(config.bind)
+        let listener = TcpListener::bind(config.http.bind)
             .await
-            .with_context(|| format!("binding {} (MSINGI_BIND)", config.bind))?;
+            .with_context(|| format!("binding {} (MSINGI_BIND)", config.http.bind))?;
         let keys = JwtKeys::load_or_generate(
-            &config.jwt_signing_key_file,
-            !config.jwt_signing_key_configured,
-            &config.jwt_verify_key_files,
-            &config.public_url,
+            &config.auth.jwt_signing_key_file,
+            !config.auth.jwt_signing_key_configured,
+            &config.auth.jwt_verify_key_files,
+            &config.http.public_url,
         )
         .map_err(|e| ConfigError::at_start("JWT_SIGNING_KEY_FILE", &e))?;
         let throttle = Throttle::new(
-            config.redis_url.as_deref(),
+            config.jobs.redis_url.as_deref(),
             db.platform_postgres_pool(),
-            &config.jobs_namespace,
+            &config.jobs.namespace,
             clock,
-            config.login_lockout,
+            config.auth.login_lockout,
         )
         .await
         .context("login throttle (REDIS_URL)")?;
         let access = crate::tenancy::access::AccessCache::new(
-            config.redis_url.as_deref(),
+            config.jobs.redis_url.as_deref(),
             db.platform_postgres_pool(),
-            &config.jobs_namespace,
+            &config.jobs.namespace,
         )
         .await
         .context("access cache (REDIS_URL)")?;
@@ -133,8 +134,8 @@ impl Application {
             config: config.clone(),
         };
         let allow_list = match (
-            &services.config.persisted_only,
-            &services.config.persisted_queries_file,
+            &services.config.graphql.persisted_only,
+            &services.config.graphql.persisted_queries_file,
         ) {
             (true, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -153,17 +154,17 @@ impl Application {
             _ => None,
         };
         let persisted = crate::graphql::persisted::PersistedQueries::new(
-            services.config.redis_url.as_deref(),
-            &services.config.jobs_namespace,
-            services.config.graphql.max_tokens,
+            services.config.jobs.redis_url.as_deref(),
+            &services.config.jobs.namespace,
+            services.config.graphql.limits.max_tokens,
             allow_list,
         )
         .context("persisted queries (REDIS_URL)")?;
         let state = AppState {
             schema: crate::graphql::schema(
-                config.graphql,
+                config.graphql.limits,
                 config.environment,
-                config.introspection,
+                config.graphql.introspection,
                 Some(persisted),
                 Some(services.clone()),
             ),
@@ -185,7 +186,7 @@ impl Application {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or_else(|_| self.state.config.bind)
+            .unwrap_or_else(|_| self.state.config.http.bind)
     }
 
     /// The application database (tests use it to arrange data).
@@ -206,7 +207,7 @@ impl Application {
             state,
             workers,
         } = self;
-        let grace = state.config.shutdown_timeout;
+        let grace = state.config.http.shutdown_timeout;
         let embedded = state.config.database_kind() == DatabaseKind::Sqlite;
         let ws_shutdown = state.shutdown.clone();
         let db = state.db.clone();

@@ -142,9 +142,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             msingi::db::Db::migrate(
-                &config.migration_database_url,
-                &config.database_url,
-                &config.platform_database_url,
+                &config.database.migration_url,
+                &config.database.url,
+                &config.database.platform_url,
             )
             .await?;
             println!("migrations applied");
@@ -163,7 +163,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             };
             println!(
                 "demo tenant {} ({}) {state}; log in at {} with:",
-                demo.tenant.name, demo.tenant.slug, config.public_url
+                demo.tenant.name, demo.tenant.slug, config.http.public_url
             );
             for account in msingi::identity::demo::ACCOUNTS {
                 let scope = account

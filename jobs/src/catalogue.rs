@@ -62,12 +62,20 @@ mod tests {
         assert!(cron::Schedule::from_str(OutboxCleanup::SCHEDULE).is_ok());
     }
 
+    /// Worker names are built from queue names and cron job names in one namespace (two
+    /// workers with one name refuse each other in Redis), and every name is a key segment.
     #[test]
-    fn queue_names_are_unique() {
-        let queues = [SendEmail::QUEUE];
-        let mut sorted = queues.to_vec();
+    fn worker_names_are_distinct_key_segments() {
+        let workers = [SendEmail::QUEUE, OutboxCleanup::NAME];
+        let mut sorted = workers.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted.len(), queues.len());
+        assert_eq!(sorted.len(), workers.len(), "{workers:?}");
+        for name in workers.iter().chain([&SendEmail::NAME]) {
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name:?} must be lower-case letters and '_'"
+            );
+        }
     }
 }

@@ -90,7 +90,7 @@ pub struct Credentials {
 
 /// The tenant slug in `host` when it is `<slug>.<MSINGI_BASE_DOMAIN>`.
 fn subdomain<'h>(services: &Services, host: Option<&'h str>) -> Option<&'h str> {
-    let base = services.config.base_domain.as_deref()?;
+    let base = services.config.http.base_domain.as_deref()?;
     let host = host?.split(':').next()?;
     let slug = host.strip_suffix(base)?.strip_suffix('.')?;
     (!slug.is_empty() && !slug.contains('.')).then_some(slug)

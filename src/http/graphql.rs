@@ -152,7 +152,11 @@ pub(super) fn meta(state: &AppState, parts: &Parts) -> RequestMeta {
         request_id,
         server_request_id,
         client_request_id,
-        client_ip: client_ip(headers, client_addr(parts), &state.config.trusted_proxies),
+        client_ip: client_ip(
+            headers,
+            client_addr(parts),
+            &state.config.http.trusted_proxies,
+        ),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -204,7 +208,7 @@ pub(super) async fn post(State(state): State<AppState>, parts: Parts, body: Byte
         }
     };
     if let BatchRequest::Batch(list) = &batch {
-        let max = state.config.graphql.max_batch;
+        let max = state.config.graphql.limits.max_batch;
         if list.len() > max {
             return refuse(
                 StatusCode::BAD_REQUEST,

@@ -51,7 +51,7 @@ pub(super) async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
-    if let Some(expected) = &state.config.metrics_token {
+    if let Some(expected) = &state.config.http.metrics_token {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
-    if !config.app_url_configured {
+    if !config.http.app_url_configured {
         routes = routes
             .route(
                 "/verify-email",
@@ -86,12 +86,12 @@ pub fn router(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(TraceLayer::new_for_http().make_span_with(middleware::span))
             .layer(axum::middleware::from_fn(middleware::record_metrics))
-            .layer(cors(&config.cors_origins))
+            .layer(cors(&config.http.cors_origins))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
-                config.request_timeout,
+                config.http.request_timeout,
             ))
-            .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+            .layer(RequestBodyLimitLayer::new(config.http.max_body_bytes))
             .layer(CatchPanicLayer::custom(middleware::panic_response)),
     )
 }

@@ -110,7 +110,7 @@ pub async fn invite(
             expires_at: services.now() + INVITATION_TTL,
         })
         .await?;
-    let link = mail::link(&services.config.app_url, "accept-invitation", &token);
+    let link = mail::link(&services.config.http.app_url, "accept-invitation", &token);
     let inviter_name = inviter.as_ref().map_or("A colleague", |u| u.name.as_str());
     scope
         .enqueue(

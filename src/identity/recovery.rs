@@ -52,7 +52,7 @@ pub async fn request_password_reset(
         services.now() + RESET_TTL,
     )
     .await?;
-    let link = mail::link(&services.config.app_url, "reset-password", &token);
+    let link = mail::link(&services.config.http.app_url, "reset-password", &token);
     tx.enqueue(&mail::reset_password(&user.name, &link).to_job(&user.email, None))
         .await?;
     tx.audit(

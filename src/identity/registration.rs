@@ -126,7 +126,7 @@ pub async fn register(
             .await
             .is_ok()
         {
-            let link = format!("{}/reset-password", services.config.app_url);
+            let link = format!("{}/reset-password", services.config.http.app_url);
             tx.enqueue(&mail::account_exists(&existing.name, &link).to_job(&existing.email, None))
                 .await?;
             tx.commit().await?;
@@ -182,7 +182,7 @@ pub async fn register(
     scope
         .insert_store(NewStore::parse("Main store", Some("MAIN"))?)
         .await?;
-    let link = mail::link(&services.config.app_url, "verify-email", &verify_token);
+    let link = mail::link(&services.config.http.app_url, "verify-email", &verify_token);
     scope
         .enqueue(&mail::verify_email(&user.name, &link).to_job(&user.email, Some(tenant.id)))
         .await?;

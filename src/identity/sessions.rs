@@ -54,7 +54,8 @@ pub(crate) async fn start_session(
     client: &ClientInfo,
 ) -> AppResult<(Session, String)> {
     let refresh = tokens::generate(REFRESH_PREFIX);
-    let ttl = Duration::from_std(services.config.refresh_token_ttl).map_err(AppError::internal)?;
+    let ttl =
+        Duration::from_std(services.config.auth.refresh_token_ttl).map_err(AppError::internal)?;
     let session = tx
         .insert_session(
             user.id,
@@ -89,7 +90,8 @@ pub(crate) fn tokens_for(
     user: User,
     active_tenant: Option<(Tenant, Vec<String>)>,
 ) -> AppResult<AuthTokens> {
-    let ttl = Duration::from_std(services.config.access_token_ttl).map_err(AppError::internal)?;
+    let ttl =
+        Duration::from_std(services.config.auth.access_token_ttl).map_err(AppError::internal)?;
     let access_token = services
         .keys
         .issue(
@@ -129,7 +131,7 @@ pub async fn login(
     // Attempts are counted before the password is verified, atomically, per (client
     // address, account) and, more loosely, per account from anywhere. An address guessing
     // at unknown emails only ever counts against those emails, so it locks out nobody else.
-    let limit = services.config.login_max_failures;
+    let limit = services.config.auth.login_max_failures;
     let pair_key = format!(
         "login:pair:{}:{email}",
         caller.client().ip.unwrap_or_default()

@@ -42,8 +42,8 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// The mailer the configuration asks for.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let from: Mailbox = config.mail_from.parse().context("MAIL_FROM")?;
-        match &config.smtp_url {
+        let from: Mailbox = config.mail.from.parse().context("MAIL_FROM")?;
+        match &config.mail.smtp_url {
             Some(url) => Ok(Self::Smtp {
                 transport: AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .context("SMTP_URL")?
@@ -93,7 +93,7 @@ impl Mailer {
 /// The `emails` job handler.
 pub async fn send_email(
     job: SendEmail,
-    mailer: apalis::prelude::Data<Mailer>,
+    mailer: &Mailer,
 ) -> Result<(), apalis::prelude::BoxDynError> {
     mailer.send(&job).await.map_err(|e| {
         tracing::warn!(message_id = %job.message_id, error = format!("{e:#}"), "email delivery failed");

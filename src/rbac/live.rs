@@ -10,7 +10,9 @@ use crate::services::Services;
 use crate::tenancy::access::AccessEvent;
 use crate::tenancy::{Principal, TenantContext};
 
-/// The stream of `me`'s permission sets in `ctx`'s tenant (and store), from now on.
+/// The stream of `me`'s permission sets in `ctx`'s tenant (and store), from now on. The
+/// set is re-read once as soon as the stream listens, so a change committed between the
+/// operation's start (when `ctx` was resolved) and the stream's first poll is not missed.
 pub fn permission_changes(
     services: Services,
     me: CallerUser,
@@ -19,14 +21,18 @@ pub fn permission_changes(
     let receiver = services.access.subscribe();
     let last: Vec<String> = ctx.permissions().iter().cloned().collect();
     futures::stream::unfold(
-        (services, receiver, last, ctx),
-        move |(services, mut receiver, last, ctx)| async move {
+        (services, receiver, last, ctx, true),
+        move |(services, mut receiver, last, ctx, mut listening_started)| async move {
             loop {
-                match receiver.recv().await {
-                    Ok(AccessEvent::Tenant(tenant)) if tenant == ctx.tenant_id() => {}
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
+                if listening_started {
+                    listening_started = false;
+                } else {
+                    match receiver.recv().await {
+                        Ok(AccessEvent::Tenant(tenant)) if tenant == ctx.tenant_id() => {}
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return None,
+                    }
                 }
                 let principal = Principal::User {
                     user_id: me.id,
@@ -48,7 +54,7 @@ pub fn permission_changes(
                     }
                 };
                 if now != last {
-                    return Some((now.clone(), (services, receiver, now, ctx)));
+                    return Some((now.clone(), (services, receiver, now, ctx, false)));
                 }
             }
         },

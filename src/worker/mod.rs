@@ -71,69 +71,130 @@ fn retry_policy<J: Job>() -> anyhow::Result<BackoffRetryPolicy<ExponentialBackof
     Ok(BackoffRetryPolicy::new(J::RETRIES, backoff))
 }
 
-/// Runs every worker until `shutdown` is cancelled, then waits for running jobs.
+/// A queued job of the catalogue with its handler: the worker registers one pool per
+/// queue for it, generically ([`queue_worker`]). Handlers are idempotent (delivery is at
+/// least once) and live next to their domain.
+pub trait Handled: Job {
+    /// What the handler is given.
+    type Deps: Clone + Send + Sync + 'static;
+    /// Picks the handler's dependencies from the worker's.
+    fn deps(worker: &WorkerDeps) -> Self::Deps;
+    /// Runs one delivery.
+    fn handle(
+        self,
+        deps: Self::Deps,
+    ) -> impl std::future::Future<Output = Result<(), BoxDynError>> + Send;
+}
+
+/// A cron job of the catalogue with its handler, registered by [`cron_worker`].
+pub trait Scheduled: CronJob + Send + Sync + 'static {
+    /// What the handler is given.
+    type Deps: Clone + Send + Sync + 'static;
+    /// Picks the handler's dependencies from the worker's.
+    fn deps(worker: &WorkerDeps) -> Self::Deps;
+    /// Runs one tick; every node may run it, so it must be safe to run twice.
+    fn tick(deps: Self::Deps) -> impl std::future::Future<Output = Result<(), BoxDynError>> + Send;
+}
+
+impl Handled for SendEmail {
+    type Deps = Mailer;
+    fn deps(worker: &WorkerDeps) -> Mailer {
+        worker.mailer.clone()
+    }
+    async fn handle(self, mailer: Mailer) -> Result<(), BoxDynError> {
+        send_email(self, &mailer).await
+    }
+}
+
+impl Scheduled for OutboxCleanup {
+    type Deps = Db;
+    fn deps(worker: &WorkerDeps) -> Db {
+        worker.db.clone()
+    }
+    async fn tick(db: Db) -> Result<(), BoxDynError> {
+        outbox_cleanup(&db).await
+    }
+}
+
+/// Runs every worker until `shutdown` is cancelled, then waits for running jobs: the outbox
+/// drainer, one pool per queued job, one scheduler per cron job.
 pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Result<()> {
     let drainer = tokio::spawn(outbox::run(
         deps.db.clone(),
         deps.jobs.clone(),
         shutdown.clone(),
     ));
-
-    let email_retry = retry_policy::<SendEmail>()?;
-    let mailer = deps.mailer.clone();
-    let jobs = deps.jobs.clone();
-    let timeout = deps.shutdown_timeout;
-    let email_shutdown = shutdown.clone();
-    let email = supervise(
-        SendEmail::QUEUE,
-        shutdown.clone(),
-        Backoff::default(),
-        move || {
-            let mailer = mailer.clone();
-            let email_retry = email_retry.clone();
-            let monitor =
-                register_worker!(Monitor::new(), jobs.storage::<SendEmail>(), |backend| {
-                    WorkerBuilder::new(worker_name(SendEmail::QUEUE))
-                        .backend(backend)
-                        .data(mailer.clone())
-                        .concurrency(SendEmail::CONCURRENCY)
-                        .retry(email_retry.clone())
-                        .catch_panic()
-                        .timeout(SendEmail::TIMEOUT)
-                        .enable_tracing()
-                        .build(send_email)
-                });
-            run_monitor(monitor, timeout, email_shutdown.clone())
-        },
+    let (email, cleanup) = tokio::join!(
+        queue_worker::<SendEmail>(&deps, shutdown.clone()),
+        cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
     );
-
-    let schedule = cron::Schedule::from_str(OutboxCleanup::SCHEDULE)
-        .with_context(|| format!("cron schedule of {}", OutboxCleanup::NAME))?;
-    let db = deps.db.clone();
-    let cron_shutdown = shutdown.clone();
-    let cleanup = supervise(
-        OutboxCleanup::NAME,
-        shutdown.clone(),
-        Backoff::default(),
-        move || {
-            let db = db.clone();
-            let schedule = schedule.clone();
-            let monitor = Monitor::new().register(move |_| {
-                WorkerBuilder::new(worker_name(OutboxCleanup::NAME))
-                    .backend(CronScheduler::new(schedule.clone()))
-                    .data(db.clone())
-                    .catch_panic()
-                    .enable_tracing()
-                    .build(outbox_cleanup)
-            });
-            run_monitor(monitor, timeout, cron_shutdown.clone())
-        },
-    );
-
-    let (email, cleanup) = tokio::join!(email, cleanup);
     drainer.await.context("outbox drainer")?;
     email.context("job workers")?;
     cleanup.context("cron workers")
+}
+
+async fn handle<J: Handled>(job: J, deps: Data<J::Deps>) -> Result<(), BoxDynError> {
+    job.handle((*deps).clone()).await
+}
+
+async fn tick<C: Scheduled>(_tick: Tick, deps: Data<C::Deps>) -> Result<(), BoxDynError> {
+    C::tick((*deps).clone()).await
+}
+
+/// The supervised pool of `J`'s queue: its concurrency, retry policy and timeout from the
+/// catalogue.
+pub async fn queue_worker<J: Handled>(
+    deps: &WorkerDeps,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let retry = retry_policy::<J>()?;
+    let handler_deps = J::deps(deps);
+    let jobs = deps.jobs.clone();
+    let timeout = deps.shutdown_timeout;
+    let monitor_shutdown = shutdown.clone();
+    supervise(J::QUEUE, shutdown, Backoff::default(), move || {
+        let handler_deps = handler_deps.clone();
+        let retry = retry.clone();
+        let monitor = register_worker!(Monitor::new(), jobs.storage::<J>(), |backend| {
+            WorkerBuilder::new(worker_name(J::QUEUE))
+                .backend(backend)
+                .data(handler_deps.clone())
+                .concurrency(J::CONCURRENCY)
+                .retry(retry.clone())
+                .catch_panic()
+                .timeout(J::TIMEOUT)
+                .enable_tracing()
+                .build(handle::<J>)
+        });
+        run_monitor(monitor, timeout, monitor_shutdown.clone())
+    })
+    .await
+}
+
+/// The supervised scheduler of cron job `C`.
+pub async fn cron_worker<C: Scheduled>(
+    deps: &WorkerDeps,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let schedule = cron::Schedule::from_str(C::SCHEDULE)
+        .with_context(|| format!("cron schedule of {}", C::NAME))?;
+    let handler_deps = C::deps(deps);
+    let timeout = deps.shutdown_timeout;
+    let monitor_shutdown = shutdown.clone();
+    supervise(C::NAME, shutdown, Backoff::default(), move || {
+        let handler_deps = handler_deps.clone();
+        let schedule = schedule.clone();
+        let monitor = Monitor::new().register(move |_| {
+            WorkerBuilder::new(worker_name(C::NAME))
+                .backend(CronScheduler::new(schedule.clone()))
+                .data(handler_deps.clone())
+                .catch_panic()
+                .enable_tracing()
+                .build(tick::<C>)
+        });
+        run_monitor(monitor, timeout, monitor_shutdown.clone())
+    })
+    .await
 }
 
 /// Runs one monitor until `shutdown`, then gives running jobs `timeout`. A worker that
@@ -274,7 +335,7 @@ pub mod health {
 /// How long dispatched outbox rows are kept (for inspection) before the cleanup deletes them.
 const OUTBOX_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
-async fn outbox_cleanup(_tick: Tick, db: Data<Db>) -> Result<(), BoxDynError> {
+async fn outbox_cleanup(db: &Db) -> Result<(), BoxDynError> {
     let cutoff = db.clock().now() - OUTBOX_RETENTION;
     let purged = db.purge_dispatched_outbox(cutoff).await?;
     tracing::info!(purged, "outbox cleanup");

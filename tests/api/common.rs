@@ -164,9 +164,9 @@ impl TestAppBuilder {
         env.extend(self.env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let database_url = config.database_url.clone();
-        let owner_database_url = config.migration_database_url.clone();
-        let platform_database_url = config.platform_database_url.clone();
+        let database_url = config.database.url.clone();
+        let owner_database_url = config.database.migration_url.clone();
+        let platform_database_url = config.database.platform_url.clone();
         let node_config = config.clone();
         let node_clock = clock.clone();
         let application = Application::build_with_clock(config, clock)
@@ -414,9 +414,9 @@ impl TestApp {
     /// workers; returns its `http://127.0.0.1:<port>`.
     pub async fn another_node(&mut self) -> String {
         let mut config = self.config.clone();
-        config.bind = "127.0.0.1:0".parse().unwrap();
-        config.in_process_workers = false;
-        config.admin = None;
+        config.http.bind = "127.0.0.1:0".parse().unwrap();
+        config.jobs.in_process_workers = false;
+        config.auth.admin = None;
         let node = Application::build_with_clock(config, self.clock.clone())
             .await
             .expect("the second node builds");
