@@ -1,4 +1,8 @@
-//! Msingi's schema, as sea-orm migrations.
+//! Msingi's schema, as sea-orm migrations, in two migrators with their own migration
+//! tables: [`Migrator`] (`control/`: identity, tenancy, RBAC, audit, outbox, and later
+//! billing, payments, metering; always in the main database) and [`DataMigrator`]
+//! (`data/`: the data-plane tables of domain modules, which the isolation tiers run per
+//! tenant schema and per tenant database).
 //!
 //! One concern per file, named `mYYYYMMDD_HHMMSS_verb_object.rs`, never edited after it
 //! lands. Every tenant-owned table follows the same rules so the control plane can later be
@@ -7,22 +11,17 @@
 //! by `tenant_id`, and unique constraints include it.
 
 pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
-mod m20261122_000001_create_tenants;
-mod m20261122_000002_create_users;
-mod m20261122_000003_create_stores;
-mod m20261122_000004_create_memberships;
-mod m20261122_000005_create_outbox;
-mod m20261122_000006_create_roles;
-mod m20261122_000007_create_sessions;
-mod m20261122_000008_create_user_tokens;
-mod m20261122_000009_create_invitations;
-mod m20261122_000010_create_api_keys;
-mod m20261122_000011_create_audit_log;
-mod m20261122_000012_create_tenant_modules;
-mod m20261122_000013_enable_row_level_security;
-mod m20261201_000014_enforce_isolation_in_the_database;
-mod m20261201_000015_create_login_throttle;
+mod control;
+mod data;
+
+pub use control::Migrator;
+pub use data::DataMigrator;
+// Landed migrations name each other from the crate root.
+use control::m20261122_000001_create_tenants;
+use control::m20261122_000002_create_users;
+use control::m20261122_000013_enable_row_level_security;
 
 /// Every table whose rows belong to one tenant (`tenant_id`), under FORCEd row-level
 /// security with the `tenant_isolation` policy.
@@ -50,36 +49,60 @@ pub const GLOBAL_RLS_TABLES: &[&str] = &[
     "user_tokens",
 ];
 
-/// The ordered list of Msingi's migrations.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261122_000001_create_tenants::Migration),
-            Box::new(m20261122_000002_create_users::Migration),
-            Box::new(m20261122_000003_create_stores::Migration),
-            Box::new(m20261122_000004_create_memberships::Migration),
-            Box::new(m20261122_000005_create_outbox::Migration),
-            Box::new(m20261122_000006_create_roles::Migration),
-            Box::new(m20261122_000007_create_sessions::Migration),
-            Box::new(m20261122_000008_create_user_tokens::Migration),
-            Box::new(m20261122_000009_create_invitations::Migration),
-            Box::new(m20261122_000010_create_api_keys::Migration),
-            Box::new(m20261122_000011_create_audit_log::Migration),
-            Box::new(m20261122_000012_create_tenant_modules::Migration),
-            Box::new(m20261122_000013_enable_row_level_security::Migration),
-            Box::new(m20261201_000014_enforce_isolation_in_the_database::Migration),
-            Box::new(m20261201_000015_create_login_throttle::Migration),
-        ]
-    }
-}
-
 /// `created_at`/`updated_at` columns, UTC, set by the application.
 pub(crate) fn timestamp(name: impl IntoIden) -> ColumnDef {
     ColumnDef::new(name)
         .timestamp_with_time_zone()
         .not_null()
         .to_owned()
+}
+
+/// The current tenant, as every tenant policy reads it (once per statement).
+const CURRENT_TENANT: &str = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)";
+
+/// Creates a tenant table the one way: `tenant_id` (UUID, NOT NULL) first, referencing
+/// `tenants`, then `columns`; the primary key `(tenant_id, key…)`; on PostgreSQL row-level
+/// security enabled and FORCEd with the `tenant_isolation` policy. Add the table to
+/// [`TENANT_TABLES`] too (the platform role's policies and the isolation tests read it).
+pub async fn create_tenant_table(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    key: &[&str],
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    let name = Alias::new(table);
+    let mut create = Table::create();
+    create.table(name.clone()).col(
+        ColumnDef::new(Alias::new("tenant_id"))
+            .uuid()
+            .not_null()
+            .to_owned(),
+    );
+    for mut column in columns {
+        create.col(&mut column);
+    }
+    let mut primary = Index::create();
+    primary.col(Alias::new("tenant_id"));
+    for column in key {
+        primary.col(Alias::new(*column));
+    }
+    create.primary_key(&mut primary).foreign_key(
+        ForeignKey::create()
+            .from(name, Alias::new("tenant_id"))
+            .to(Alias::new("tenants"), Alias::new("id"))
+            .on_delete(ForeignKeyAction::Cascade),
+    );
+    manager.create_table(create.to_owned()).await?;
+    if manager.get_database_backend() == DbBackend::Postgres {
+        let rule = format!("tenant_id = {CURRENT_TENANT}");
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n\
+                 ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n\
+                 CREATE POLICY tenant_isolation ON {table} USING ({rule}) WITH CHECK ({rule});"
+            ))
+            .await?;
+    }
+    Ok(())
 }

@@ -91,6 +91,10 @@ impl Db {
         msingi_migrations::Migrator::up(&conn, None)
             .await
             .context("running migrations")?;
+        // The data plane of tenants on the shared tier lives in the main database too.
+        msingi_migrations::DataMigrator::up(&conn, None)
+            .await
+            .context("running data-plane migrations")?;
         if conn.get_database_backend() == DbBackend::Postgres {
             let pool = conn.get_postgres_connection_pool().clone();
             msingi_jobs::JobBackend::prepare_postgres(&pool)
@@ -302,7 +306,7 @@ fn platform_grants(role: &str) -> String {
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};\n\
          REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_heads FROM {role};\n\
          REVOKE INSERT ON audit_heads FROM {role};\n\
-         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON seaql_migrations FROM {role};\n\
+         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON seaql_migrations, seaql_migrations_data FROM {role};\n\
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n"
     )
 }

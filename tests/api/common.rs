@@ -677,21 +677,23 @@ fn role_url(admin_url: &str, database: &str, role: &str) -> String {
 /// Every migration's source, for the template's name.
 const MIGRATION_SOURCES: &[&str] = &[
     include_str!("../../migrations/src/lib.rs"),
-    include_str!("../../migrations/src/m20261122_000001_create_tenants.rs"),
-    include_str!("../../migrations/src/m20261122_000002_create_users.rs"),
-    include_str!("../../migrations/src/m20261122_000003_create_stores.rs"),
-    include_str!("../../migrations/src/m20261122_000004_create_memberships.rs"),
-    include_str!("../../migrations/src/m20261122_000005_create_outbox.rs"),
-    include_str!("../../migrations/src/m20261122_000006_create_roles.rs"),
-    include_str!("../../migrations/src/m20261122_000007_create_sessions.rs"),
-    include_str!("../../migrations/src/m20261122_000008_create_user_tokens.rs"),
-    include_str!("../../migrations/src/m20261122_000009_create_invitations.rs"),
-    include_str!("../../migrations/src/m20261122_000010_create_api_keys.rs"),
-    include_str!("../../migrations/src/m20261122_000011_create_audit_log.rs"),
-    include_str!("../../migrations/src/m20261122_000012_create_tenant_modules.rs"),
-    include_str!("../../migrations/src/m20261122_000013_enable_row_level_security.rs"),
-    include_str!("../../migrations/src/m20261201_000014_enforce_isolation_in_the_database.rs"),
-    include_str!("../../migrations/src/m20261201_000015_create_login_throttle.rs"),
+    include_str!("../../migrations/src/control/m20261122_000001_create_tenants.rs"),
+    include_str!("../../migrations/src/control/m20261122_000002_create_users.rs"),
+    include_str!("../../migrations/src/control/m20261122_000003_create_stores.rs"),
+    include_str!("../../migrations/src/control/m20261122_000004_create_memberships.rs"),
+    include_str!("../../migrations/src/control/m20261122_000005_create_outbox.rs"),
+    include_str!("../../migrations/src/control/m20261122_000006_create_roles.rs"),
+    include_str!("../../migrations/src/control/m20261122_000007_create_sessions.rs"),
+    include_str!("../../migrations/src/control/m20261122_000008_create_user_tokens.rs"),
+    include_str!("../../migrations/src/control/m20261122_000009_create_invitations.rs"),
+    include_str!("../../migrations/src/control/m20261122_000010_create_api_keys.rs"),
+    include_str!("../../migrations/src/control/m20261122_000011_create_audit_log.rs"),
+    include_str!("../../migrations/src/control/m20261122_000012_create_tenant_modules.rs"),
+    include_str!("../../migrations/src/control/m20261122_000013_enable_row_level_security.rs"),
+    include_str!(
+        "../../migrations/src/control/m20261201_000014_enforce_isolation_in_the_database.rs"
+    ),
+    include_str!("../../migrations/src/control/m20261201_000015_create_login_throttle.rs"),
 ];
 
 fn database_url(admin_url: &str, database: &str) -> String {

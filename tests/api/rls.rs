@@ -229,3 +229,98 @@ async fn the_run_time_role_cannot_reach_past_its_tenant_whatever_sql_it_runs() {
         assert!(result.is_err(), "the run-time role may run: {refused}");
     }
 }
+
+/// A table made by `create_tenant_table` has `tenant_id` first in its key and, on
+/// PostgreSQL, FORCEd row-level security: the run-time role sees only the current tenant's
+/// rows of it, and cannot write a row into another tenant.
+#[tokio::test]
+async fn a_table_made_by_the_tenant_table_helper_is_keyed_and_isolated_by_tenant() {
+    use msingi_migrations::{Alias, ColumnDef, SchemaManager};
+    use sea_orm::{ConnectionTrait as _, Database, DbBackend, Statement};
+
+    let app = TestApp::spawn().await;
+    let (a, b) = app.two_tenants().await;
+    let owner = Database::connect(&app.owner_database_url).await.unwrap();
+    let manager = SchemaManager::new(&owner);
+    msingi_migrations::create_tenant_table(
+        &manager,
+        "probe_items",
+        &["id"],
+        vec![
+            ColumnDef::new(Alias::new("id"))
+                .uuid()
+                .not_null()
+                .to_owned(),
+            ColumnDef::new(Alias::new("name"))
+                .string()
+                .not_null()
+                .to_owned(),
+        ],
+    )
+    .await
+    .unwrap();
+    let backend = owner.get_database_backend();
+    let key_sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT a.attname AS c FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+             AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'probe_items'::regclass AND i.indisprimary \
+             ORDER BY array_position(i.indkey, a.attnum)"
+        }
+        _ => "SELECT name AS c FROM pragma_table_info('probe_items') WHERE pk > 0 ORDER BY pk",
+    };
+    let key: Vec<String> = owner
+        .query_all_raw(Statement::from_string(backend, key_sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "c").unwrap())
+        .collect();
+    assert_eq!(key, ["tenant_id", "id"]);
+    if backend != DbBackend::Postgres {
+        return;
+    }
+    let forced: bool = owner
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT relforcerowsecurity AS f FROM pg_class WHERE relname = 'probe_items'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "f")
+        .unwrap();
+    assert!(forced, "row-level security is FORCEd");
+    owner
+        .execute_unprepared(&format!(
+            "INSERT INTO probe_items (tenant_id, id, name) VALUES \
+             ('{}', gen_random_uuid(), 'a'), ('{}', gen_random_uuid(), 'b'); \
+             GRANT SELECT, INSERT ON probe_items TO msingi_app;",
+            a.tenant_id, b.tenant_id
+        ))
+        .await
+        .unwrap();
+    let mut conn = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(&a.tenant_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM probe_items")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(names, ["a"], "tenant A sees its row only");
+    let refused = sqlx::query(
+        "INSERT INTO probe_items (tenant_id, id, name) VALUES ($1::uuid, gen_random_uuid(), 'x')",
+    )
+    .bind(&b.tenant_id)
+    .execute(&mut *tx)
+    .await;
+    assert!(
+        refused.is_err(),
+        "a row for tenant B cannot be written from A"
+    );
+}
