@@ -3,11 +3,11 @@
 
 use serde_json::json;
 
-use crate::access::{
+use crate::common::TestApp;
+use crate::ops::{
     ASSIGN_ROLE, CREATE_ROLE, CREATE_STORE, MEMBERS, REMOVE_MEMBER, REVOKE_ROLE,
     SET_ROLE_PERMISSION, UPDATE_ROLE, UPDATE_STORE,
 };
-use crate::common::TestApp;
 use crate::personas::{ACCEPT, INVITE, ME, STORES};
 
 const CREATE_API_KEY: &str = include_str!("graphql/identity/create_api_key.graphql");

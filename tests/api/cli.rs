@@ -316,7 +316,7 @@ async fn demo_creates_a_tenant_whose_logins_work_and_is_idempotent() {
         "running twice added nothing"
     );
     let members = app
-        .graphql_as(&token, &[], crate::access::MEMBERS, serde_json::json!({}))
+        .graphql_as(&token, &[], crate::ops::MEMBERS, serde_json::json!({}))
         .await;
     assert_eq!(members.data()["members"]["totalCount"], 4);
     let employee = login("employee@demo-duka.example", "demo employee password").await;

@@ -413,7 +413,13 @@ impl TestApp {
     /// Starts another API node on the same database (and Redis, when configured), without
     /// workers; returns its `http://127.0.0.1:<port>`.
     pub async fn another_node(&mut self) -> String {
+        self.another_node_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::another_node`], with its configuration changed by `change` first.
+    pub async fn another_node_with(&mut self, change: impl FnOnce(&mut Config)) -> String {
         let mut config = self.config.clone();
+        change(&mut config);
         config.http.bind = "127.0.0.1:0".parse().unwrap();
         config.jobs.in_process_workers = false;
         config.auth.admin = None;

@@ -1,26 +1,22 @@
-//! Black-box tests: the real server over real sockets, laid out like the API.
+//! Black-box tests: the real server over real sockets, laid out like `src/` (one folder per
+//! feature); `db/` holds the repository-level tests below the API.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod examples;
+mod ops;
 mod personas;
 mod smtp;
 
-mod access;
-mod api_keys;
 mod attacks;
 mod audit;
+mod auth;
 mod cli;
-mod graphql_http;
-mod health;
+mod db;
+mod examples;
+mod http;
 mod identity;
-mod invitations;
-mod isolation;
-mod jobs;
 mod platform;
-mod rls;
 mod schema;
 mod tenancy;
-mod tokens;
-mod websocket;
+mod worker;

@@ -184,3 +184,78 @@ async fn bad_credentials_do_not_block_public_operations() {
         .await;
     assert!(login.body()["errors"].is_null(), "{}", login.body());
 }
+
+/// An Ed25519 key pair written as the server reads them: the private key (PKCS#8 PEM) and
+/// its public key (SPKI PEM).
+fn key_pair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut seed = [0u8; 32];
+    seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    std::fs::write(
+        &private,
+        key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        &public,
+        key.verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap(),
+    )
+    .unwrap();
+    (private, public)
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_old_tokens_verify_while_the_old_key_is_listed_and_not_after() {
+    let keys = tempfile::tempdir().unwrap();
+    let (old_private, old_public) = key_pair(keys.path(), "old");
+    let (new_private, _) = key_pair(keys.path(), "new");
+    let mut app = TestApp::builder()
+        .env("JWT_SIGNING_KEY_FILE", old_private.to_str().unwrap())
+        .spawn()
+        .await;
+    let owner = app.register("rotate@duka.test", "Rotating Duka").await;
+    let me = "{ me { user { email } } }";
+
+    // A node that signs with the new key and still accepts the old one.
+    let rotating = app
+        .another_node_with(|c| {
+            c.auth.jwt_signing_key_file = new_private.clone();
+            c.auth.jwt_signing_key_configured = true;
+            c.auth.jwt_verify_key_files = vec![old_public.clone()];
+        })
+        .await;
+    let seen = app
+        .graphql_at(&rotating, &owner.access, me, json!({}))
+        .await;
+    assert_eq!(seen.data()["me"]["user"]["email"], "rotate@duka.test");
+    let login = app
+        .graphql_at(
+            &rotating,
+            "",
+            "mutation($e: String!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }",
+            json!({ "e": owner.email, "p": owner.password }),
+        )
+        .await;
+    let new_token = login.data()["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Once the old key is dropped from the list, its tokens stop; the new key's do not.
+    let rotated = app
+        .another_node_with(|c| {
+            c.auth.jwt_signing_key_file = new_private.clone();
+            c.auth.jwt_signing_key_configured = true;
+            c.auth.jwt_verify_key_files = Vec::new();
+        })
+        .await;
+    let refused = app.graphql_at(&rotated, &owner.access, me, json!({})).await;
+    assert_eq!(refused.error_code(), "UNAUTHENTICATED");
+    let accepted = app.graphql_at(&rotated, &new_token, me, json!({})).await;
+    assert_eq!(accepted.data()["me"]["user"]["email"], "rotate@duka.test");
+}

@@ -1,27 +1,14 @@
 //! Tenancy and access control through the API: the tenant, stores, members, roles and the
 //! rules around them, live permission changes.
 
+use crate::ops::*;
 use serde_json::json;
 
 use crate::common::TestApp;
 use crate::personas::{ME, ROLES, STORES};
 
-pub const TENANT: &str = include_str!("graphql/tenancy/tenant.graphql");
-pub const UPDATE_TENANT: &str = include_str!("graphql/tenancy/update_tenant.graphql");
-pub const CREATE_STORE: &str = include_str!("graphql/tenancy/create_store.graphql");
-pub const UPDATE_STORE: &str = include_str!("graphql/tenancy/update_store.graphql");
-pub const ARCHIVE_STORE: &str = include_str!("graphql/tenancy/archive_store.graphql");
-pub const STORE: &str = include_str!("graphql/tenancy/store.graphql");
-pub const MEMBERS: &str = include_str!("graphql/tenancy/members.graphql");
-pub const REMOVE_MEMBER: &str = include_str!("graphql/tenancy/remove_member.graphql");
-pub const CREATE_ROLE: &str = include_str!("graphql/tenancy/create_role.graphql");
-pub const UPDATE_ROLE: &str = include_str!("graphql/tenancy/update_role.graphql");
-pub const DELETE_ROLE: &str = include_str!("graphql/tenancy/delete_role.graphql");
-pub const SET_ROLE_PERMISSION: &str = include_str!("graphql/tenancy/set_role_permission.graphql");
-pub const ASSIGN_ROLE: &str = include_str!("graphql/tenancy/assign_role.graphql");
-pub const REVOKE_ROLE: &str = include_str!("graphql/tenancy/revoke_role.graphql");
-pub const AUDIT_LOG: &str = include_str!("graphql/tenancy/audit_log.graphql");
-const MY_PERMISSIONS_CHANGED: &str = include_str!("graphql/tenancy/my_permissions_changed.graphql");
+const MY_PERMISSIONS_CHANGED: &str =
+    include_str!("../graphql/tenancy/my_permissions_changed.graphql");
 
 #[tokio::test]
 async fn the_owner_reads_and_changes_the_tenant_with_validation_and_an_audit_trail() {
@@ -242,7 +229,7 @@ async fn role_rules_hold() {
         owner
             .gql(
                 &app,
-                crate::access::REMOVE_MEMBER,
+                crate::ops::REMOVE_MEMBER,
                 json!({ "userId": owner.user_id })
             )
             .await

@@ -5,9 +5,9 @@ use serde_json::json;
 use crate::common::TestApp;
 use crate::personas::{ME, ROLES, STORES};
 
-const CREATE: &str = include_str!("graphql/identity/create_api_key.graphql");
-const REVOKE: &str = include_str!("graphql/identity/revoke_api_key.graphql");
-const LIST: &str = include_str!("graphql/identity/api_keys.graphql");
+const CREATE: &str = include_str!("../graphql/identity/create_api_key.graphql");
+const REVOKE: &str = include_str!("../graphql/identity/revoke_api_key.graphql");
+const LIST: &str = include_str!("../graphql/identity/api_keys.graphql");
 
 async fn key(
     app: &TestApp,

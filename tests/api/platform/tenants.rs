@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use crate::access::{CREATE_STORE, TENANT};
 use crate::common::TestApp;
+use crate::ops::{CREATE_STORE, TENANT};
 use crate::personas::{ME, STORES};
 
-const PLATFORM_TENANTS: &str = include_str!("graphql/tenancy/platform_tenants.graphql");
-const SUSPEND: &str = include_str!("graphql/tenancy/suspend_tenant.graphql");
-const REACTIVATE: &str = include_str!("graphql/tenancy/reactivate_tenant.graphql");
-const SET_MODULE: &str = include_str!("graphql/tenancy/set_tenant_module.graphql");
+const PLATFORM_TENANTS: &str = include_str!("../graphql/tenancy/platform_tenants.graphql");
+const SUSPEND: &str = include_str!("../graphql/tenancy/suspend_tenant.graphql");
+const REACTIVATE: &str = include_str!("../graphql/tenancy/reactivate_tenant.graphql");
+const SET_MODULE: &str = include_str!("../graphql/tenancy/set_tenant_module.graphql");
 
 #[tokio::test]
 async fn only_platform_admins_reach_the_platform_scope_and_each_reach_is_audited() {

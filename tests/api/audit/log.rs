@@ -5,8 +5,8 @@ use std::process::Command;
 use serde_json::json;
 use sqlx::Connection as _;
 
-use crate::access::{AUDIT_LOG, CREATE_STORE, UPDATE_TENANT};
 use crate::common::TestApp;
+use crate::ops::{AUDIT_LOG, CREATE_STORE, UPDATE_TENANT};
 
 #[tokio::test]
 async fn mutations_are_audited_with_actor_and_address_and_can_be_filtered() {

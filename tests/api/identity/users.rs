@@ -5,12 +5,12 @@ use serde_json::json;
 use crate::common::TestApp;
 use crate::personas::{LOGIN, ME, REGISTER};
 
-const REFRESH: &str = include_str!("graphql/identity/refresh.graphql");
-const LOGOUT: &str = include_str!("graphql/identity/logout.graphql");
-const VERIFY_EMAIL: &str = include_str!("graphql/identity/verify_email.graphql");
-const REQUEST_RESET: &str = include_str!("graphql/identity/request_password_reset.graphql");
-const RESET: &str = include_str!("graphql/identity/reset_password.graphql");
-const SWITCH: &str = include_str!("graphql/identity/switch_tenant.graphql");
+const REFRESH: &str = include_str!("../graphql/identity/refresh.graphql");
+const LOGOUT: &str = include_str!("../graphql/identity/logout.graphql");
+const VERIFY_EMAIL: &str = include_str!("../graphql/identity/verify_email.graphql");
+const REQUEST_RESET: &str = include_str!("../graphql/identity/request_password_reset.graphql");
+const RESET: &str = include_str!("../graphql/identity/reset_password.graphql");
+const SWITCH: &str = include_str!("../graphql/identity/switch_tenant.graphql");
 
 fn login_vars(email: &str, password: &str) -> serde_json::Value {
     json!({ "input": { "email": email, "password": password } })

@@ -120,3 +120,17 @@ async fn shutdown_finishes_cleanly_and_closes_the_port() {
         .await;
     assert!(after.is_err(), "the server still answers after shutdown");
 }
+
+#[tokio::test]
+async fn readyz_answers_503_naming_the_database_when_it_cannot_be_reached() {
+    let app = TestApp::spawn().await;
+    // Closing the shared pool is what an unreachable database looks like to the server.
+    app.db.clone().close().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(body["database"], "unavailable", "{body}");
+    // Alive, though: a load balancer stops sending traffic, nothing restarts the process.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}

@@ -5,10 +5,10 @@ use serde_json::json;
 use crate::common::TestApp;
 use crate::personas::{LOGIN, ME};
 
-const INVITE: &str = include_str!("graphql/identity/invite_member.graphql");
-const ACCEPT: &str = include_str!("graphql/identity/accept_invitation.graphql");
-const REVOKE: &str = include_str!("graphql/identity/revoke_invitation.graphql");
-const LIST: &str = include_str!("graphql/identity/invitations.graphql");
+const INVITE: &str = include_str!("../graphql/identity/invite_member.graphql");
+const ACCEPT: &str = include_str!("../graphql/identity/accept_invitation.graphql");
+const REVOKE: &str = include_str!("../graphql/identity/revoke_invitation.graphql");
+const LIST: &str = include_str!("../graphql/identity/invitations.graphql");
 
 #[tokio::test]
 async fn a_new_user_joins_by_invitation_with_the_invited_role() {

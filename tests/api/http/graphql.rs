@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::common::TestApp;
 
-const PERMISSIONS: &str = include_str!("graphql/permissions.graphql");
+const PERMISSIONS: &str = include_str!("../graphql/permissions.graphql");
 
 #[tokio::test]
 async fn a_query_over_post_returns_the_permission_catalogue() {
@@ -171,7 +171,7 @@ async fn queries_deeper_than_the_limit_are_refused() {
 #[tokio::test]
 async fn the_standard_introspection_query_is_answered() {
     let app = TestApp::spawn().await;
-    let query = include_str!("graphql/tools/introspection.graphql");
+    let query = include_str!("../graphql/tools/introspection.graphql");
     let response = app.graphql(query, json!({})).await;
     let schema = &response.data()["__schema"];
     assert_eq!(schema["queryType"]["name"], "Query");

@@ -6,20 +6,20 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::access::*;
 use crate::common::{GqlResponse, TestApp};
+use crate::ops::*;
 use crate::personas::{INVITE, Persona, ROLES, STORES};
 
-const REVOKE_API_KEY: &str = include_str!("graphql/identity/revoke_api_key.graphql");
-const REVOKE_INVITATION: &str = include_str!("graphql/identity/revoke_invitation.graphql");
-const SWITCH: &str = include_str!("graphql/identity/switch_tenant.graphql");
-const INVITATIONS: &str = include_str!("graphql/identity/invitations.graphql");
-const API_KEYS: &str = include_str!("graphql/identity/api_keys.graphql");
-const CREATE_API_KEY: &str = include_str!("graphql/identity/create_api_key.graphql");
-const SUSPEND: &str = include_str!("graphql/tenancy/suspend_tenant.graphql");
-const REACTIVATE: &str = include_str!("graphql/tenancy/reactivate_tenant.graphql");
-const SET_MODULE: &str = include_str!("graphql/tenancy/set_tenant_module.graphql");
-const PLATFORM_TENANTS: &str = include_str!("graphql/tenancy/platform_tenants.graphql");
+const REVOKE_API_KEY: &str = include_str!("../graphql/identity/revoke_api_key.graphql");
+const REVOKE_INVITATION: &str = include_str!("../graphql/identity/revoke_invitation.graphql");
+const SWITCH: &str = include_str!("../graphql/identity/switch_tenant.graphql");
+const INVITATIONS: &str = include_str!("../graphql/identity/invitations.graphql");
+const API_KEYS: &str = include_str!("../graphql/identity/api_keys.graphql");
+const CREATE_API_KEY: &str = include_str!("../graphql/identity/create_api_key.graphql");
+const SUSPEND: &str = include_str!("../graphql/tenancy/suspend_tenant.graphql");
+const REACTIVATE: &str = include_str!("../graphql/tenancy/reactivate_tenant.graphql");
+const SET_MODULE: &str = include_str!("../graphql/tenancy/set_tenant_module.graphql");
+const PLATFORM_TENANTS: &str = include_str!("../graphql/tenancy/platform_tenants.graphql");
 
 /// Operations on the caller's own tenant that take no id: checked below to show nothing of
 /// another tenant.

@@ -1,0 +1,3 @@
+//! Authentication: tokens and their keys.
+
+mod tokens;

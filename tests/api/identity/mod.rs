@@ -1,0 +1,5 @@
+//! Identity: users and sessions, invitations, API keys.
+
+mod api_keys;
+mod invitations;
+mod users;

@@ -1,0 +1,3 @@
+//! The platform scope.
+
+mod tenants;

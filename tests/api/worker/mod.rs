@@ -1,0 +1,3 @@
+//! Jobs: the outbox and the workers.
+
+mod outbox;
