@@ -29,6 +29,10 @@ async fn mutations_are_audited_with_actor_and_address_and_can_be_filtered() {
             .any(|e| e["node"]["action"] == "tenant.register")
     );
     assert_eq!(entries[0]["node"]["ip"], "127.0.0.1");
+    assert_eq!(
+        entries[0]["node"]["actor"]["email"], "asha@duka.example",
+        "the acting user is named"
+    );
     let stores = owner
         .gql(
             &app,
@@ -48,6 +52,14 @@ async fn mutations_are_audited_with_actor_and_address_and_can_be_filtered() {
     assert_eq!(
         member.gql(&app, AUDIT_LOG, json!({})).await.error_code(),
         "FORBIDDEN"
+    );
+    // The member's own joining names them, not the owner who invited them.
+    let joined = owner
+        .gql(&app, AUDIT_LOG, json!({ "action": "member.join" }))
+        .await;
+    assert_eq!(
+        joined.data()["auditLog"]["edges"][0]["node"]["actor"]["email"],
+        "juma@duka.example"
     );
 }
 

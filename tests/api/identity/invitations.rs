@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::common::TestApp;
 use crate::personas::{LOGIN, ME};
 
+const SWITCH: &str = include_str!("../graphql/identity/switch_tenant.graphql");
 const INVITE: &str = include_str!("../graphql/identity/invite_member.graphql");
 const ACCEPT: &str = include_str!("../graphql/identity/accept_invitation.graphql");
 const REVOKE: &str = include_str!("../graphql/identity/revoke_invitation.graphql");
@@ -132,6 +133,31 @@ async fn an_existing_user_joins_a_second_tenant_and_can_switch_between_them() {
     assert!(
         !permissions.contains(&json!("tenant.manage")),
         "ADMIN lacks tenant.manage"
+    );
+
+    // Switching to B's own tenant: the new tokens act there, as its OWNER.
+    let switched = app
+        .graphql_as(&access, &[], SWITCH, json!({ "tenantId": b.tenant_id }))
+        .await;
+    let switched = &switched.data()["switchTenant"];
+    assert_eq!(switched["activeTenant"]["id"], b.tenant_id.as_str());
+    let in_b = switched["accessToken"].as_str().unwrap();
+    let me = app.graphql_as(in_b, &[], ME, json!({})).await;
+    assert_eq!(me.data()["me"]["activeTenant"]["id"], b.tenant_id.as_str());
+    assert!(
+        me.data()["me"]["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tenant.manage")),
+        "B owns its own tenant"
+    );
+    // And back to A, as its ADMIN.
+    let back = app
+        .graphql_as(in_b, &[], SWITCH, json!({ "tenantId": a.tenant_id }))
+        .await;
+    assert_eq!(
+        back.data()["switchTenant"]["activeTenant"]["id"],
+        a.tenant_id.as_str()
     );
 }
 
