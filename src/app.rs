@@ -29,6 +29,14 @@ pub struct Application {
 
 /// Opens the database (migrating first when configured to) and the job store.
 pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<(Db, JobBackend)> {
+    let db = open_database(config, clock).await?;
+    let jobs = job_backend(config, &db).await?;
+    Ok((db, jobs))
+}
+
+/// Opens the database only (migrating first when configured to): for commands that queue
+/// nothing, so they never contend for the embedded job store.
+pub async fn open_database(config: &Config, clock: SharedClock) -> anyhow::Result<Db> {
     // The embedded job store, keys and outbox live here: create it, or say which variable.
     std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {
         var: "MSINGI_DATA_DIR",
@@ -54,8 +62,7 @@ pub async fn open_stores(config: &Config, clock: SharedClock) -> anyhow::Result<
             pending[0]
         );
     }
-    let jobs = job_backend(config, &db).await?;
-    Ok((db, jobs))
+    Ok(db)
 }
 
 async fn job_backend(config: &Config, db: &Db) -> anyhow::Result<JobBackend> {

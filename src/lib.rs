@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod name;
 pub mod notify;
 pub mod page;
 pub mod rbac;

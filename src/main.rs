@@ -179,7 +179,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { tenant },
         } => {
-            let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            let db = app::open_database(&config, Arc::new(SystemClock)).await?;
             let system = db
                 .platform_read(msingi::db::Access::Task(
                     msingi::db::SystemTask::AuditVerify,
@@ -231,7 +231,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 Some(password) => password,
                 None => admin_password()?,
             };
-            let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            let db = app::open_database(&config, Arc::new(SystemClock)).await?;
             let (admin, created) = msingi::identity::ensure_platform_admin(&db, &email, &password)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -37,13 +37,8 @@ pub async fn create(
     input: CreateApiKeyInput,
 ) -> AppResult<(ApiKey, String)> {
     let ctx = caller.require(perm::APIKEY_MANAGE)?;
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::bad_input(
-            "input.name",
-            "must be 1 to 100 characters",
-        ));
-    }
+    let name = crate::name::Name::parse_at_most(&input.name, "input.name", 100)?;
+    let name = name.as_str();
     let mut permissions = Vec::new();
     for code in &input.permissions {
         let code = code.trim();
@@ -92,9 +87,8 @@ pub async fn create(
 }
 
 /// Revokes a key; the next request made with it fails.
-pub async fn revoke(services: &Services, caller: &Caller, id: &str) -> AppResult<ApiKey> {
+pub async fn revoke(services: &Services, caller: &Caller, id: ApiKeyId) -> AppResult<ApiKey> {
     let ctx = caller.require(perm::APIKEY_MANAGE)?;
-    let id = ApiKeyId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let key = scope
         .revoke_api_key(id)

@@ -134,10 +134,9 @@ pub async fn invite(
 pub async fn revoke(
     services: &Services,
     caller: &Caller,
-    id: &str,
+    id: InvitationId,
 ) -> AppResult<(Invitation, Vec<Role>)> {
     let ctx = caller.require(perm::MEMBER_INVITE)?;
-    let id = InvitationId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let invitation = scope
         .revoke_invitation(id)

@@ -38,13 +38,9 @@ pub const REGISTRATIONS_PER_WINDOW: u32 = 20;
 /// Verification links carry `mev_…` tokens.
 pub const VERIFY_PREFIX: &str = "mev_";
 
-/// A display name: trimmed, 1 to 200 characters.
+/// A display name: trimmed, 1 to 200 characters (the one [`Name`](crate::name::Name) rule).
 pub fn parse_name(name: &str, field: &str) -> AppResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(field, "must be 1 to 200 characters"));
-    }
-    Ok(name.to_owned())
+    Ok(crate::name::Name::parse(name, field)?.into_string())
 }
 
 fn parse_phone(phone: Option<&str>) -> AppResult<Option<String>> {

@@ -298,10 +298,9 @@ pub async fn logout(services: &Services, refresh_token: &str) -> AppResult<bool>
 pub async fn switch_tenant(
     services: &Services,
     caller: &Caller,
-    tenant: &str,
+    tenant: TenantId,
 ) -> AppResult<AuthTokens> {
     let me = caller.user()?;
-    let tenant = TenantId::parse(tenant, "tenantId")?;
     let tx = services
         .db
         .platform_write(Access::Task(SystemTask::Sessions))

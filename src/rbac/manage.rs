@@ -28,14 +28,7 @@ pub struct RoleInput {
 }
 
 fn role_name(name: &str) -> AppResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 60 {
-        return Err(AppError::bad_input(
-            "input.name",
-            "must be 1 to 60 characters",
-        ));
-    }
-    Ok(name.to_owned())
+    Ok(crate::name::Name::parse_at_most(name, "input.name", 60)?.into_string())
 }
 
 /// Validates codes against the catalogue and the caller's own permissions.
@@ -123,11 +116,10 @@ pub async fn create(services: &Services, caller: &Caller, input: RoleInput) -> A
 pub async fn update(
     services: &Services,
     caller: &Caller,
-    id: &str,
+    id: RoleId,
     input: RoleInput,
 ) -> AppResult<Role> {
     let ctx = caller.require(perm::ROLE_MANAGE)?;
-    let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let before = editable(ctx, &scope, id).await?;
     let name = input.name.as_deref().map(role_name).transpose()?;
@@ -175,9 +167,8 @@ pub async fn update(
 }
 
 /// Deletes a custom role that nobody holds. [P:role.manage]
-pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult<bool> {
+pub async fn delete(services: &Services, caller: &Caller, id: RoleId) -> AppResult<bool> {
     let ctx = caller.require(perm::ROLE_MANAGE)?;
-    let id = RoleId::parse(id, "id")?;
     let scope = services.db.write(ctx).await?;
     let role = scope
         .get_role(id)
@@ -209,12 +200,11 @@ pub async fn delete(services: &Services, caller: &Caller, id: &str) -> AppResult
 pub async fn set_permission(
     services: &Services,
     caller: &Caller,
-    id: &str,
+    id: RoleId,
     code: &str,
     granted: bool,
 ) -> AppResult<Role> {
     let ctx = caller.require(perm::ROLE_MANAGE)?;
-    let id = RoleId::parse(id, "roleId")?;
     let code = if granted {
         grantable(ctx, &[code.to_owned()], "permission")?.remove(0)
     } else {
@@ -258,9 +248,9 @@ enum Change {
 pub async fn assign(
     services: &Services,
     caller: &Caller,
-    user: &str,
-    role: &str,
-    store: Option<&str>,
+    user: UserId,
+    role: RoleId,
+    store: Option<StoreId>,
 ) -> AppResult<MemberView> {
     change_assignment(services, caller, user, role, store, Change::Assign).await
 }
@@ -269,9 +259,9 @@ pub async fn assign(
 pub async fn revoke(
     services: &Services,
     caller: &Caller,
-    user: &str,
-    role: &str,
-    store: Option<&str>,
+    user: UserId,
+    role: RoleId,
+    store: Option<StoreId>,
 ) -> AppResult<MemberView> {
     change_assignment(services, caller, user, role, store, Change::Revoke).await
 }
@@ -279,15 +269,12 @@ pub async fn revoke(
 async fn change_assignment(
     services: &Services,
     caller: &Caller,
-    user: &str,
-    role: &str,
-    store: Option<&str>,
+    user: UserId,
+    role_id: RoleId,
+    store: Option<StoreId>,
     change: Change,
 ) -> AppResult<MemberView> {
     let ctx = caller.require(perm::ROLE_MANAGE)?;
-    let user = UserId::parse(user, "userId")?;
-    let role_id = RoleId::parse(role, "roleId")?;
-    let store = store.map(|s| StoreId::parse(s, "storeId")).transpose()?;
     let scope = services.db.write(ctx).await?;
     scope
         .get_member(user)

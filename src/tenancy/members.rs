@@ -51,9 +51,8 @@ pub async fn list(
 }
 
 /// Removes a member (the last OWNER cannot go). [P:member.manage]
-pub async fn remove(services: &Services, caller: &Caller, user: &str) -> AppResult<bool> {
+pub async fn remove(services: &Services, caller: &Caller, user: UserId) -> AppResult<bool> {
     let ctx = caller.require(perm::MEMBER_MANAGE)?;
-    let user = UserId::parse(user, "userId")?;
     let scope = services.db.write(ctx).await?;
     let member = scope
         .get_member(user)

@@ -91,14 +91,7 @@ impl StorePatch {
 }
 
 fn store_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::bad_input(
-            "input.name",
-            "must be 1 to 200 characters",
-        ));
-    }
-    Ok(name.to_owned())
+    Ok(crate::name::Name::parse(name, "input.name")?.into_string())
 }
 
 fn store_code(code: &str) -> Result<String, AppError> {

@@ -273,12 +273,11 @@ pub mod manage {
     pub async fn set_status(
         services: &Services,
         caller: &Caller,
-        tenant: &str,
+        id: TenantId,
         status: TenantStatus,
         reason: Option<&str>,
     ) -> AppResult<(Tenant, Vec<String>)> {
         let admin = caller.platform_admin()?;
-        let id = TenantId::parse(tenant, "tenantId")?;
         if status == TenantStatus::Suspended && reason.is_none_or(|r| r.trim().is_empty()) {
             return Err(AppError::bad_input(
                 "reason",
@@ -319,12 +318,11 @@ pub mod manage {
     pub async fn set_module(
         services: &Services,
         caller: &Caller,
-        tenant: &str,
+        id: TenantId,
         module: &str,
         enabled: bool,
     ) -> AppResult<(Tenant, Vec<String>)> {
         let admin = caller.platform_admin()?;
-        let id = TenantId::parse(tenant, "tenantId")?;
         if !crate::rbac::CATALOGUE.iter().any(|p| p.module == module) {
             return Err(AppError::bad_input(
                 "module",

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::graphql::{caller, services};
 use crate::identity::api_keys::{self, ApiKey as ApiKeyRecord};
+use crate::ids::ApiKeyId;
 
 /// A tenant API key (never its secret).
 #[derive(SimpleObject)]
@@ -105,8 +106,10 @@ impl ApiKeysMutation {
 
     /// Revokes an API key at once. [P:apikey.manage]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
-        Ok(api_keys::revoke(services(ctx)?, caller(ctx)?, &id)
-            .await?
-            .into())
+        Ok(
+            api_keys::revoke(services(ctx)?, caller(ctx)?, ApiKeyId::parse(&id, "id")?)
+                .await?
+                .into(),
+        )
     }
 }

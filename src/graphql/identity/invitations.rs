@@ -7,6 +7,7 @@ use super::super::rbac::roles::Role;
 use super::sessions::AuthPayload;
 use crate::graphql::{caller, services};
 use crate::identity::invitations::{self, Invitation as InvitationRecord};
+use crate::ids::InvitationId;
 use crate::rbac;
 
 /// Where an invitation stands.
@@ -102,9 +103,13 @@ impl InvitationsMutation {
 
     /// Withdraws a pending invitation. [P:member.invite]
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
-        Ok(invitations::revoke(services(ctx)?, caller(ctx)?, &id)
-            .await?
-            .into())
+        Ok(invitations::revoke(
+            services(ctx)?,
+            caller(ctx)?,
+            InvitationId::parse(&id, "id")?,
+        )
+        .await?
+        .into())
     }
 
     /// Joins a tenant by invitation: name and password are needed when the email has no

@@ -6,6 +6,7 @@ use super::super::tenancy::tenants::Tenant;
 use super::users::User;
 use crate::graphql::{caller, services};
 use crate::identity::sessions::{self, AuthTokens};
+use crate::ids::TenantId;
 
 /// Tokens after login, refresh, tenant switch or joining.
 #[derive(SimpleObject)]
@@ -80,8 +81,9 @@ impl SessionsMutation {
 
     /// New tokens acting in another tenant the caller belongs to.
     async fn switch_tenant(&self, ctx: &Context<'_>, tenant_id: ID) -> Result<AuthPayload> {
+        let tenant = TenantId::parse(&tenant_id, "tenantId")?;
         Ok(
-            sessions::switch_tenant(services(ctx)?, caller(ctx)?, &tenant_id)
+            sessions::switch_tenant(services(ctx)?, caller(ctx)?, tenant)
                 .await?
                 .into(),
         )

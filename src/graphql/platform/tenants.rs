@@ -6,7 +6,7 @@ use super::super::tenancy::tenants::Tenant;
 use crate::graphql::connection::Connection;
 use crate::graphql::{caller, services};
 use crate::page::PageRequest;
-use crate::tenancy::{self, TenantStatus};
+use crate::tenancy::{self, TenantId, TenantStatus};
 
 /// PlatformTenants queries.
 #[derive(Default)]
@@ -53,7 +53,7 @@ impl PlatformTenantsMutation {
         let tenant = tenancy::tenants::manage::set_status(
             services(ctx)?,
             caller(ctx)?,
-            &tenant_id,
+            TenantId::parse(&tenant_id, "tenantId")?,
             TenantStatus::Suspended,
             Some(&reason),
         )
@@ -66,7 +66,7 @@ impl PlatformTenantsMutation {
         let tenant = tenancy::tenants::manage::set_status(
             services(ctx)?,
             caller(ctx)?,
-            &tenant_id,
+            TenantId::parse(&tenant_id, "tenantId")?,
             TenantStatus::Active,
             None,
         )
@@ -85,7 +85,7 @@ impl PlatformTenantsMutation {
         let tenant = tenancy::tenants::manage::set_module(
             services(ctx)?,
             caller(ctx)?,
-            &tenant_id,
+            TenantId::parse(&tenant_id, "tenantId")?,
             &module,
             enabled,
         )

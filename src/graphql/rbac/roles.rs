@@ -6,6 +6,7 @@ use super::super::tenancy::members::Member;
 use super::super::tenancy::stores::Store;
 use crate::graphql::{caller, services};
 use crate::identity::me::HeldRole;
+use crate::ids::{RoleId, StoreId, UserId};
 use crate::rbac;
 
 /// A permission a role can grant.
@@ -143,16 +144,19 @@ impl RolesMutation {
             description: input.description,
             permissions: input.permissions,
         };
-        Ok(
-            rbac::manage::update(services(ctx)?, caller(ctx)?, &id, input)
-                .await?
-                .into(),
+        Ok(rbac::manage::update(
+            services(ctx)?,
+            caller(ctx)?,
+            RoleId::parse(&id, "id")?,
+            input,
         )
+        .await?
+        .into())
     }
 
     /// Deletes a custom role nobody holds. [P:role.manage]
     async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        Ok(rbac::manage::delete(services(ctx)?, caller(ctx)?, &id).await?)
+        Ok(rbac::manage::delete(services(ctx)?, caller(ctx)?, RoleId::parse(&id, "id")?).await?)
     }
 
     /// The real-time toggle: takes effect on the holder's next request.
@@ -166,7 +170,7 @@ impl RolesMutation {
         Ok(rbac::manage::set_permission(
             services(ctx)?,
             caller(ctx)?,
-            &role_id,
+            RoleId::parse(&role_id, "roleId")?,
             &permission,
             granted,
         )
@@ -185,9 +189,11 @@ impl RolesMutation {
         let member = rbac::manage::assign(
             services(ctx)?,
             caller(ctx)?,
-            &user_id,
-            &role_id,
-            store_id.as_ref().map(|s| s.as_str()),
+            UserId::parse(&user_id, "userId")?,
+            RoleId::parse(&role_id, "roleId")?,
+            store_id
+                .map(|s| StoreId::parse(&s, "storeId"))
+                .transpose()?,
         )
         .await?;
         Ok(member.into())
@@ -204,9 +210,11 @@ impl RolesMutation {
         let member = rbac::manage::revoke(
             services(ctx)?,
             caller(ctx)?,
-            &user_id,
-            &role_id,
-            store_id.as_ref().map(|s| s.as_str()),
+            UserId::parse(&user_id, "userId")?,
+            RoleId::parse(&role_id, "roleId")?,
+            store_id
+                .map(|s| StoreId::parse(&s, "storeId"))
+                .transpose()?,
         )
         .await?;
         Ok(member.into())

@@ -7,6 +7,7 @@ use super::super::identity::users::{MembershipStatus, User};
 use super::super::rbac::roles::RoleAssignment;
 use crate::graphql::connection::Connection;
 use crate::graphql::{caller, services};
+use crate::ids::UserId;
 use crate::page::PageRequest;
 use crate::tenancy::{self, members::MemberView};
 
@@ -63,7 +64,12 @@ pub struct MembersMutation;
 impl MembersMutation {
     /// Removes a member; the last OWNER cannot be removed. [P:member.manage]
     async fn remove_member(&self, ctx: &Context<'_>, user_id: ID) -> Result<bool> {
-        Ok(tenancy::members::remove(services(ctx)?, caller(ctx)?, &user_id).await?)
+        Ok(tenancy::members::remove(
+            services(ctx)?,
+            caller(ctx)?,
+            UserId::parse(&user_id, "userId")?,
+        )
+        .await?)
     }
 }
 
