@@ -96,6 +96,44 @@ pub trait Scheduled: CronJob + Send + Sync + 'static {
     fn tick(deps: Self::Deps) -> impl std::future::Future<Output = Result<(), BoxDynError>> + Send;
 }
 
+/// A job that acts inside one tenant: the worker rebuilds the tenant's context from the
+/// payload's tenant id ([`context_for`]; copied data in the payload is never trusted), opens
+/// a writing scope in it and hands it to [`TenantJob::run`] ([`run_tenant_job`]). The
+/// handler reloads what it needs by id, returns early when the work was already done
+/// (delivery is at least once), and commits the scope with its audit entry. Its
+/// [`Handled::handle`] is `run_tenant_job(&db, self, deps)`.
+pub trait TenantJob: Job {
+    /// What the handler is given besides the scope.
+    type Deps: Send;
+    /// The tenant the job acts in.
+    fn tenant(&self) -> crate::ids::TenantId;
+    /// Does the work in `scope`.
+    fn run(
+        self,
+        scope: crate::db::TenantScope,
+        deps: Self::Deps,
+    ) -> impl std::future::Future<Output = Result<(), BoxDynError>> + Send;
+}
+
+/// Runs one delivery of a tenant job. A job whose tenant no longer exists is dropped (with
+/// a warning), not retried; any other failure is retried by the queue.
+pub async fn run_tenant_job<J: TenantJob>(
+    db: &Db,
+    job: J,
+    deps: J::Deps,
+) -> Result<(), BoxDynError> {
+    let ctx = match context_for(db, job.tenant(), J::NAME).await {
+        Ok(ctx) => ctx,
+        Err(crate::error::AppError::NotFound { .. }) => {
+            tracing::warn!(job = J::NAME, tenant = %job.tenant(), "the job's tenant is gone: dropped");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let scope = db.write(&ctx).await?;
+    job.run(scope, deps).await
+}
+
 impl Handled for SendEmail {
     type Deps = Mailer;
     fn deps(worker: &WorkerDeps) -> Mailer {

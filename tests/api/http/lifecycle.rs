@@ -67,7 +67,7 @@ async fn a_stopping_server_finishes_the_requests_in_flight_and_takes_no_new_ones
         "the server waits for the request in flight"
     );
 
-    stream.write_all(QUERY[1..].as_bytes()).await.unwrap();
+    stream.write_all(&QUERY.as_bytes()[1..]).await.unwrap();
     let answer = read_all(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains(r#""__typename":"Query""#), "{answer}");

@@ -203,3 +203,90 @@ async fn a_job_running_at_shutdown_finishes_before_the_server_stops() {
     assert_eq!(mails.len(), 1, "the running job was cut off by shutdown");
     assert_eq!(mails[0].subject(), "In flight");
 }
+
+/// A tenant job of the test: creates a store in its tenant.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct OpenStore {
+    tenant_id: msingi::tenancy::TenantId,
+    name: String,
+}
+
+impl msingi_jobs::Job for OpenStore {
+    const NAME: &'static str = "test_open_store";
+    const QUEUE: &'static str = "test_stores";
+}
+
+impl msingi::worker::TenantJob for OpenStore {
+    type Deps = ();
+    fn tenant(&self) -> msingi::tenancy::TenantId {
+        self.tenant_id
+    }
+    async fn run(
+        self,
+        scope: msingi::db::TenantScope,
+        _deps: (),
+    ) -> Result<(), apalis::prelude::BoxDynError> {
+        let store = scope
+            .insert_store(msingi::tenancy::NewStore::parse(&self.name, None)?)
+            .await?;
+        let entry = msingi::audit::AuditEntry::new("store.create", "store", store.id);
+        scope
+            .commit(msingi::audit::Audit::by(Default::default(), entry))
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_job_runs_in_a_scope_of_its_own_tenant_and_a_vanished_tenant_drops_it() {
+    let app = TestApp::spawn().await;
+    let (a, b) = app.two_tenants().await;
+    let tenant = msingi::tenancy::TenantId::parse(&a.tenant_id, "tenant").unwrap();
+    msingi::worker::run_tenant_job(
+        &app.db,
+        OpenStore {
+            tenant_id: tenant,
+            name: "Opened by a job".into(),
+        },
+        (),
+    )
+    .await
+    .unwrap();
+    let names = |p: &crate::personas::Persona| {
+        let p = p.clone();
+        let app = &app;
+        async move {
+            p.gql(
+                app,
+                "{ stores { edges { node { name } } } }",
+                serde_json::json!({}),
+            )
+            .await
+            .data()["stores"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(names(&a).await.contains(&"Opened by a job".to_owned()));
+    assert!(!names(&b).await.contains(&"Opened by a job".to_owned()));
+    assert!(
+        app.audit_actions(&a.tenant_id)
+            .await
+            .contains(&"store.create".to_owned())
+    );
+
+    // A job whose tenant does not exist is dropped, not retried, and writes nothing.
+    msingi::worker::run_tenant_job(
+        &app.db,
+        OpenStore {
+            tenant_id: msingi::tenancy::TenantId::new(),
+            name: "Nowhere".into(),
+        },
+        (),
+    )
+    .await
+    .unwrap();
+}
