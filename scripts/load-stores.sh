@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Load test: `stores(first: 20)` as an authenticated tenant user, 16 connections.
 #
-# usage: scripts/load-stores.sh sqlite|postgres [extra-tenants] [seconds]
+# usage: [ROUNDS=n] scripts/load-stores.sh sqlite|postgres [extra-tenants] [seconds]
 #   sqlite     the embedded default (fresh data directory)
 #   postgres   a fresh database `msingi_load` on $PG_ADMIN_URL (default
 #              postgres://postgres@127.0.0.1:5432/postgres), served as the run-time role
 #              msingi_app that owns nothing, so row-level security applies to every query
+#   STORES=n (postgres only): the measured tenant's stores in all (default 25)
+#   ROUNDS=n: interleaved rounds, each measuring the page with and without totalCount
 #   extra-tenants (postgres only): seed this many other tenants (25 stores, a user and a
 #              membership each) before measuring, to show latency does not grow with them
 # needs: target/release/msingi (cargo build --release), wrk, curl, python3
@@ -42,9 +44,16 @@ for i in $(seq 1 24); do
   gql "{\"query\":\"mutation { createStore(input: {name: \\\"Store $i\\\", code: \\\"S$i\\\"}) { id } }\"}" "$token" >/dev/null
 done
 
+# STORES (postgres only): give the measured tenant this many stores in all (default 25).
+if [ "$kind" = postgres ] && [ "${STORES:-25}" -gt 25 ]; then
+  tenant="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["activeTenant"]["id"])' <<<"$answer")"
+  psql "$MIGRATION_DATABASE_URL" -qc "INSERT INTO stores (tenant_id, id, name, code, status, created_at, updated_at)
+    SELECT '$tenant', gen_random_uuid(), 'Bulk ' || g, 'B' || g, 'ACTIVE', now(), now()
+    FROM generate_series(1, ${STORES} - 25) g; ANALYZE stores;"
+fi
+
 if [ "$kind" = postgres ] && [ "$extra" -gt 0 ]; then
   psql "$MIGRATION_DATABASE_URL" -q <<SQL
-SELECT set_config('app.platform', 'on', false);
 INSERT INTO tenants (id, slug, name, status, isolation, settings, created_at, updated_at)
   SELECT gen_random_uuid(), 'load-' || g, 'Load ' || g, 'ACTIVE', 'SHARED', '{}'::jsonb, now(), now()
   FROM generate_series(1, $extra) g;
@@ -63,5 +72,12 @@ fi
 
 check="$(gql '{"query":"{ stores(first: 20) { totalCount } }"}' "$token")"
 echo "tenants: $((1 + extra)); this tenant's stores: $check"
-TOKEN="$token" wrk -t2 -c16 -d"${seconds}s" --latency -s scripts/stores.lua "http://127.0.0.1:$port/graphql" \
-  | grep -E "Requests/sec|requests:|p50|Latency  "
+# Interleaved rounds: the page with totalCount (a count and the page) and without it (the
+# page alone: the count runs only when totalCount is selected).
+for round in $(seq 1 "${ROUNDS:-1}"); do
+  for selection in "totalCount edges { node { id name code status } }" "edges { node { id name code status } }"; do
+    echo "round $round: stores(first: 20) { $selection }"
+    SELECTION="$selection" TOKEN="$token" wrk -t2 -c16 -d"${seconds}s" --latency -s scripts/stores.lua "http://127.0.0.1:$port/graphql" \
+      | grep -E "Requests/sec|requests:|p50|Latency  "
+  done
+done

@@ -3,7 +3,9 @@
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
-wrk.body = '{"query":"{ stores(first: 20) { totalCount edges { node { id name code status } } } }"}'
+-- SELECTION (optional) replaces what is asked of each store page, e.g. without totalCount.
+local selection = os.getenv("SELECTION") or "totalCount edges { node { id name code status } }"
+wrk.body = '{"query":"{ stores(first: 20) { ' .. selection .. ' } }"}'
 
 local errors = 0
 function response(status, headers, body)

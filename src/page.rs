@@ -19,6 +19,9 @@ pub struct PageRequest {
     pub first: u64,
     /// Items strictly after this id.
     pub after: Option<Uuid>,
+    /// Whether the list's total is wanted (`totalCount` selected); counting is the dearest
+    /// statement of a page, so it runs only when asked.
+    pub count: bool,
 }
 
 impl PageRequest {
@@ -35,7 +38,16 @@ impl PageRequest {
             }
         };
         let after = after.map(decode_cursor).transpose()?;
-        Ok(Self { first, after })
+        Ok(Self {
+            first,
+            after,
+            count: true,
+        })
+    }
+
+    /// The same request, counting the whole list only if `count`.
+    pub fn counting(self, count: bool) -> Self {
+        Self { count, ..self }
     }
 }
 
@@ -48,7 +60,7 @@ pub struct Page<T> {
     pub has_next: bool,
     /// Whether items precede (a cursor was given).
     pub has_previous: bool,
-    /// Items in the whole list.
+    /// Items in the whole list; 0 when the request did not ask for it (`count` false).
     pub total: u64,
 }
 

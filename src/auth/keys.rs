@@ -76,7 +76,17 @@ pub struct JwtKeys {
     verifying: HashMap<String, DecodingKey>,
     issuer: String,
     validation: Validation,
+    /// Tokens already verified, by their SHA-256, with their claims: a client sends the same
+    /// token on every request until it expires, and an Ed25519 verification costs tens of
+    /// microseconds. Only the signature check is skipped: type, expiry and not-before are
+    /// checked on every use, and the session behind the token is still checked by the
+    /// caller on every request, so revocation is unaffected.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
 }
+
+/// Most verified tokens remembered; the memory is dropped whole when full (a token verifies
+/// again, correctly, when it is not remembered).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +154,7 @@ impl JwtKeys {
             verifying,
             issuer: issuer.to_owned(),
             validation,
+            verified: Default::default(),
         })
     }
 
@@ -219,6 +230,43 @@ impl JwtKeys {
 
     /// Verifies an access token at time `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let remembered = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&digest)
+            .cloned();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signature(token)?;
+                let mut verified = self
+                    .verified
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
+                verified.insert(digest, claims.clone());
+                claims
+            }
+        };
+        if claims.typ != ACCESS {
+            return Err(TokenError::WrongType);
+        }
+        let now = now.timestamp();
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now + 5 {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token whose header, key and signature check out.
+    fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
@@ -231,18 +279,7 @@ impl JwtKeys {
             .ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let claims = data.claims;
-        if claims.typ != ACCESS {
-            return Err(TokenError::WrongType);
-        }
-        let now = now.timestamp();
-        if claims.exp <= now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf > now + 5 {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(claims)
+        Ok(data.claims)
     }
 }
 
@@ -261,4 +298,48 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        let key = SigningKey::from_bytes(&rand::random());
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        JwtKeys::from_pem(&pem, &[], "http://msingi.test").unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+        let keys = keys();
+        let now = Utc::now();
+        let token = keys
+            .issue(
+                Uuid::now_v7(),
+                None,
+                Uuid::now_v7(),
+                now,
+                Duration::minutes(15),
+            )
+            .unwrap();
+        assert!(keys.verify(&token, now).is_ok());
+        assert!(keys.verify(&token, now).is_ok(), "remembered");
+        assert_eq!(
+            keys.verify(&token, now + Duration::minutes(16)),
+            Err(TokenError::Expired)
+        );
+        // The same claims under another signature are a different token: checked in full.
+        let (head, signature) = token.rsplit_once('.').unwrap();
+        let forged = format!("{head}.{}", signature.chars().rev().collect::<String>());
+        assert!(matches!(
+            keys.verify(&forged, now),
+            Err(TokenError::Invalid(_))
+        ));
+        // Another key set never trusts what this one remembered.
+        assert_eq!(
+            self::keys().verify(&token, now),
+            Err(TokenError::UnknownKey)
+        );
+    }
 }

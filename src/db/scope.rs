@@ -335,7 +335,7 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
     where
         E::Model: Sync,
     {
-        let total = self.count().await?;
+        let total = if page.count { self.count().await? } else { 0 };
         let mut query = self;
         if let Some(after) = page.after {
             query = query.filter(if newest_first {

@@ -63,7 +63,8 @@ impl AuditLogQuery {
         after: Option<String>,
         action: Option<String>,
     ) -> Result<Connection<AuditLogEntry>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
+        let page = PageRequest::parse(first, after.as_deref())?
+            .counting(ctx.look_ahead().field("totalCount").exists());
         let page = audit::list(services(ctx)?, caller(ctx)?, action.as_deref(), page).await?;
         Ok(Connection::of(page, |e: &audit::AuditView| e.record.id))
     }

@@ -22,7 +22,8 @@ impl PlatformTenantsQuery {
         after: Option<String>,
         search: Option<String>,
     ) -> Result<Connection<Tenant>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
+        let page = PageRequest::parse(first, after.as_deref())?
+            .counting(ctx.look_ahead().field("totalCount").exists());
         let page = tenancy::tenants::manage::platform_list(
             services(ctx)?,
             caller(ctx)?,

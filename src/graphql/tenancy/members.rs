@@ -48,7 +48,8 @@ impl MembersQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Member>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
+        let page = PageRequest::parse(first, after.as_deref())?
+            .counting(ctx.look_ahead().field("totalCount").exists());
         let page = tenancy::members::list(services(ctx)?, caller(ctx)?, page).await?;
         Ok(Connection::of(page, |m: &MemberView| {
             m.member.user.id.into_uuid()

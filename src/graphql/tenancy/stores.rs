@@ -89,7 +89,8 @@ impl StoresQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Store>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
+        let page = PageRequest::parse(first, after.as_deref())?
+            .counting(ctx.look_ahead().field("totalCount").exists());
         let page = tenancy::stores::list(services(ctx)?, caller(ctx)?, page).await?;
         Ok(Connection::of(page, |s: &crate::tenancy::Store| {
             s.id.into_uuid()

@@ -150,6 +150,15 @@ async fn stores_page_in_creation_order_with_opaque_cursors() {
         ["Three"]
     );
     assert!(!rest.has_next && rest.has_previous);
+
+    // Without `totalCount` the list is not counted; the page itself is the same.
+    let uncounted = scope
+        .list_stores(PageRequest::parse(Some(2), None).unwrap().counting(false))
+        .await
+        .unwrap();
+    assert_eq!(uncounted.items, first.items);
+    assert!(uncounted.has_next);
+    assert_eq!(uncounted.total, 0, "not counted");
 }
 
 #[tokio::test]
