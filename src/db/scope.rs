@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 
 use sea_orm::sea_query::{IntoCondition, IntoValueTuple, LockBehavior, LockType};
 use sea_orm::{
-    AccessMode, ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait,
     DatabaseTransaction, DbBackend, DbErr, DeleteMany, EntityTrait, IdenStatic, IntoActiveModel,
     IntoSimpleExpr, Iterable, PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder,
     QuerySelect, Select, Statement, TransactionOptions, TransactionTrait, TryGetableMany,
@@ -77,14 +77,16 @@ impl Tx {
     /// Begins a transaction. On SQLite a writing one takes the write lock at `BEGIN`
     /// (`IMMEDIATE`), so two writers queue on the busy timeout instead of failing when a
     /// read lock cannot be upgraded.
+    ///
+    /// On PostgreSQL a read-only transaction is made read-only by the first statement
+    /// after `BEGIN` ([`Tx::settle`]), together with the tenant when there is one, instead
+    /// of a separate `SET TRANSACTION READ ONLY` round trip.
     async fn begin(
         conn: &sea_orm::DatabaseConnection,
         hooks: &Hooks,
         write: bool,
     ) -> AppResult<Self> {
         let options = TransactionOptions {
-            access_mode: (!write && conn.get_database_backend() == DbBackend::Postgres)
-                .then_some(AccessMode::ReadOnly),
             sqlite_transaction_mode: write.then_some(sea_orm::SqliteTransactionMode::Immediate),
             ..Default::default()
         };
@@ -94,6 +96,34 @@ impl Tx {
             after_commit: hooks.after_commit.clone(),
             events: Default::default(),
         })
+    }
+
+    /// The first statement of a PostgreSQL unit of work, one round trip: binds the tenant
+    /// for row-level security (transaction-local, so a pooled connection never carries a
+    /// tenant into the next unit of work) and, for a read, makes the transaction read-only
+    /// (allowed at any point: only going back to read-write must come first).
+    async fn settle(&self, tenant: Option<TenantId>, write: bool) -> AppResult<()> {
+        if self.tx.get_database_backend() != DbBackend::Postgres || (tenant.is_none() && write) {
+            return Ok(());
+        }
+        let sql = match (tenant.is_some(), write) {
+            (true, true) => "SELECT set_config('app.tenant_id', $1, true)",
+            (true, false) => {
+                "SELECT set_config('app.tenant_id', $1, true), \
+                        set_config('transaction_read_only', 'on', true)"
+            }
+            (false, _) => "SELECT set_config('transaction_read_only', 'on', true)",
+        };
+        let values: Vec<sea_orm::Value> =
+            tenant.map(|t| t.to_string().into()).into_iter().collect();
+        self.tx
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await?;
+        Ok(())
     }
 
     /// Makes the writes permanent; dropping discards them.
@@ -115,21 +145,6 @@ impl Tx {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
-    }
-
-    /// Binds the transaction to `tenant` for row-level security (transaction-local, so a
-    /// pooled connection never carries a tenant into the next unit of work).
-    async fn bind_tenant(&self, tenant: TenantId) -> AppResult<()> {
-        if self.tx.get_database_backend() == DbBackend::Postgres {
-            self.tx
-                .execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT set_config('app.tenant_id', $1, true)",
-                    [tenant.to_string().into()],
-                ))
-                .await?;
-        }
-        Ok(())
     }
 
     /// A handle on every row of `E`; only the doors below hand it out.
@@ -410,12 +425,14 @@ impl TenantScope {
         store: Option<StoreId>,
         write: bool,
     ) -> AppResult<Self> {
-        Self::inside(Tx::begin(conn, hooks, write).await?, tenant, store).await
+        let tx = Tx::begin(conn, hooks, write).await?;
+        tx.settle(Some(tenant), write).await?;
+        Ok(Self { tx, tenant, store })
     }
 
-    /// Continues `tx` inside `tenant`.
+    /// Continues `tx`, which may write, inside `tenant`.
     async fn inside(tx: Tx, tenant: TenantId, store: Option<StoreId>) -> AppResult<Self> {
-        tx.bind_tenant(tenant).await?;
+        tx.settle(Some(tenant), true).await?;
         Ok(Self { tx, tenant, store })
     }
 
@@ -612,9 +629,9 @@ impl Pools {
     /// Opens the global door (see `db/global.rs`), logging why.
     pub(super) async fn global(&self, reason: &'static str, write: bool) -> AppResult<GlobalTx> {
         tracing::debug!(reason, "global door");
-        Ok(GlobalTx {
-            tx: Tx::begin(&self.platform, &self.hooks, write).await?,
-        })
+        let tx = Tx::begin(&self.platform, &self.hooks, write).await?;
+        tx.settle(None, write).await?;
+        Ok(GlobalTx { tx })
     }
 
     /// Opens the platform door (see `db/platform.rs`) on the proof of a platform admin or
@@ -625,10 +642,10 @@ impl Pools {
         write: bool,
     ) -> AppResult<PlatformTx> {
         tracing::debug!(access = %access, "platform door");
+        let tx = Tx::begin(&self.platform, &self.hooks, write).await?;
+        tx.settle(None, write).await?;
         Ok(PlatformTx {
-            global: GlobalTx {
-                tx: Tx::begin(&self.platform, &self.hooks, write).await?,
-            },
+            global: GlobalTx { tx },
         })
     }
 

@@ -245,3 +245,52 @@ async fn a_taken_tenant_slug_is_a_conflict() {
         .unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
 }
+
+/// On PostgreSQL every read unit of work is a read-only transaction (the tenant's, and the
+/// platform door's), so a write slipped into a read fails instead of landing. SQLite has no
+/// read-only transactions; there the scope's type is the guard.
+#[tokio::test]
+async fn a_read_unit_of_work_cannot_write_on_postgresql() {
+    if crate::common::postgres_url().is_none() {
+        eprintln!("skipped: read-only transactions are PostgreSQL's (set TEST_DATABASE_URL)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let db = &app.db;
+    let (_, _, ctx) = tenant_with_member(db, "duka-ro").await;
+    let write = db.write(&ctx).await.unwrap();
+    write
+        .insert_store(NewStore::parse("Fine", None).unwrap())
+        .await
+        .unwrap();
+    write.commit_unaudited("test arrangement").await.unwrap();
+    let read = db.read(&ctx).await.unwrap();
+    assert_eq!(
+        read.list_stores(PageRequest::parse(None, None).unwrap())
+            .await
+            .unwrap()
+            .total,
+        1,
+        "the read scope is bound to its tenant"
+    );
+    let err = read
+        .insert_store(NewStore::parse("Sneaky", None).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Internal(_)), "{err:?}");
+    drop(read);
+    let platform = db
+        .platform_read(msingi::db::Access::Task(
+            msingi::db::SystemTask::AuditVerify,
+        ))
+        .await
+        .unwrap();
+    let err = platform
+        .insert_tenant(NewTenant {
+            slug: Slug::parse("sneaky", "slug").unwrap(),
+            name: "Sneaky".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Internal(_)), "{err:?}");
+}
