@@ -10,13 +10,13 @@
 #   ROUNDS=n: interleaved rounds, each measuring the page with and without totalCount
 #   extra-tenants (postgres only): seed this many other tenants (25 stores, a user and a
 #              membership each) before measuring, to show latency does not grow with them
-# needs: target/release/msingi (cargo build --release), wrk, curl, python3
+# needs: target/release/msingi (cargo build --release; BIN=path for another build), wrk, curl, python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:?sqlite or postgres}"
 extra="${2:-0}"
 seconds="${3:-20}"
-bin="target/release/msingi"
+bin="${BIN:-target/release/msingi}"
 port="${PORT:-18081}"
 work="$(mktemp -d)"
 admin="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
