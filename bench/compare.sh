@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hot path against its peers, in one interleaved run on one fixture:
 #   pgbench  the RLS unit of work alone (BEGIN; set_config; SELECT 20 stores; COMMIT)
-#   PostGraphile v4 (Node, from the npm registry into bench/postgraphile/node_modules)
+#   PostGraphile v4 on Node 22 (both from the npm registry, into bench/postgraphile/node_modules)
 #   Msingi   stores(first: 20) { edges { node { id name code status } } }
 # All three read as the run-time role msingi_app (owns nothing, RLS FORCEd) the first 20
 # stores of one tenant; every HTTP answer is checked. 16 connections, ROUNDS rounds of
@@ -10,7 +10,7 @@
 # usage: [TENANTS=100] [STORES=1000] [ROUNDS=3] [SECONDS_PER_ROUND=20] bench/compare.sh
 # needs: target/release/msingi (cargo build --release; BIN=path for another), PostgreSQL
 #        on $PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), wrk,
-#        pgbench, curl, python3, node and npm
+#        pgbench, curl, python3, and npm (with any node) to fetch Node 22 and PostGraphile
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenants="${TENANTS:-100}" stores="${STORES:-1000}" rounds="${ROUNDS:-3}" seconds="${SECONDS_PER_ROUND:-20}"
@@ -49,13 +49,15 @@ ANALYZE;
 SQL
 
 # PostGraphile, as the same role, with its own HS256 token naming the same tenant.
-if [ ! -d bench/postgraphile/node_modules ]; then
+if [ ! -x bench/postgraphile/node_modules/.bin/node ]; then
   (cd bench/postgraphile && npm install --no-audit --no-fund --silent)
 fi
+node22="$PWD/bench/postgraphile/node_modules/.bin/node"
+echo "PostGraphile $("$node22" -p 'require("./bench/postgraphile/node_modules/postgraphile/package.json").version') on Node $("$node22" --version)"
 secret="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
-pgl_token="$(cd bench/postgraphile && TID="$tenant" SECRET="$secret" node -e \
+pgl_token="$(cd bench/postgraphile && TID="$tenant" SECRET="$secret" "$node22" -e \
   'console.log(require("jsonwebtoken").sign({ tid: process.env.TID }, process.env.SECRET, { algorithm: "HS256", expiresIn: "1h" }))')"
-NODE_ENV=production PGL_DATABASE_URL="$app_url" PGL_JWT_SECRET="$secret" PGL_PORT="$pgl_port" node bench/postgraphile/server.js >"$work/pgl.log" 2>&1 &
+NODE_ENV=production PGL_DATABASE_URL="$app_url" PGL_JWT_SECRET="$secret" PGL_PORT="$pgl_port" "$node22" bench/postgraphile/server.js >"$work/pgl.log" 2>&1 &
 pids+=($!)
 until curl -fs "http://127.0.0.1:$pgl_port/graphql" -H 'content-type: application/json' -H "authorization: Bearer $pgl_token" \
   -d '{"query":"{ __typename }"}' >/dev/null 2>&1; do sleep 0.1; done
