@@ -204,14 +204,19 @@ pub async fn list(
     let mut ids: Vec<UserId> = page.items.iter().filter_map(|r| r.actor_user).collect();
     ids.sort();
     ids.dedup();
-    let members = scope.active_member_ids(&ids).await?;
-    drop(scope);
-    let users = services
-        .db
-        .global_read("audit log: acting users")
-        .await?
-        .find_users(&ids)
-        .await?;
+    let (members, users) = if ids.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let members = scope.active_member_ids(&ids).await?;
+        drop(scope);
+        let users = services
+            .db
+            .global_read("audit log: acting users")
+            .await?
+            .find_users(&ids)
+            .await?;
+        (members, users)
+    };
     Ok(page.map(|record| {
         let actor = record
             .actor_user

@@ -75,7 +75,9 @@ pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
     };
     let mut memberships = Vec::new();
     for membership in system.memberships_of(me.id).await? {
-        let roles = match TenantContext::for_member(
+        // The context read the tenant's modules already; only a tenant the caller cannot
+        // enter (suspended membership, closed tenant) needs them read here.
+        let (roles, modules) = match TenantContext::for_member(
             &services.db,
             principal.clone(),
             membership.tenant.id,
@@ -83,15 +85,20 @@ pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
         )
         .await
         {
-            Ok(ctx) => held_roles(&services.db.read(&ctx).await?, me.id).await?,
-            Err(AppError::NotFound { .. }) => Vec::new(),
+            Ok(ctx) => (
+                held_roles(&services.db.read(&ctx).await?, me.id).await?,
+                ctx.modules().iter().cloned().collect(),
+            ),
+            Err(AppError::NotFound { .. }) => (
+                Vec::new(),
+                system
+                    .tenant_modules(membership.tenant.id)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
             Err(other) => return Err(other),
         };
-        let modules = system
-            .tenant_modules(membership.tenant.id)
-            .await?
-            .into_iter()
-            .collect();
         memberships.push(MembershipView {
             membership,
             modules,

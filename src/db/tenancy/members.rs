@@ -8,8 +8,6 @@ use crate::error::{AppError, AppResult};
 use crate::ids::{TenantId, UserId};
 use crate::tenancy::{Membership, MembershipStatus};
 
-const ACTIVE: &str = "ACTIVE"; // MembershipStatus::Active.as_stored()
-
 impl PlatformTx {
     /// Every membership of `user`, oldest first.
     pub async fn memberships_of(&self, user: UserId) -> AppResult<Vec<Membership>> {
@@ -49,7 +47,7 @@ impl PlatformTx {
             .find()
             .filter(memberships::Column::TenantId.eq(tenant.into_uuid()))
             .filter(memberships::Column::UserId.eq(user.into_uuid()))
-            .filter(memberships::Column::Status.eq(ACTIVE))
+            .filter(memberships::Column::Status.eq(MembershipStatus::Active.as_stored()))
             .count()
             .await?;
         Ok(count > 0)
@@ -64,7 +62,7 @@ impl PlatformTx {
             .insert(memberships::ActiveModel {
                 tenant_id: Set(tenant.into_uuid()),
                 user_id: Set(user.into_uuid()),
-                status: Set(ACTIVE.to_owned()),
+                status: Set(MembershipStatus::Active.as_stored().to_owned()),
                 joined_at: Set(Some(now)),
                 created_at: Set(now),
                 updated_at: Set(now),

@@ -278,7 +278,7 @@ async fn a_tenant_job_runs_in_a_scope_of_its_own_tenant_and_a_vanished_tenant_dr
             .contains(&"store.create".to_owned())
     );
 
-    // A job whose tenant does not exist is dropped, not retried, and writes nothing.
+    // A job whose tenant does not exist is dropped (Ok: the queue does not retry it).
     msingi::worker::run_tenant_job(
         &app.db,
         OpenStore {
