@@ -5,7 +5,8 @@
 #   Msingi   stores(first: 20) { edges { node { id name code status } } }
 # All three read as the run-time role msingi_app (owns nothing, RLS FORCEd) the first 20
 # stores of one tenant; every HTTP answer is checked. 16 connections, ROUNDS rounds of
-# SECONDS each, medians and ratios at the end.
+# SECONDS each, medians and ratios at the end, with the CPU per request of the server and
+# of PostgreSQL (bench/cpu.py).
 #
 # usage: [TENANTS=100] [STORES=1000] [ROUNDS=3] [SECONDS_PER_ROUND=20] bench/compare.sh
 # needs: target/release/msingi (cargo build --release; BIN=path for another), PostgreSQL
@@ -31,6 +32,7 @@ export MSINGI_DATA_DIR="$work" RUST_LOG=warn MIGRATION_DATABASE_URL="$owner_url"
 "$bin" migrate >/dev/null
 MSINGI_BIND="127.0.0.1:$msingi_port" "$bin" serve >"$work/msingi.log" 2>&1 &
 pids+=($!)
+msingi_pid=$!
 until curl -fs "http://127.0.0.1:$msingi_port/readyz" >/dev/null 2>&1; do sleep 0.05; done
 register='{"query":"mutation { register(input: {email: \"bench@example.com\", password: \"bench password 1\", name: \"Bench\", tenantName: \"Bench\"}) { accessToken activeTenant { id } } }"}'
 answer="$(curl -fs "http://127.0.0.1:$msingi_port/graphql" -H 'content-type: application/json' -d "$register")"
@@ -59,6 +61,7 @@ pgl_token="$(cd bench/postgraphile && TID="$tenant" SECRET="$secret" "$node22" -
   'console.log(require("jsonwebtoken").sign({ tid: process.env.TID }, process.env.SECRET, { algorithm: "HS256", expiresIn: "1h" }))')"
 NODE_ENV=production PGL_DATABASE_URL="$app_url" PGL_JWT_SECRET="$secret" PGL_PORT="$pgl_port" "$node22" bench/postgraphile/server.js >"$work/pgl.log" 2>&1 &
 pids+=($!)
+pgl_pid=$!
 until curl -fs "http://127.0.0.1:$pgl_port/graphql" -H 'content-type: application/json' -H "authorization: Bearer $pgl_token" \
   -d '{"query":"{ __typename }"}' >/dev/null 2>&1; do sleep 0.1; done
 
@@ -83,17 +86,29 @@ for warm in "$pgl_port|$pgl_token|$pgl_body|\"nodes\"" "$msingi_port|$token|$msi
   IFS='|' read -r port tok body expect <<<"$warm"
   TOKEN="$tok" BODY="$body" EXPECT="$expect" wrk -t2 -c16 -d5s -s bench/check.lua "http://127.0.0.1:$port/graphql" >/dev/null
 done
-wrk_round() { # name port token body expect
-  TOKEN="$3" BODY="$4" EXPECT="$5" wrk -t2 -c16 -d"${seconds}s" -s bench/check.lua "http://127.0.0.1:$2/graphql" \
-    | sed -n "s/^RESULT /$1 /p" | tee -a "$results"
+# CPU per request: the server's and PostgreSQL's CPU time over the round (bench/cpu.py),
+# divided by the requests answered.
+cpu_fields() { # pid before-file requests
+  read -r s0 p0 <"$2"
+  read -r s1 p1 < <(bench/cpu.py "$1")
+  python3 -c 'import sys; s0,p0,s1,p1,n=map(float,sys.argv[1:]); print(f"server_us={(s1-s0)/n:.0f} pg_us={(p1-p0)/n:.0f}")' "$s0" "$p0" "$s1" "$p1" "$3"
+}
+wrk_round() { # name port token body expect pid
+  bench/cpu.py "$6" >"$work/cpu0"
+  line="$(TOKEN="$3" BODY="$4" EXPECT="$5" wrk -t2 -c16 -d"${seconds}s" -s bench/check.lua "http://127.0.0.1:$2/graphql" \
+    | sed -n "s/^RESULT /$1 /p")"
+  requests="$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")"
+  echo "$line $(cpu_fields "$6" "$work/cpu0" "$requests")" | tee -a "$results"
 }
 for round in $(seq 1 "$rounds"); do
   echo "round $round"
-  pgbench -n -c16 -j2 -T"$seconds" -f "$work/rls.sql" "$app_url" 2>/dev/null \
-    | python3 -c 'import re,sys; t=sys.stdin.read(); tps=re.search(r"tps = ([0-9.]+)",t).group(1); lat=re.search(r"latency average = ([0-9.]+)",t).group(1); print(f"pgbench rps={tps} avg_ms={lat} p99=- requests=- failed=0")' \
-    | tee -a "$results"
-  wrk_round postgraphile "$pgl_port" "$pgl_token" "$pgl_body" '"nodes"'
-  wrk_round msingi "$msingi_port" "$token" "$msingi_body" '"edges"'
+  bench/cpu.py 0 >"$work/cpu0"
+  line="$(pgbench -n -c16 -j2 -T"$seconds" -f "$work/rls.sql" "$app_url" 2>/dev/null \
+    | python3 -c 'import re,sys; t=sys.stdin.read(); tps=re.search(r"tps = ([0-9.]+)",t).group(1); lat=re.search(r"latency average = ([0-9.]+)",t).group(1); n=re.search(r"actually processed: ([0-9]+)",t).group(1); print(f"pgbench rps={tps} avg_ms={lat} p99=- requests={n} failed=0")')"
+  requests="$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$line")"
+  echo "$line $(cpu_fields 0 "$work/cpu0" "$requests")" | tee -a "$results"
+  wrk_round postgraphile "$pgl_port" "$pgl_token" "$pgl_body" '"nodes"' "$pgl_pid"
+  wrk_round msingi "$msingi_port" "$token" "$msingi_body" '"edges"' "$msingi_pid"
 done
 
 python3 - "$results" <<'PY'
@@ -104,14 +119,17 @@ for line in open(sys.argv[1]):
     kv = dict(f.split("=") for f in fields)
     rows.setdefault(name, []).append(kv)
 med = {}
-print("\nsystem         req/s (median)   p99 ms (median)   failed")
+print("\nsystem         req/s (median)   p99 ms (median)   CPU µs/request: server + PostgreSQL (median)   failed")
 for name, runs in rows.items():
     rps = statistics.median(float(r["rps"]) for r in runs)
     p99s = [float(r["p99"]) for r in runs if r["p99"] != "-"]
     p99 = f"{statistics.median(p99s):.1f}" if p99s else "-"
+    server = statistics.median(float(r["server_us"]) for r in runs)
+    pg = statistics.median(float(r["pg_us"]) for r in runs)
     failed = sum(int(r["failed"]) for r in runs)
-    med[name] = rps
-    print(f"{name:<14} {rps:>14.0f}   {p99:>15}   {failed}")
+    med[name] = (rps, server + pg)
+    print(f"{name:<14} {rps:>14.0f}   {p99:>15}   {server + pg:>8.0f} ({server:.0f} + {pg:.0f}){'':>20}{failed}")
 if "postgraphile" in med and "msingi" in med:
-    print(f"\nmsingi / postgraphile: {med['msingi'] / med['postgraphile']:.2f}x")
+    print(f"\nmsingi / postgraphile: {med['msingi'][0] / med['postgraphile'][0]:.2f}x req/s, "
+          f"{med['msingi'][1] / med['postgraphile'][1]:.2f}x CPU per request")
 PY

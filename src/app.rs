@@ -72,7 +72,9 @@ async fn job_backend(config: &Config, db: &Db) -> anyhow::Result<JobBackend> {
         (None, Some(pool)) => Ok(JobBackend::postgres(pool, namespace)),
         (None, None) => JobBackend::sqlite(&config.sqlite_jobs_url(), namespace).await,
     };
-    backend.context("opening the job store")
+    Ok(backend
+        .context("opening the job store")?
+        .with_lease(config.jobs.lease))
 }
 
 /// What the workers need, from the configuration and the open stores.

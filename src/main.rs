@@ -10,6 +10,10 @@ use msingi::config::{Config, ConfigError};
 use msingi::{Application, app, telemetry, worker};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Msingi: a multi-tenant SaaS backend (tenants, stores, identity, RBAC, M-Pesa billing).
 #[derive(Parser)]
 #[command(name = "msingi", version, about)]
@@ -45,6 +49,46 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The job queues: what waits, runs and failed; dead letters to retry or discard.
+    Jobs {
+        #[command(subcommand)]
+        command: Option<JobsCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Every queue: pending, running, retrying, dead, age of the oldest (the default).
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dead letters, newest first.
+    Dead {
+        /// Also the retried and discarded ones.
+        #[arg(long)]
+        all: bool,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter, with its payload and error (JSON).
+    Show {
+        /// The dead letter's id.
+        id: uuid::Uuid,
+    },
+    /// Queue a dead letter's job again (same job id: an effect already done is not
+    /// repeated).
+    Retry {
+        /// The dead letter's id.
+        id: uuid::Uuid,
+    },
+    /// Drop a dead letter's job for good.
+    Discard {
+        /// The dead letter's id.
+        id: uuid::Uuid,
     },
 }
 
@@ -224,6 +268,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Jobs { command } => {
+            let (db, jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            jobs_command(
+                command.unwrap_or(JobsCommand::List { json: false }),
+                &db,
+                &jobs,
+            )
+            .await
+        }
         Command::Admin {
             command: AdminCommand::Create { email, password },
         } => {
@@ -237,6 +290,96 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let verb = if created { "created" } else { "updated" };
             println!("platform admin {} {verb}", admin.email);
+            Ok(())
+        }
+    }
+}
+
+async fn jobs_command(
+    command: JobsCommand,
+    db: &msingi::db::Db,
+    jobs: &msingi_jobs::JobBackend,
+) -> anyhow::Result<()> {
+    use msingi::worker::dead_letters::{self, Resolution};
+    // An operator at the command line sees an internal error's cause.
+    let failed = |e: msingi::error::AppError| match e {
+        msingi::error::AppError::Internal(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
+    };
+    match command {
+        JobsCommand::List { json } => {
+            let reports = dead_letters::report(db, jobs).await.map_err(failed)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+                return Ok(());
+            }
+            let age = |secs: Option<u64>| secs.map_or_else(|| "-".to_owned(), |s| format!("{s}s"));
+            println!(
+                "{:<10} {:>8} {:>8} {:>9} {:>6} {:>14}  effect",
+                "queue", "pending", "running", "retrying", "dead", "oldest pending"
+            );
+            for r in reports {
+                println!(
+                    "{:<10} {:>8} {:>8} {:>9} {:>6} {:>14}  {}",
+                    r.queue,
+                    r.pending,
+                    r.running,
+                    r.retrying,
+                    r.dead,
+                    age(r.oldest_pending_secs),
+                    r.effect
+                );
+            }
+            Ok(())
+        }
+        JobsCommand::Dead { all, json } => {
+            let letters = db.dead_letters(all).await.map_err(failed)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+                return Ok(());
+            }
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for l in letters {
+                println!(
+                    "{}  {}  {:<10} attempts {:<2} {}  {}",
+                    l.id,
+                    l.died_at.format("%Y-%m-%d %H:%M:%S"),
+                    l.queue,
+                    l.attempts,
+                    l.resolution.as_deref().unwrap_or("open"),
+                    l.error.lines().next().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        JobsCommand::Show { id } => {
+            let letter = db
+                .dead_letter(id)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&letter)?);
+            Ok(())
+        }
+        JobsCommand::Retry { id } | JobsCommand::Discard { id } => {
+            let resolution = if matches!(command, JobsCommand::Retry { .. }) {
+                Resolution::Retried
+            } else {
+                Resolution::Discarded
+            };
+            let letter = db
+                .resolve_dead_letter(id, resolution)
+                .await
+                .map_err(failed)?;
+            match resolution {
+                Resolution::Retried => println!(
+                    "dead letter {id}: job {} queued again on {}",
+                    letter.job_id, letter.queue
+                ),
+                Resolution::Discarded => println!("dead letter {id}: discarded"),
+            }
             Ok(())
         }
     }

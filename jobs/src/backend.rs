@@ -21,7 +21,17 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub struct JobBackend {
     store: Store,
     namespace: Arc<str>,
+    lease: Duration,
 }
+
+/// How long a worker that stopped heart-beating keeps its jobs, unless told otherwise
+/// ([`JobBackend::with_lease`]).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+/// Heartbeats per lease: a worker heart-beats every `lease / HEARTBEATS_PER_LEASE`, and one
+/// that missed that many in a row is dead (its running jobs go back to the queue, taken by
+/// the next live worker's heartbeat).
+const HEARTBEATS_PER_LEASE: u32 = 3;
 
 #[derive(Clone)]
 enum Store {
@@ -100,7 +110,26 @@ impl JobBackend {
         Self {
             store,
             namespace: namespace.into(),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// Sets the lease: a worker that stops heart-beating (killed, frozen, cut off) loses
+    /// its running jobs to live workers after about this long (at most a lease and a
+    /// heartbeat). At least three seconds.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(3));
+        self
+    }
+
+    /// The lease (see [`JobBackend::with_lease`]).
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn heartbeat(&self) -> Duration {
+        self.lease / HEARTBEATS_PER_LEASE
     }
 
     /// The full name of `queue` in this namespace.
@@ -146,23 +175,212 @@ impl JobBackend {
         self.queue::<serde_json::Value>(queue).push(payload).await
     }
 
+    /// Hands the jobs `worker` was running on `queue` back to the queue at once (a
+    /// graceful shutdown whose running jobs outlived the shutdown timeout), instead of
+    /// leaving them to wait out the lease. Returns how many went back. Their attempt is
+    /// not counted as a failure; a job whose effect was already recorded finds it done.
+    pub async fn hand_back(&self, queue: &str, worker: &str) -> Result<u64, JobBackendError> {
+        let queue = self.queue_name(queue);
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query(
+                "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, \
+                 done_at = NULL WHERE lock_by = ?1 AND job_type = ?2 \
+                 AND status IN ('Running', 'Queued')",
+            )
+            .bind(worker)
+            .bind(&queue)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| JobBackendError::Sql(e.to_string())),
+            Store::Postgres(pool) => sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, \
+                 done_at = NULL WHERE lock_by = $1 AND job_type = $2 \
+                 AND status IN ('Running', 'Queued')",
+            )
+            .bind(worker)
+            .bind(&queue)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| JobBackendError::Sql(e.to_string())),
+            Store::Redis(conn) => {
+                // As apalis-redis reclaims a dead worker's jobs, for this one worker now.
+                let config = apalis_redis::Config::default().queue(&queue);
+                let script = redis::Script::new(
+                    "local jobs = redis.call('smembers', KEYS[1]) \
+                     if #jobs > 0 then redis.call('rpush', KEYS[2], unpack(jobs)) end \
+                     redis.call('del', KEYS[1]) redis.call('zrem', KEYS[3], ARGV[1]) \
+                     return #jobs",
+                );
+                let mut conn = conn.clone();
+                let moved: u64 = script
+                    .key(format!("{}:{worker}", config.inflight_jobs_set()))
+                    .key(config.active_jobs_list())
+                    .key(config.workers_set())
+                    .arg(worker)
+                    .invoke_async(&mut conn)
+                    .await?;
+                Ok(moved)
+            }
+        }
+    }
+
+    /// What `queue` holds now.
+    pub async fn queue_stats(&self, queue: &str) -> Result<QueueStats, JobBackendError> {
+        use apalis::prelude::Status;
+        use apalis::prelude::{Filter, ListTasks, Metrics};
+        let storage = self.queue::<serde_json::Value>(queue);
+        let stats = match (&storage, &self.store) {
+            (Storage::Sqlite(s), _) => s.fetch_by_queue().await.map_err(stats_error)?,
+            (Storage::Postgres(s), _) => s.fetch_by_queue().await.map_err(stats_error)?,
+            (Storage::Redis(_), Store::Redis(conn)) => {
+                self.redis_stats(conn.clone(), queue).await?
+            }
+            (Storage::Redis(_), _) => unreachable!("a Redis queue on a Redis store"),
+        };
+        let count = |title: &str| {
+            stats
+                .iter()
+                .find(|s| s.title == title)
+                .and_then(|s| s.value.parse::<f64>().ok())
+                .map_or(0, |v| v.max(0.0) as u64)
+        };
+        let mut result = QueueStats {
+            pending: count("PENDING_JOBS"),
+            running: count("RUNNING_JOBS"),
+            failed: count("FAILED_JOBS"),
+            oldest_pending: None,
+        };
+        if let Some(due) = stats.iter().find(|s| s.title == "OLDEST_DUE") {
+            result.oldest_pending = due.value.parse().ok();
+        } else if result.pending > 0 {
+            // Backends list newest or oldest first: the oldest is on the first or the
+            // last page.
+            const PAGE: u64 = 50;
+            let last = result.pending.div_ceil(PAGE) as u32;
+            for page in [1, last] {
+                let filter = Filter {
+                    status: Some(Status::Pending),
+                    page,
+                    page_size: Some(PAGE as u32),
+                };
+                let run_at: Vec<u64> = match &storage {
+                    Storage::Sqlite(s) => run_times(s.list_tasks(&filter).await),
+                    Storage::Postgres(s) => run_times(s.list_tasks(&filter).await),
+                    Storage::Redis(_) => Vec::new(),
+                };
+                result.oldest_pending = run_at.into_iter().chain(result.oldest_pending).min();
+            }
+        }
+        Ok(result)
+    }
+
+    /// apalis-redis 1.0's own per-queue statistics read keys it never writes (and fail
+    /// with WRONGTYPE), so they are counted here from the keys its workers use: the active
+    /// list, the scheduled retries, each registered worker's in-flight set.
+    async fn redis_stats(
+        &self,
+        mut conn: ConnectionManager,
+        queue: &str,
+    ) -> Result<Vec<apalis::prelude::Statistic>, JobBackendError> {
+        let config = apalis_redis::Config::default().queue(self.queue_name(queue));
+        let workers: Vec<String> = redis::cmd("ZRANGE")
+            .arg(config.workers_set())
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        // New jobs wait in the scheduled set, due now, until a worker moves them to the
+        // active list; retries wait there due later.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut pipe = redis::pipe();
+        pipe.cmd("LLEN")
+            .arg(config.active_jobs_list())
+            .cmd("ZCOUNT")
+            .arg(config.scheduled_jobs_set())
+            .arg("-inf")
+            .arg(now)
+            .cmd("ZCOUNT")
+            .arg(config.scheduled_jobs_set())
+            .arg(format!("({now}"))
+            .arg("+inf");
+        for worker in &workers {
+            pipe.cmd("SCARD")
+                .arg(format!("{}:{worker}", config.inflight_jobs_set()));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        let oldest: Vec<(String, u64)> = redis::cmd("ZRANGE")
+            .arg(config.scheduled_jobs_set())
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await?;
+        let stat = |title: &str, value: u64| apalis::prelude::Statistic {
+            title: title.to_owned(),
+            stat_type: apalis::prelude::StatType::Number,
+            value: value.to_string(),
+            priority: None,
+        };
+        let count = |i: usize| counts.get(i).copied().unwrap_or(0);
+        let mut stats = vec![
+            stat("PENDING_JOBS", count(0) + count(1)),
+            stat("FAILED_JOBS", count(2)),
+            stat("RUNNING_JOBS", counts.iter().skip(3).sum()),
+        ];
+        if let Some((_, due)) = oldest.first().filter(|(_, due)| *due <= now) {
+            stats.push(stat("OLDEST_DUE", *due));
+        }
+        Ok(stats)
+    }
+
     fn queue<T>(&self, queue: &str) -> Storage<T> {
         let queue = self.queue_name(queue);
         let queue = queue.as_str();
+        let (beat, missed) = (self.heartbeat(), HEARTBEATS_PER_LEASE as usize);
         match &self.store {
             Store::Sqlite(pool) => Storage::Sqlite(
-                SqliteStorage::new(pool).with_config(apalis_sqlite::Config::default().queue(queue)),
+                SqliteStorage::new(pool).with_config(
+                    apalis_sqlite::Config::default()
+                        .queue(queue)
+                        .heartbeat_interval(beat)
+                        .missed_heartbeats(missed),
+                ),
             ),
             Store::Postgres(pool) => Storage::Postgres(
-                PostgresStorage::new(pool)
-                    .with_config(apalis_postgres::Config::default().queue(queue)),
+                PostgresStorage::new(pool).with_config(
+                    apalis_postgres::Config::default()
+                        .queue(queue)
+                        .heartbeat_interval(beat)
+                        .missed_heartbeats(missed),
+                ),
             ),
             Store::Redis(conn) => Storage::Redis(
-                RedisStorage::new(conn.clone())
-                    .with_config(apalis_redis::Config::default().queue(queue)),
+                RedisStorage::new(conn.clone()).with_config(
+                    apalis_redis::Config::default()
+                        .queue(queue)
+                        .heartbeat_interval(beat)
+                        .missed_heartbeats(missed),
+                ),
             ),
         }
     }
+}
+
+/// What a queue holds now, as its backend counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Waiting to run.
+    pub pending: u64,
+    /// Running (or between in-process retries).
+    pub running: u64,
+    /// Failed attempts the queue still holds.
+    pub failed: u64,
+    /// When the oldest waiting job was due (UNIX seconds), if any waits.
+    pub oldest_pending: Option<u64>,
 }
 
 /// A typed queue on one of the backends.
@@ -200,6 +418,16 @@ fn sql_ping<T>(result: Result<T, sqlx::Error>) -> Result<(), JobBackendError> {
     result
         .map(drop)
         .map_err(|e| JobBackendError::Sql(e.to_string()))
+}
+
+fn stats_error<E: std::fmt::Display>(e: E) -> JobBackendError {
+    JobBackendError::Sql(format!("queue statistics: {e}"))
+}
+
+fn run_times<C, E>(listed: Result<Vec<apalis::prelude::Task<C>>, E>) -> Vec<u64> {
+    listed
+        .map(|tasks| tasks.iter().filter_map(|t| t.ctx().run_at()).collect())
+        .unwrap_or_default()
 }
 
 fn push_error<E: std::fmt::Debug>(e: E) -> JobBackendError {

@@ -5,7 +5,34 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Job;
+use crate::{Effect, Job};
+
+/// A queued job of the catalogue, as operators see it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueuedJob {
+    /// Its name.
+    pub name: &'static str,
+    /// Its queue.
+    pub queue: &'static str,
+    /// Retries after the first failed attempt.
+    pub retries: usize,
+    /// What a repeated delivery does.
+    pub effect: Effect,
+}
+
+impl QueuedJob {
+    const fn of<J: Job>() -> Self {
+        Self {
+            name: J::NAME,
+            queue: J::QUEUE,
+            retries: J::RETRIES,
+            effect: J::EFFECT,
+        }
+    }
+}
+
+/// Every queued job (one queue each), for `msingi jobs` and `/metrics`.
+pub const CATALOGUE: &[QueuedJob] = &[QueuedJob::of::<SendEmail>()];
 
 /// Send one email. The message is rendered when the job is written (in the same
 /// transaction as the change that causes it), so a template change never alters a mail
@@ -29,8 +56,15 @@ pub struct SendEmail {
 impl Job for SendEmail {
     const NAME: &'static str = "send_email";
     const QUEUE: &'static str = "emails";
+    const EFFECT: Effect = Effect::OnceMarkedOutside;
     const RETRIES: usize = 8;
     const TIMEOUT: Duration = Duration::from_secs(30);
+    fn id(&self) -> Uuid {
+        self.message_id
+    }
+    fn tenant(&self) -> Option<Uuid> {
+        self.tenant_id
+    }
 }
 
 /// A scheduled job: a payload-less tick on a cron schedule.

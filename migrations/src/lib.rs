@@ -36,17 +36,20 @@ pub const TENANT_TABLES: &[&str] = &[
     "audit_log",
     "tenant_modules",
     "outbox",
+    "tenant_job_effects",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`
 /// (the current one only), `users` (members of the current tenant only) and the
-/// platform's own `sessions`, `refresh_tokens`, `user_tokens` (no tenant policy at all).
+/// platform's own `sessions`, `refresh_tokens`, `user_tokens`, `job_dead_letters` (no
+/// tenant policy at all).
 pub const GLOBAL_RLS_TABLES: &[&str] = &[
     "tenants",
     "users",
     "sessions",
     "refresh_tokens",
     "user_tokens",
+    "job_dead_letters",
 ];
 
 /// `created_at`/`updated_at` columns, UTC, set by the application.

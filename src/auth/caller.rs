@@ -332,11 +332,11 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
         }
     };
     let user_id = UserId::from_uuid(claims.sub);
-    let Some((session, user)) = services
-        .db
-        .session_with_user(SessionId::from_uuid(claims.sid))
+    let Some((session, platform_admin)) = services
+        .access
+        .session(&services.db, user_id, SessionId::from_uuid(claims.sid))
         .await?
-        .filter(|(s, _)| s.user == user_id && s.is_live(services.now()))
+        .filter(|(s, _)| s.is_live(services.now()))
     else {
         return Ok(Identity::Invalid);
     };
@@ -363,7 +363,7 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
         (Ok(Some(tenant)), Ok(store)) => Some(
             match services
                 .access
-                .member_context(&services.db, user_id, user.is_platform_admin, tenant, store)
+                .member_context(&services.db, user_id, platform_admin, tenant, store)
                 .await
             {
                 Ok(ctx) => Ok(ctx),
@@ -374,7 +374,7 @@ async fn user(services: &Services, token: &str, credentials: &Credentials) -> Ap
     };
     Ok(Identity::User {
         user: user_id,
-        platform_admin: user.is_platform_admin,
+        platform_admin,
         session: session.id,
         tenant,
     })

@@ -14,6 +14,9 @@ pub struct JobsConfig {
     /// `MSINGI_IN_PROCESS_WORKERS`: whether `serve` also runs the job workers (default: on
     /// SQLite, yes).
     pub in_process_workers: bool,
+    /// `JOBS_LEASE_SECS` (default 15, at least 3): how long a worker that stopped
+    /// heart-beating keeps its running jobs before live workers take them.
+    pub lease: std::time::Duration,
 }
 
 impl JobsConfig {
@@ -39,6 +42,7 @@ impl JobsConfig {
             redis_url,
             namespace,
             in_process_workers: vars.flag("MSINGI_IN_PROCESS_WORKERS", embedded)?,
+            lease: vars.seconds("JOBS_LEASE_SECS", msingi_jobs::DEFAULT_LEASE.as_secs(), 3)?,
         })
     }
 }

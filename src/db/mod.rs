@@ -18,6 +18,7 @@ mod audit;
 mod entities;
 mod global;
 pub(in crate::db) mod identity;
+mod jobs;
 mod outbox;
 mod platform;
 mod rbac;
@@ -321,6 +322,7 @@ const TENANT_WRITABLE: &[&str] = &[
     "invitations",
     "api_keys",
     "tenant_modules",
+    "tenant_job_effects",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security
@@ -363,6 +365,9 @@ async fn open(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnect
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
+        // A connection in steady use is not pinged on every checkout (a round trip per
+        // checkout); one idle long enough to have been dropped by the server or a proxy is.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_dir(url) {

@@ -36,6 +36,9 @@ pub enum SystemTask {
     OutboxDrain,
     /// Verifying every audit chain (`msingi audit verify`).
     AuditVerify,
+    /// The job runtime's records: effects done, dead letters and their resolution
+    /// (`msingi jobs`).
+    Jobs,
 }
 
 /// The proof that opens the platform door.

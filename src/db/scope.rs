@@ -512,6 +512,12 @@ impl GlobalTx {
         self.tx.invalidates(AccessEvent::Sessions(user));
     }
 
+    /// Records that what `user`'s sessions carry changed (the platform-admin flag): after
+    /// the commit every node reads their sessions again; the sessions stay live.
+    pub fn changes_sessions_of(&self, user: crate::ids::UserId) {
+        self.tx.invalidates(AccessEvent::Sessions(user));
+    }
+
     /// Every row of a table that belongs to no tenant.
     pub(super) fn global<E: Global>(&self) -> Table<'_, E, Unfiltered> {
         self.tx.all_rows()

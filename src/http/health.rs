@@ -73,6 +73,11 @@ pub(super) async fn metrics(
     if let Ok(backlog) = state.db.outbox_backlog().await {
         metrics::gauge!("msingi_outbox_backlog").set(backlog as f64);
     }
+    // The queues as `msingi jobs` shows them (pending, running, retrying, dead, oldest).
+    match crate::worker::dead_letters::report(&state.db, &state.jobs).await {
+        Ok(reports) => crate::worker::dead_letters::export(&reports),
+        Err(e) => tracing::warn!(error = ?e, "metrics: job queues"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -90,13 +90,39 @@ impl Mailer {
     }
 }
 
-/// The `emails` job handler.
+/// What the `emails` handler needs: the mailer, and the database its effects ledger is in.
+#[derive(Debug, Clone)]
+pub struct EmailDeps {
+    /// Where mail goes.
+    pub mailer: Mailer,
+    /// The effects ledger.
+    pub db: crate::db::Db,
+}
+
+/// The `emails` job handler. A message whose delivery is recorded is not sent again; the
+/// record follows the SMTP server's acceptance at once, and the message carries the job's
+/// id as its `Message-ID`, so the rare repeat (the worker killed in between) is
+/// recognisable. A recipient that is not an address fails for good (a dead letter).
 pub async fn send_email(
     job: SendEmail,
-    mailer: &Mailer,
+    deps: &EmailDeps,
 ) -> Result<(), apalis::prelude::BoxDynError> {
-    mailer.send(&job).await.map_err(|e| {
+    if deps.db.job_effect_done(job.message_id).await? {
+        tracing::info!(message_id = %job.message_id, "email already delivered: not sent again");
+        return Ok(());
+    }
+    if job.to.parse::<Mailbox>().is_err() {
+        return Err(Box::new(msingi_jobs::Permanent(format!(
+            "the recipient {:?} is not an email address",
+            job.to
+        ))));
+    }
+    if let Err(e) = deps.mailer.send(&job).await {
         tracing::warn!(message_id = %job.message_id, error = format!("{e:#}"), "email delivery failed");
-        e.into()
-    })
+        return Err(e.into());
+    }
+    deps.db
+        .record_job_effect(job.message_id, <SendEmail as msingi_jobs::Job>::NAME)
+        .await?;
+    Ok(())
 }

@@ -7,6 +7,12 @@
 //! subscribers hear of it. Entries expire after a minute as a backstop.
 //!
 //! The same invalidation feeds `myPermissionsChanged`.
+//!
+//! Sessions are cached the same way, per session, under the user's session epoch: a
+//! logout, a refresh-token reuse or a password reset bumps it when it commits (in Redis
+//! too, checked with one `GET` per request), so the next request with a token of an ended
+//! session is refused on every node. Without Redis, on PostgreSQL, other nodes hear of it
+//! by `NOTIFY` (milliseconds later), as they do for tenant access.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,7 +23,8 @@ use tokio::sync::broadcast;
 
 use crate::db::Db;
 use crate::error::AppResult;
-use crate::ids::{StoreId, TenantId, UserId};
+use crate::identity::sessions::Session;
+use crate::ids::{SessionId, StoreId, TenantId, UserId};
 use crate::tenancy::{Principal, TenantContext};
 
 /// What changed: the access of a whole tenant, or the sessions of one user (logout,
@@ -51,17 +58,100 @@ const TTL: Duration = Duration::from_secs(60);
 
 type Key = (TenantId, UserId, Option<StoreId>);
 
-struct Entry {
+/// Past this many entries a cache drops what is stale, or everything.
+const MAX_ENTRIES: usize = 100_000;
+
+struct Entry<T> {
     epoch: u64,
     remote_epoch: i64,
     at: Instant,
-    ctx: TenantContext,
+    value: T,
+}
+
+impl<T: Clone> Entry<T> {
+    fn current(&self, epoch: u64, remote_epoch: i64) -> Option<T> {
+        (self.epoch == epoch && self.remote_epoch == remote_epoch && self.at.elapsed() < TTL)
+            .then(|| self.value.clone())
+    }
+}
+
+/// A session and whether its user is a platform admin.
+pub type SessionView = (Session, bool);
+
+/// Entries under epochs: a lookup that raced an invalidation is stored under the epoch
+/// read before it, so it is stale at once.
+struct Epoched<K, E, T> {
+    entries: Mutex<HashMap<K, Entry<T>>>,
+    epochs: Mutex<HashMap<E, u64>>,
+}
+
+impl<K, E, T> Default for Epoched<K, E, T> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            epochs: Mutex::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, E: std::hash::Hash + Eq, T: Clone> Epoched<K, E, T> {
+    fn epoch(&self, of: &E) -> u64 {
+        *self
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(of)
+            .unwrap_or(&0)
+    }
+
+    fn get(&self, key: &K, epoch: u64, remote_epoch: i64) -> Option<T> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .and_then(|entry| entry.current(epoch, remote_epoch))
+    }
+
+    fn put(&self, key: K, epoch: u64, remote_epoch: i64, value: T) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, entry| entry.at.elapsed() < TTL);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                epoch,
+                remote_epoch,
+                at: Instant::now(),
+                value,
+            },
+        );
+    }
+
+    fn bump(&self, of: E) {
+        *self
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(of)
+            .or_insert(0) += 1;
+    }
+
+    fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
 }
 
 /// The cache and its invalidation channel.
 pub struct AccessCache {
-    entries: Mutex<HashMap<Key, Entry>>,
-    epochs: Mutex<HashMap<TenantId, u64>>,
+    contexts: Epoched<Key, TenantId, TenantContext>,
+    sessions: Epoched<SessionId, UserId, SessionView>,
     events: broadcast::Sender<AccessEvent>,
     publisher: Option<(redis::aio::ConnectionManager, String)>,
     /// Without Redis, on PostgreSQL: changes travel by `NOTIFY` on this channel.
@@ -103,8 +193,8 @@ impl AccessCache {
             _ => None,
         };
         let cache = Arc::new(Self {
-            entries: Mutex::default(),
-            epochs: Mutex::default(),
+            contexts: Epoched::default(),
+            sessions: Epoched::default(),
             events,
             publisher,
             notifier,
@@ -118,23 +208,18 @@ impl AccessCache {
                     let received = listener.recv().await;
                     let Some(cache) = weak.upgrade() else { break };
                     match received {
-                        Ok(notification) => match AccessEvent::decode(notification.payload()) {
-                            Some(AccessEvent::Tenant(tenant)) => cache.invalidate_locally(tenant),
-                            Some(event @ AccessEvent::Sessions(_)) => {
-                                let _ = cache.events.send(event);
+                        Ok(notification) => {
+                            if let Some(event) = AccessEvent::decode(notification.payload()) {
+                                cache.heard(event);
                             }
-                            None => {}
-                        },
+                        }
                         Err(e) => {
                             // Notifications may have been missed while the connection was
                             // down (the listener reconnects on the next call): forget
                             // every cached context.
                             tracing::warn!(error = %e, "access notifications interrupted");
-                            cache
-                                .entries
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .clear();
+                            cache.contexts.clear();
+                            cache.sessions.clear();
                             tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
@@ -150,12 +235,8 @@ impl AccessCache {
                 while let Some(message) = messages.next().await {
                     let Some(cache) = weak.upgrade() else { break };
                     let payload: String = message.get_payload().unwrap_or_default();
-                    match AccessEvent::decode(&payload) {
-                        Some(AccessEvent::Tenant(tenant)) => cache.invalidate_locally(tenant),
-                        Some(event @ AccessEvent::Sessions(_)) => {
-                            let _ = cache.events.send(event);
-                        }
-                        None => {}
+                    if let Some(event) = AccessEvent::decode(&payload) {
+                        cache.heard(event);
                     }
                 }
             });
@@ -163,31 +244,62 @@ impl AccessCache {
         Ok(cache)
     }
 
-    fn epoch_key(channel: &str, tenant: TenantId) -> String {
-        format!("{channel}:epoch:{tenant}")
+    /// What an event heard from another node (or from this one, through `LISTEN`) does.
+    fn heard(&self, event: AccessEvent) {
+        match event {
+            AccessEvent::Tenant(tenant) => self.invalidate_locally(tenant),
+            AccessEvent::Sessions(user) => {
+                self.sessions.bump(user);
+                let _ = self.events.send(event);
+            }
+        }
     }
 
-    /// The tenant's access epoch in Redis (0 without Redis).
-    async fn remote_epoch(&self, tenant: TenantId) -> AppResult<i64> {
+    /// The Redis key holding the epoch of what `event` changes.
+    fn epoch_key(channel: &str, event: AccessEvent) -> String {
+        match event {
+            AccessEvent::Tenant(tenant) => format!("{channel}:epoch:{tenant}"),
+            AccessEvent::Sessions(user) => format!("{channel}:sessions-epoch:{user}"),
+        }
+    }
+
+    /// The epoch in Redis of what `event` changes (0 without Redis).
+    async fn remote_epoch(&self, event: AccessEvent) -> AppResult<i64> {
         let Some((conn, channel)) = &self.publisher else {
             return Ok(0);
         };
         let mut conn = conn.clone();
         let epoch: Option<i64> = redis::cmd("GET")
-            .arg(Self::epoch_key(channel, tenant))
+            .arg(Self::epoch_key(channel, event))
             .query_async(&mut conn)
             .await
             .map_err(crate::error::AppError::internal)?;
         Ok(epoch.unwrap_or(0))
     }
 
-    fn epoch(&self, tenant: TenantId) -> u64 {
-        *self
-            .epochs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&tenant)
-            .unwrap_or(&0)
+    /// Session `id` of `user` and whether the user is a platform admin, from the cache
+    /// while no session of the user ended since it was read; `None` when there is no such
+    /// session (whether it is still live is the caller's check, against the clock).
+    pub async fn session(
+        &self,
+        db: &Db,
+        user: UserId,
+        id: SessionId,
+    ) -> AppResult<Option<SessionView>> {
+        let epoch = self.sessions.epoch(&user);
+        let remote_epoch = self.remote_epoch(AccessEvent::Sessions(user)).await?;
+        if let Some(view) = self.sessions.get(&id, epoch, remote_epoch) {
+            return Ok((view.0.user == user).then_some(view));
+        }
+        let Some((session, found)) = db.session_with_user(id).await? else {
+            return Ok(None);
+        };
+        let view = (session, found.is_platform_admin);
+        if view.0.user != user {
+            return Ok(None);
+        }
+        self.sessions.put(id, epoch, remote_epoch, view.clone());
+        Ok(Some(view))
     }
 
     /// The member's context, from the cache when it is still current.
@@ -200,69 +312,54 @@ impl AccessCache {
         store: Option<StoreId>,
     ) -> AppResult<TenantContext> {
         let key = (tenant, user, store);
-        let epoch = self.epoch(tenant);
-        let remote_epoch = self.remote_epoch(tenant).await?;
-        if let Some(entry) = self
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            && entry.epoch == epoch
-            && entry.remote_epoch == remote_epoch
-            && entry.at.elapsed() < TTL
-        {
-            return Ok(entry.ctx.clone());
+        let epoch = self.contexts.epoch(&tenant);
+        let remote_epoch = self.remote_epoch(AccessEvent::Tenant(tenant)).await?;
+        if let Some(ctx) = self.contexts.get(&key, epoch, remote_epoch) {
+            return Ok(ctx);
         }
         let principal = Principal::User {
             user_id: user,
             platform_admin,
         };
         let ctx = TenantContext::for_member(db, principal, tenant, store).await?;
-        // Stored under the epoch read before the lookup: an invalidation that raced it
-        // makes the entry stale at once.
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                key,
-                Entry {
-                    epoch,
-                    remote_epoch,
-                    at: Instant::now(),
-                    ctx: ctx.clone(),
-                },
-            );
+        self.contexts.put(key, epoch, remote_epoch, ctx.clone());
         Ok(ctx)
     }
 
     fn invalidate_locally(&self, tenant: TenantId) {
-        *self
-            .epochs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(tenant)
-            .or_insert(0) += 1;
+        self.contexts.bump(tenant);
         let _ = self.events.send(AccessEvent::Tenant(tenant));
     }
 
-    /// Tells every node that sessions of `user` ended (after the change committed), so
-    /// WebSockets opened with them close.
+    /// Tells every node that sessions of `user` ended (after the change committed): their
+    /// cached sessions are dropped and WebSockets opened with them close.
     pub async fn sessions_ended(&self, user: UserId) {
+        // This node stops trusting its cached sessions of the user before it returns.
+        self.sessions.bump(user);
         if self.notify(AccessEvent::Sessions(user)).await {
             // Every node, this one included, hears it through LISTEN.
             return;
         }
         let _ = self.events.send(AccessEvent::Sessions(user));
-        if let Some((conn, channel)) = &self.publisher {
-            let mut conn = conn.clone();
-            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                .arg(channel)
-                .arg(AccessEvent::Sessions(user).encode())
-                .query_async(&mut conn)
-                .await;
-            if let Err(e) = published {
-                tracing::error!(%user, error = %e, "could not publish a session revocation");
-            }
+        self.publish_remotely(AccessEvent::Sessions(user)).await;
+    }
+
+    /// With Redis: bumps the epoch of what `event` changes and publishes it.
+    async fn publish_remotely(&self, event: AccessEvent) {
+        let Some((conn, channel)) = &self.publisher else {
+            return;
+        };
+        let mut conn = conn.clone();
+        let published: redis::RedisResult<(i64, i64)> = redis::pipe()
+            .cmd("INCR")
+            .arg(Self::epoch_key(channel, event))
+            .cmd("PUBLISH")
+            .arg(channel)
+            .arg(event.encode())
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = published {
+            tracing::error!(?event, error = %e, "could not publish an access change");
         }
     }
 
@@ -271,20 +368,7 @@ impl AccessCache {
     pub async fn invalidate(&self, tenant: TenantId) {
         self.invalidate_locally(tenant);
         self.notify(AccessEvent::Tenant(tenant)).await;
-        if let Some((conn, channel)) = &self.publisher {
-            let mut conn = conn.clone();
-            let published: redis::RedisResult<(i64, i64)> = redis::pipe()
-                .cmd("INCR")
-                .arg(Self::epoch_key(channel, tenant))
-                .cmd("PUBLISH")
-                .arg(channel)
-                .arg(AccessEvent::Tenant(tenant).encode())
-                .query_async(&mut conn)
-                .await;
-            if let Err(e) = published {
-                tracing::error!(%tenant, error = %e, "could not publish an access invalidation");
-            }
-        }
+        self.publish_remotely(AccessEvent::Tenant(tenant)).await;
     }
 
     /// Sends `event` by PostgreSQL `NOTIFY` when that is how nodes hear of changes; false

@@ -5,6 +5,7 @@
 //! Promise: on shutdown the drainer stops taking rows and every running job gets
 //! `SHUTDOWN_TIMEOUT_SECS` to finish; a job cut short is retried from the queue later.
 
+pub mod dead_letters;
 mod outbox;
 
 use std::str::FromStr;
@@ -14,14 +15,15 @@ use anyhow::Context as _;
 use apalis::layers::retry::HasherRng;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::prelude::{
-    BackoffRetryPolicy, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt,
+    Attempt, BackoffRetryPolicy, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt,
 };
 use apalis_cron::{CronScheduler, Tick};
-use msingi_jobs::{CronJob, Job, JobBackend, OutboxCleanup, SendEmail, register_worker};
+use msingi_jobs::{CronJob, Job, JobBackend, OutboxCleanup, Permanent, SendEmail, register_worker};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
-use crate::notify::email::{Mailer, send_email};
+use crate::notify::email::{EmailDeps, Mailer, send_email};
+use dead_letters::NewDeadLetter;
 
 pub use outbox::drain_once;
 
@@ -99,14 +101,15 @@ pub trait Scheduled: CronJob + Send + Sync + 'static {
 /// A job that acts inside one tenant: the worker rebuilds the tenant's context from the
 /// payload's tenant id ([`context_for`]; copied data in the payload is never trusted), opens
 /// a writing scope in it and hands it to [`TenantJob::run`] ([`run_tenant_job`]). The
-/// handler reloads what it needs by id, returns early when the work was already done
-/// (delivery is at least once), and commits the scope with its audit entry. Its
-/// [`Handled::handle`] is `run_tenant_job(&db, self, deps)`.
+/// handler reloads what it needs by id and commits the scope with its audit entry. The
+/// scope already holds the claim on the job's effect (under [`Job::id`]), so the effect
+/// commits exactly once however often the job is delivered. Its [`Handled::handle`] is
+/// `run_tenant_job(&db, self, deps)`.
 pub trait TenantJob: Job {
     /// What the handler is given besides the scope.
     type Deps: Send;
     /// The tenant the job acts in.
-    fn tenant(&self) -> crate::ids::TenantId;
+    fn acts_in(&self) -> crate::ids::TenantId;
     /// Does the work in `scope`.
     fn run(
         self,
@@ -122,25 +125,32 @@ pub async fn run_tenant_job<J: TenantJob>(
     job: J,
     deps: J::Deps,
 ) -> Result<(), BoxDynError> {
-    let ctx = match context_for(db, job.tenant(), J::NAME).await {
+    let ctx = match context_for(db, job.acts_in(), J::NAME).await {
         Ok(ctx) => ctx,
         Err(crate::error::AppError::NotFound { .. }) => {
-            tracing::warn!(job = J::NAME, tenant = %job.tenant(), "the job's tenant is gone: dropped");
+            tracing::warn!(job = J::NAME, tenant = %job.acts_in(), "the job's tenant is gone: dropped");
             return Ok(());
         }
         Err(e) => return Err(e.into()),
     };
     let scope = db.write(&ctx).await?;
+    if !scope.claim_job_effect(job.id(), J::NAME).await? {
+        tracing::info!(job = J::NAME, job_id = %job.id(), "the job's effect is already done");
+        return Ok(());
+    }
     job.run(scope, deps).await
 }
 
 impl Handled for SendEmail {
-    type Deps = Mailer;
-    fn deps(worker: &WorkerDeps) -> Mailer {
-        worker.mailer.clone()
+    type Deps = EmailDeps;
+    fn deps(worker: &WorkerDeps) -> EmailDeps {
+        EmailDeps {
+            mailer: worker.mailer.clone(),
+            db: worker.db.clone(),
+        }
     }
-    async fn handle(self, mailer: Mailer) -> Result<(), BoxDynError> {
-        send_email(self, &mailer).await
+    async fn handle(self, deps: EmailDeps) -> Result<(), BoxDynError> {
+        send_email(self, &deps).await
     }
 }
 
@@ -171,8 +181,53 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
     cleanup.context("cron workers")
 }
 
-async fn handle<J: Handled>(job: J, deps: Data<J::Deps>) -> Result<(), BoxDynError> {
-    job.handle((*deps).clone()).await
+/// The database the worker files dead letters in (its own type, so a handler whose
+/// dependencies are the database too keeps its own `Data`).
+#[derive(Clone)]
+struct Ledger(Db);
+
+/// One delivery of `J`: the handler, then, when it failed for good (its last attempt, or a
+/// [`Permanent`] failure), a dead letter. A filed job is done as far as the queue is
+/// concerned, so it never blocks its queue and is never silently dropped; a job whose dead
+/// letter could not be filed stays failed in the queue.
+async fn handle<J: Handled>(
+    job: J,
+    deps: Data<J::Deps>,
+    ledger: Data<Ledger>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let (job_id, tenant_id) = (job.id(), job.tenant());
+    let payload = serde_json::to_value(&job)?;
+    let Err(error) = job.handle((*deps).clone()).await else {
+        return Ok(());
+    };
+    let attempts = attempt.current();
+    let permanent = error.downcast_ref::<Permanent>().is_some();
+    if !permanent && attempts <= J::RETRIES {
+        tracing::info!(job = J::NAME, %job_id, attempts, error = %error, "job failed; it will be retried");
+        return Err(error);
+    }
+    let letter = NewDeadLetter {
+        job_id,
+        job: J::NAME,
+        queue: J::QUEUE,
+        tenant_id,
+        payload,
+        error: error.to_string(),
+        attempts,
+    };
+    let Ledger(db) = &*ledger;
+    match db.record_dead_letter(letter).await {
+        Ok(letter) => {
+            metrics::counter!("msingi_jobs_dead_lettered_total", "queue" => J::QUEUE).increment(1);
+            tracing::error!(job = J::NAME, %job_id, dead_letter = %letter.id, attempts, permanent, error = %error, "job dead-lettered");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(job = J::NAME, %job_id, error = %e, "could not file a dead letter; the job stays failed in its queue");
+            Err(error)
+        }
+    }
 }
 
 async fn tick<C: Scheduled>(_tick: Tick, deps: Data<C::Deps>) -> Result<(), BoxDynError> {
@@ -187,16 +242,19 @@ pub async fn queue_worker<J: Handled>(
 ) -> anyhow::Result<()> {
     let retry = retry_policy::<J>()?;
     let handler_deps = J::deps(deps);
+    let ledger = Ledger(deps.db.clone());
     let jobs = deps.jobs.clone();
     let timeout = deps.shutdown_timeout;
     let monitor_shutdown = shutdown.clone();
     supervise(J::QUEUE, shutdown, Backoff::default(), move || {
         let handler_deps = handler_deps.clone();
+        let ledger = ledger.clone();
         let retry = retry.clone();
         let monitor = register_worker!(Monitor::new(), jobs.storage::<J>(), |backend| {
             WorkerBuilder::new(worker_name(J::QUEUE))
                 .backend(backend)
                 .data(handler_deps.clone())
+                .data(ledger.clone())
                 .concurrency(J::CONCURRENCY)
                 .retry(retry.clone())
                 .catch_panic()
@@ -204,7 +262,22 @@ pub async fn queue_worker<J: Handled>(
                 .enable_tracing()
                 .build(handle::<J>)
         });
-        run_monitor(monitor, timeout, monitor_shutdown.clone())
+        let jobs = jobs.clone();
+        let shutdown = monitor_shutdown.clone();
+        let run = run_monitor(monitor, timeout, shutdown.clone());
+        async move {
+            let result = run.await;
+            if shutdown.is_cancelled() {
+                // Jobs cut off by the shutdown timeout go back to the queue now, not when
+                // this worker's lease runs out.
+                match jobs.hand_back(J::QUEUE, &worker_name(J::QUEUE)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(queue = J::QUEUE, jobs = n, "running jobs handed back at shutdown"),
+                    Err(e) => tracing::warn!(queue = J::QUEUE, error = %e, "could not hand back running jobs; they return when the lease runs out"),
+                }
+            }
+            result
+        }
     })
     .await
 }

@@ -85,6 +85,8 @@ pub struct TestApp {
     /// The platform door's URL (PostgreSQL: the role with the `platform_door` policies).
     pub platform_database_url: String,
     config: Config,
+    /// The environment the server was configured from.
+    env: HashMap<String, String>,
     clock: SharedClock,
     nodes: Vec<CancellationToken>,
     jobs: msingi_jobs::JobBackend,
@@ -163,6 +165,7 @@ impl TestAppBuilder {
         }
         env.extend(self.env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+        let process_env = env.clone();
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let database_url = config.database.url.clone();
         let owner_database_url = config.database.migration_url.clone();
@@ -191,6 +194,7 @@ impl TestAppBuilder {
             owner_database_url,
             platform_database_url,
             config: node_config,
+            env: process_env,
             clock: node_clock,
             nodes: Vec::new(),
             namespace,
@@ -431,6 +435,31 @@ impl TestApp {
         tokio::spawn(node.run(shutdown.clone()));
         self.nodes.push(shutdown);
         address
+    }
+
+    /// The `msingi` binary with `args`, configured like this server (same databases, job
+    /// store, namespace, mail server), without its own migrations.
+    pub fn msingi(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_msingi"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .env("MSINGI_AUTO_MIGRATE", "false")
+            .env("RUST_LOG", "warn")
+            .args(args);
+        command
+    }
+
+    /// Runs `msingi args…` like [`TestApp::msingi`]; its standard output, or a failure
+    /// with its standard error.
+    pub fn run_msingi(&self, args: &[&str]) -> Result<String, String> {
+        let output = self.msingi(args).output().expect("run msingi");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
     }
 
     /// The server's job store.
@@ -700,6 +729,7 @@ const MIGRATION_SOURCES: &[&str] = &[
         "../../migrations/src/control/m20261201_000014_enforce_isolation_in_the_database.rs"
     ),
     include_str!("../../migrations/src/control/m20261201_000015_create_login_throttle.rs"),
+    include_str!("../../migrations/src/control/m20261201_000016_create_job_ledger.rs"),
 ];
 
 fn database_url(admin_url: &str, database: &str) -> String {

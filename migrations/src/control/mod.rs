@@ -18,6 +18,7 @@ pub(crate) mod m20261122_000012_create_tenant_modules;
 pub(crate) mod m20261122_000013_enable_row_level_security;
 pub(crate) mod m20261201_000014_enforce_isolation_in_the_database;
 pub(crate) mod m20261201_000015_create_login_throttle;
+pub(crate) mod m20261201_000016_create_job_ledger;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000013_enable_row_level_security::Migration),
             Box::new(m20261201_000014_enforce_isolation_in_the_database::Migration),
             Box::new(m20261201_000015_create_login_throttle::Migration),
+            Box::new(m20261201_000016_create_job_ledger::Migration),
         ]
     }
 }

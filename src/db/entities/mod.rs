@@ -5,6 +5,8 @@ pub(super) mod api_keys;
 pub(super) mod audit_heads;
 pub(super) mod audit_log;
 pub(super) mod invitations;
+pub(super) mod job_dead_letters;
+pub(super) mod job_effects;
 pub(super) mod member_profiles;
 pub(super) mod memberships;
 pub(super) mod outbox;
@@ -14,6 +16,7 @@ pub(super) mod role_permissions;
 pub(super) mod roles;
 pub(super) mod sessions;
 pub(super) mod stores;
+pub(super) mod tenant_job_effects;
 pub(super) mod tenant_modules;
 pub(super) mod tenants;
 pub(super) mod user_tokens;
@@ -43,6 +46,7 @@ tenant_owned!(
     role_assignments,
     role_permissions,
     roles,
+    tenant_job_effects,
     tenant_modules,
 );
 

@@ -123,6 +123,7 @@ impl GlobalTx {
                 ..Default::default()
             })
             .await?;
+        self.changes_sessions_of(id);
         Ok(to_user(row))
     }
 }

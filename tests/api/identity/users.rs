@@ -621,3 +621,76 @@ async fn email_links_work_on_the_embedded_default() {
     let with_spa = TestApp::spawn().await;
     assert_eq!(with_spa.get("/verify-email?token=x").await.status(), 404);
 }
+
+/// Sessions are cached per node; ending one must still hold from the next request, on
+/// this node and (with Redis at once, over PostgreSQL `NOTIFY` moments later) on another.
+#[tokio::test]
+async fn an_ended_session_is_refused_although_nodes_cache_sessions() {
+    let mut app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    // Two sessions of the same user, both used (so cached) on both nodes.
+    let second = app
+        .graphql(
+            LOGIN,
+            login_vars("asha@duka.example", "correct horse battery"),
+        )
+        .await;
+    let second_access = second.data()["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let several_nodes = crate::common::postgres_url().is_some();
+    let other = if several_nodes {
+        Some(app.another_node().await)
+    } else {
+        None
+    };
+    for token in [&owner.access, &second_access] {
+        app.graphql_as(token, &[], ME, json!({})).await.data();
+        if let Some(other) = &other {
+            app.graphql_at(other, token, ME, json!({})).await.data();
+        }
+    }
+
+    let logout = owner
+        .gql(&app, LOGOUT, json!({ "refreshToken": owner.refresh }))
+        .await;
+    assert_eq!(logout.data()["logout"], true);
+    assert_eq!(
+        app.graphql_as(&owner.access, &[], ME, json!({}))
+            .await
+            .error_code(),
+        "UNAUTHENTICATED",
+        "this node kept a cached session after its logout"
+    );
+    // The other session of the same user is untouched.
+    app.graphql_as(&second_access, &[], ME, json!({}))
+        .await
+        .data();
+    let Some(other) = other else { return };
+    if crate::common::redis_url().is_some() {
+        assert_eq!(
+            app.graphql_at(&other, &owner.access, ME, json!({}))
+                .await
+                .error_code(),
+            "UNAUTHENTICATED",
+            "the other node kept a cached session after its logout"
+        );
+    } else {
+        let refused = app
+            .eventually(std::time::Duration::from_secs(3), || async {
+                app.graphql_at(&other, &owner.access, ME, json!({}))
+                    .await
+                    .body()["errors"][0]["extensions"]["code"]
+                    == "UNAUTHENTICATED"
+            })
+            .await;
+        assert!(
+            refused,
+            "the other node kept a cached session after its logout"
+        );
+    }
+    app.graphql_at(&other, &second_access, ME, json!({}))
+        .await
+        .data();
+}

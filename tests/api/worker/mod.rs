@@ -1,3 +1,4 @@
 //! Jobs: the outbox and the workers.
 
+mod crash;
 mod outbox;

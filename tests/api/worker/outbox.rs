@@ -9,7 +9,7 @@ use msingi_jobs::SendEmail;
 
 use crate::common::TestApp;
 
-async fn context(db: &Db) -> TenantContext {
+pub(super) async fn context(db: &Db) -> TenantContext {
     let tx = db
         .platform_write(msingi::db::Access::Task(
             msingi::db::SystemTask::CreateTenant,
@@ -46,7 +46,7 @@ async fn context(db: &Db) -> TenantContext {
         .unwrap()
 }
 
-fn email(subject: &str) -> SendEmail {
+pub(super) fn email(subject: &str) -> SendEmail {
     SendEmail {
         message_id: uuid::Uuid::new_v4(),
         tenant_id: None,
@@ -207,18 +207,36 @@ async fn a_job_running_at_shutdown_finishes_before_the_server_stops() {
 /// A tenant job of the test: creates a store in its tenant.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct OpenStore {
+    job_id: uuid::Uuid,
     tenant_id: msingi::tenancy::TenantId,
     name: String,
+}
+
+impl OpenStore {
+    fn new(tenant_id: msingi::tenancy::TenantId, name: &str) -> Self {
+        Self {
+            job_id: uuid::Uuid::new_v4(),
+            tenant_id,
+            name: name.into(),
+        }
+    }
 }
 
 impl msingi_jobs::Job for OpenStore {
     const NAME: &'static str = "test_open_store";
     const QUEUE: &'static str = "test_stores";
+    const EFFECT: msingi_jobs::Effect = msingi_jobs::Effect::Once;
+    fn id(&self) -> uuid::Uuid {
+        self.job_id
+    }
+    fn tenant(&self) -> Option<uuid::Uuid> {
+        Some(self.tenant_id.into_uuid())
+    }
 }
 
 impl msingi::worker::TenantJob for OpenStore {
     type Deps = ();
-    fn tenant(&self) -> msingi::tenancy::TenantId {
+    fn acts_in(&self) -> msingi::tenancy::TenantId {
         self.tenant_id
     }
     async fn run(
@@ -242,16 +260,10 @@ async fn a_tenant_job_runs_in_a_scope_of_its_own_tenant_and_a_vanished_tenant_dr
     let app = TestApp::spawn().await;
     let (a, b) = app.two_tenants().await;
     let tenant = msingi::tenancy::TenantId::parse(&a.tenant_id, "tenant").unwrap();
-    msingi::worker::run_tenant_job(
-        &app.db,
-        OpenStore {
-            tenant_id: tenant,
-            name: "Opened by a job".into(),
-        },
-        (),
-    )
-    .await
-    .unwrap();
+    let job = OpenStore::new(tenant, "Opened by a job");
+    msingi::worker::run_tenant_job(&app.db, job.clone(), ())
+        .await
+        .unwrap();
     let names = |p: &crate::personas::Persona| {
         let p = p.clone();
         let app = &app;
@@ -270,8 +282,22 @@ async fn a_tenant_job_runs_in_a_scope_of_its_own_tenant_and_a_vanished_tenant_dr
                 .collect::<Vec<_>>()
         }
     };
-    assert!(names(&a).await.contains(&"Opened by a job".to_owned()));
-    assert!(!names(&b).await.contains(&"Opened by a job".to_owned()));
+    let opened = |names: Vec<String>| names.iter().filter(|n| *n == "Opened by a job").count();
+    assert_eq!(opened(names(&a).await), 1);
+    assert_eq!(opened(names(&b).await), 0);
+    // Delivered again (a worker killed after the commit, before the queue heard; twice at
+    // once): the effect stays done once.
+    let (again, at_once) = tokio::join!(
+        msingi::worker::run_tenant_job(&app.db, job.clone(), ()),
+        msingi::worker::run_tenant_job(&app.db, job.clone(), ()),
+    );
+    again.unwrap();
+    at_once.unwrap();
+    assert_eq!(
+        opened(names(&a).await),
+        1,
+        "a repeated job opened a second store"
+    );
     assert!(
         app.audit_actions(&a.tenant_id)
             .await
@@ -281,10 +307,7 @@ async fn a_tenant_job_runs_in_a_scope_of_its_own_tenant_and_a_vanished_tenant_dr
     // A job whose tenant does not exist is dropped (Ok: the queue does not retry it).
     msingi::worker::run_tenant_job(
         &app.db,
-        OpenStore {
-            tenant_id: msingi::tenancy::TenantId::new(),
-            name: "Nowhere".into(),
-        },
+        OpenStore::new(msingi::tenancy::TenantId::new(), "Nowhere"),
         (),
     )
     .await
