@@ -366,8 +366,9 @@ async fn open(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnect
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         // A connection in steady use is not pinged on every checkout (a round trip per
-        // checkout); one idle long enough to have been dropped by the server or a proxy is.
-        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        // checkout); one idle for a second is, so after a database restart or a proxy's
+        // cut the pool finds out before a request does.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_dir(url) {

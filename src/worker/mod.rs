@@ -264,22 +264,37 @@ pub async fn queue_worker<J: Handled>(
         });
         let jobs = jobs.clone();
         let shutdown = monitor_shutdown.clone();
-        let run = run_monitor(monitor, timeout, shutdown.clone());
         async move {
-            let result = run.await;
+            // A restart follows a monitor that ended (its backend failed): the jobs it held
+            // under this process's worker name would never be orphaned, since the new one
+            // heart-beats under the same name, so they go back to the queue first.
+            hand_back::<J>(&jobs, "a restarted worker").await;
+            let result = run_monitor(monitor, timeout, shutdown.clone()).await;
             if shutdown.is_cancelled() {
                 // Jobs cut off by the shutdown timeout go back to the queue now, not when
                 // this worker's lease runs out.
-                match jobs.hand_back(J::QUEUE, &worker_name(J::QUEUE)).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(queue = J::QUEUE, jobs = n, "running jobs handed back at shutdown"),
-                    Err(e) => tracing::warn!(queue = J::QUEUE, error = %e, "could not hand back running jobs; they return when the lease runs out"),
-                }
+                hand_back::<J>(&jobs, "shutdown").await;
             }
             result
         }
     })
     .await
+}
+
+/// Returns the jobs this process's worker of `J` holds to their queue.
+async fn hand_back<J: Job>(jobs: &JobBackend, why: &'static str) {
+    match jobs.hand_back(J::QUEUE, &worker_name(J::QUEUE)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            queue = J::QUEUE,
+            jobs = n,
+            why,
+            "jobs handed back to the queue"
+        ),
+        Err(e) => {
+            tracing::warn!(queue = J::QUEUE, why, error = %e, "could not hand jobs back; they return when the lease runs out")
+        }
+    }
 }
 
 /// The supervised scheduler of cron job `C`.

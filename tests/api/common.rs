@@ -462,6 +462,12 @@ impl TestApp {
         }
     }
 
+    /// What a worker of this server gets (its database, job store and mailer).
+    pub fn worker_deps(&self) -> msingi::worker::WorkerDeps {
+        msingi::app::worker_deps(&self.config, self.db.clone(), self.jobs.clone())
+            .expect("worker dependencies")
+    }
+
     /// The server's job store.
     pub fn jobs_backend(&self) -> &msingi_jobs::JobBackend {
         &self.jobs

@@ -326,3 +326,165 @@ async fn a_worker_stopped_gracefully_hands_its_unfinished_jobs_back_at_once() {
         "the job waited {took:?}: it was not handed back, only reclaimed"
     );
 }
+
+/// Attempts of [`Flaky`] so far (one test uses it).
+static FLAKY_ATTEMPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A job of the test that always fails the way a retry might mend (a mail server down).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Flaky {
+    job_id: uuid::Uuid,
+}
+
+impl msingi_jobs::Job for Flaky {
+    const NAME: &'static str = "test_flaky";
+    const QUEUE: &'static str = "test_flaky";
+    const EFFECT: msingi_jobs::Effect = msingi_jobs::Effect::Idempotent;
+    const RETRIES: usize = 2;
+    const MIN_BACKOFF: Duration = Duration::from_millis(20);
+    const MAX_BACKOFF: Duration = Duration::from_millis(50);
+    fn id(&self) -> uuid::Uuid {
+        self.job_id
+    }
+    fn tenant(&self) -> Option<uuid::Uuid> {
+        None
+    }
+}
+
+impl msingi::worker::Handled for Flaky {
+    type Deps = ();
+    fn deps(_worker: &msingi::worker::WorkerDeps) {}
+    async fn handle(self, _deps: ()) -> Result<(), apalis::prelude::BoxDynError> {
+        let attempt = FLAKY_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Err(format!("the far side is down (attempt {attempt})").into())
+    }
+}
+
+#[tokio::test]
+async fn a_job_failing_every_attempt_is_retried_with_backoff_then_dead_lettered() {
+    let app = TestApp::spawn().await;
+    let job = Flaky {
+        job_id: uuid::Uuid::new_v4(),
+    };
+    app.jobs_backend()
+        .storage::<Flaky>()
+        .push(job.clone())
+        .await
+        .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let deps = app.worker_deps();
+    let worker = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { msingi::worker::queue_worker::<Flaky>(&deps, shutdown).await }
+    });
+    let filed = app
+        .eventually(Duration::from_secs(20), || async {
+            !app.db.dead_letters(false).await.unwrap().is_empty()
+        })
+        .await;
+    shutdown.cancel();
+    worker.await.unwrap().unwrap();
+    assert!(filed, "the failing job was never dead-lettered");
+    let letters = app.db.dead_letters(false).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].job_id, job.job_id);
+    assert_eq!(letters[0].queue, "test_flaky");
+    // The first attempt and its two retries, then no more.
+    assert_eq!(letters[0].attempts, 3, "{letters:?}");
+    assert!(
+        letters[0].error.contains("attempt 3"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(
+        FLAKY_ATTEMPTS.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "retried past its policy"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_share_a_queue_without_running_any_job_twice() {
+    let app = TestApp::builder()
+        .env("MSINGI_IN_PROCESS_WORKERS", "false")
+        .slow_smtp(Duration::from_millis(100))
+        .spawn()
+        .await;
+    let jobs: Vec<_> = (0..30).map(|i| email(&format!("Shared {i:02}"))).collect();
+    enqueue(&app, &jobs).await;
+    let mut workers: Vec<_> = (0..2)
+        .map(|_| app.msingi(&["worker"]).spawn().expect("start a worker"))
+        .collect();
+    let done = app
+        .eventually(Duration::from_secs(30), || async {
+            app.smtp.mails().len() >= jobs.len()
+        })
+        .await;
+    // A moment for a duplicate, if there were one, to arrive too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for worker in &mut workers {
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+    assert!(done, "{} of {} arrived", app.smtp.mails().len(), jobs.len());
+    assert_eq!(app.smtp.mails().len(), jobs.len(), "a job ran twice");
+    assert_eq!(
+        app.smtp.transactions_started(),
+        jobs.len(),
+        "a job was started twice"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_whose_database_connections_are_cut_mid_job_loses_nothing() {
+    let Some(admin) = crate::common::postgres_url() else {
+        eprintln!("skipped: cutting connections is a PostgreSQL test (set TEST_DATABASE_URL)");
+        return;
+    };
+    let app = TestApp::builder()
+        .env("MSINGI_IN_PROCESS_WORKERS", "false")
+        .slow_smtp(Duration::from_millis(300))
+        .spawn()
+        .await;
+    let jobs: Vec<_> = (0..12).map(|i| email(&format!("Cut {i:02}"))).collect();
+    enqueue(&app, &jobs).await;
+    let mut worker = app.msingi(&["worker"]).spawn().expect("start a worker");
+    let started = app
+        .eventually(Duration::from_secs(20), || async {
+            app.smtp.mails().len() >= 2
+        })
+        .await;
+    assert!(started, "the worker delivered nothing");
+    // Every connection to the application database but this one, the worker's included.
+    use sqlx::Connection as _;
+    let database = url::Url::parse(&app.database_url).unwrap().path()[1..].to_owned();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )
+    .bind(&database)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(!cut.is_empty(), "no connection was cut");
+    let all = app
+        .eventually(Duration::from_secs(40), || async {
+            let subjects: std::collections::HashSet<String> = app
+                .smtp
+                .mails()
+                .iter()
+                .map(|m| m.subject().to_owned())
+                .collect();
+            subjects.len() == jobs.len()
+        })
+        .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert!(
+        all,
+        "jobs were lost after the cut: {} of {} arrived",
+        app.smtp.mails().len(),
+        jobs.len()
+    );
+}
