@@ -50,9 +50,17 @@ pub enum AppError {
     /// `CONFLICT`: the change collides with existing state (a taken slug, a duplicate).
     #[error("{0}")]
     Conflict(String),
-    /// `PLAN_LIMIT_EXCEEDED`: the tenant's plan does not allow more.
-    #[error("{0}")]
-    PlanLimitExceeded(String),
+    /// `PLAN_LIMIT_EXCEEDED`: the tenant's plan does not allow more; `limit` (`stores`,
+    /// `members`, a metric) and `max` go to `extensions.limit` and `extensions.max`.
+    #[error("the {plan} plan allows {max} {limit}; upgrade the plan for more")]
+    PlanLimitExceeded {
+        /// The limit's name.
+        limit: String,
+        /// Its value on the plan.
+        max: i64,
+        /// The plan's name.
+        plan: String,
+    },
     /// `RATE_LIMITED`: too many attempts; `retry_after_secs` goes to `extensions.retryAfter`.
     #[error("too many attempts, try again in {retry_after_secs} seconds")]
     RateLimited {
@@ -79,7 +87,7 @@ impl AppError {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
-            Self::PlanLimitExceeded(_) => "PLAN_LIMIT_EXCEEDED",
+            Self::PlanLimitExceeded { .. } => "PLAN_LIMIT_EXCEEDED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::PaymentProvider(_) => "PAYMENT_PROVIDER_ERROR",
             Self::Internal(_) => "INTERNAL",
@@ -96,6 +104,9 @@ impl AppError {
             } => vec![("reason", (*reason).into())],
             Self::RateLimited { retry_after_secs } => {
                 vec![("retryAfter", (*retry_after_secs).into())]
+            }
+            Self::PlanLimitExceeded { limit, max, .. } => {
+                vec![("limit", limit.clone().into()), ("max", (*max).into())]
             }
             _ => Vec::new(),
         }

@@ -197,7 +197,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::ExportSchema { .. } => Ok(()),
         Command::Demo => {
             let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
-            let demo = msingi::identity::demo::ensure(&db)
+            let demo = msingi::identity::demo::ensure(&db, &config.billing.default_plan)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let state = if demo.created {

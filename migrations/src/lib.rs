@@ -37,6 +37,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "tenant_modules",
     "outbox",
     "tenant_job_effects",
+    "subscriptions",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`

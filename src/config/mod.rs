@@ -6,6 +6,7 @@
 //! Values are never echoed back when they may hold credentials.
 
 mod auth;
+mod billing;
 mod database;
 mod graphql;
 mod http;
@@ -16,6 +17,7 @@ mod vars;
 use std::path::PathBuf;
 
 pub use auth::AuthConfig;
+pub use billing::BillingConfig;
 pub use database::{DatabaseConfig, DatabaseKind};
 pub use graphql::{GraphqlConfig, GraphqlLimits};
 pub use http::{CorsOrigins, HttpConfig};
@@ -83,6 +85,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The GraphQL endpoint.
     pub graphql: GraphqlConfig,
+    /// Plans and subscriptions.
+    pub billing: BillingConfig,
 }
 
 impl Config {
@@ -126,6 +130,7 @@ impl Config {
         let mail = MailConfig::parse(&vars)?;
         let auth = AuthConfig::parse(&vars, &data_dir)?;
         let graphql = GraphqlConfig::parse(&vars, environment)?;
+        let billing = BillingConfig::parse(&vars)?;
         Ok(Self {
             environment,
             log_format,
@@ -136,6 +141,7 @@ impl Config {
             mail,
             auth,
             graphql,
+            billing,
         })
     }
 

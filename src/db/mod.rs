@@ -15,6 +15,7 @@
 //!   carries a tenant into the next request) for row-level security.
 
 mod audit;
+mod billing;
 mod entities;
 mod global;
 pub(in crate::db) mod identity;
@@ -323,6 +324,7 @@ const TENANT_WRITABLE: &[&str] = &[
     "api_keys",
     "tenant_modules",
     "tenant_job_effects",
+    "subscriptions",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security
@@ -336,9 +338,10 @@ fn grants(role: &str) -> String {
          GRANT USAGE ON SCHEMA public TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON {writable} TO {role};\n\
          GRANT SELECT, INSERT ON audit_log, outbox TO {role};\n\
-         GRANT SELECT, UPDATE ON tenants TO {role};\n\
+         GRANT SELECT, UPDATE (name, settings, billing_phone, updated_at) ON tenants TO {role};\n\
          GRANT SELECT (id, email, name, phone, email_verified_at, is_platform_admin, created_at) ON users TO {role};\n\
          GRANT SELECT ON member_profiles TO {role};\n\
+         GRANT SELECT ON plans TO {role};\n\
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n\
          GRANT USAGE ON SCHEMA apalis TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA apalis TO {role};\n\

@@ -51,6 +51,10 @@ pub(super) trait TenantOwned: EntityTrait {
 /// global door without a tenant filter.
 pub(super) trait Global: EntityTrait {}
 
+/// A global catalogue every tenant may read (the plans): reachable, read-only, from a
+/// [`TenantScope`] too. The run-time role has `SELECT` on it and nothing more.
+pub(super) trait Public: Global {}
+
 /// Where access changes go once the unit of work that made them has committed (the
 /// access cache: `crate::tenancy::access`).
 pub trait AfterCommit: Send + Sync {
@@ -418,6 +422,11 @@ pub struct TenantScope {
 }
 
 impl TenantScope {
+    /// A public catalogue (read it only: the run-time role cannot write it).
+    pub(super) fn catalogue<E: Public>(&self) -> Table<'_, E, Unfiltered> {
+        self.tx.all_rows()
+    }
+
     async fn begin(
         conn: &sea_orm::DatabaseConnection,
         hooks: &Hooks,

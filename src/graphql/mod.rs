@@ -5,6 +5,7 @@
 //! differ (`msingi export-schema` rewrites it).
 
 mod audit;
+mod billing;
 mod connection;
 mod errors;
 mod identity;
@@ -40,6 +41,7 @@ pub struct Query(
     rbac::roles::RolesQuery,
     audit::log::AuditLogQuery,
     platform::tenants::PlatformTenantsQuery,
+    billing::plans::BillingQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -54,6 +56,7 @@ pub struct Mutation(
     tenancy::members::MembersMutation,
     rbac::roles::RolesMutation,
     platform::tenants::PlatformTenantsMutation,
+    billing::plans::BillingMutation,
 );
 
 /// The executable schema.

@@ -72,8 +72,9 @@ pub struct Demo {
     pub created: bool,
 }
 
-/// Creates the demo tenant, its stores, people and roles, or completes what is missing.
-pub async fn ensure(db: &Db) -> AppResult<Demo> {
+/// Creates the demo tenant, its stores, people and roles, and its subscription on `plan`
+/// (`BILLING_DEFAULT_PLAN`), or completes what is missing.
+pub async fn ensure(db: &Db, plan: &str) -> AppResult<Demo> {
     let tx = db
         .platform_write(Access::Task(SystemTask::CreateTenant))
         .await?;
@@ -130,6 +131,12 @@ pub async fn ensure(db: &Db) -> AppResult<Demo> {
                     .await?,
             );
         }
+    }
+    if scope.subscription().await?.is_none() {
+        let plan = scope.offered_plan(plan).await?.ok_or_else(|| {
+            crate::error::AppError::internal(anyhow::anyhow!("no offered plan {plan:?}"))
+        })?;
+        scope.start_subscription(plan).await?;
     }
     for (account, user) in people {
         let Some(role) = roles.iter().find(|r| r.is_system && r.name == account.role) else {

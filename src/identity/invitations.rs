@@ -75,6 +75,11 @@ pub async fn invite(
     {
         return Err(AppError::Conflict(format!("{email} is already a member")));
     }
+    if ctx.plan_limit("members").is_some() {
+        scope.lock_limits().await?;
+        let seats = scope.count_seats(Some(email.as_str())).await?;
+        ctx.room_for_one_more("members", seats)?;
+    }
     let tenant = scope
         .own_tenant()
         .await?

@@ -178,6 +178,14 @@ pub async fn register(
     scope
         .insert_store(NewStore::parse("Main store", Some("MAIN"))?)
         .await?;
+    // The subscription starts on the default plan (in its trial, when it has one).
+    let code = &services.config.billing.default_plan;
+    let plan = scope.offered_plan(code).await?.ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "BILLING_DEFAULT_PLAN names {code:?}, which is not an offered plan"
+        ))
+    })?;
+    scope.start_subscription(plan).await?;
     let link = mail::link(&services.config.http.app_url, "verify-email", &verify_token);
     scope
         .enqueue(&mail::verify_email(&user.name, &link).to_job(&user.email, Some(tenant.id)))

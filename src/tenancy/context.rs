@@ -64,6 +64,8 @@ pub struct TenantContext {
     /// Tenant-wide grants whatever the modules: what the caller may pass on.
     granted: BTreeSet<String>,
     modules: BTreeSet<String>,
+    /// The plan's name and limits (`None`: no subscription, no limits).
+    plan: Option<(String, crate::billing::Limits)>,
 }
 
 /// The permissions that are effective: those granted whose module the tenant has.
@@ -103,7 +105,8 @@ impl TenantContext {
         {
             return Err(AppError::NotFound { entity: "store" });
         }
-        let modules = system.tenant_modules(tenant).await?;
+        let entitlements = system.tenant_entitlements(tenant).await?;
+        let modules = entitlements.modules;
         let grants = system.member_permissions(tenant, user, store).await?;
         Ok(Self {
             tenant,
@@ -114,6 +117,7 @@ impl TenantContext {
             store_permissions: effective(grants.store, &modules),
             granted: grants.tenant,
             modules,
+            plan: entitlements.plan,
         })
     }
 
@@ -130,7 +134,8 @@ impl TenantContext {
             Some(t) if t.status != TenantStatus::Closed => t.status,
             _ => return Err(AppError::NotFound { entity: "tenant" }),
         };
-        let modules = system.tenant_modules(key.tenant).await?;
+        let entitlements = system.tenant_entitlements(key.tenant).await?;
+        let modules = entitlements.modules;
         let granted: BTreeSet<String> = key
             .permissions
             .iter()
@@ -146,6 +151,7 @@ impl TenantContext {
             store_permissions: BTreeSet::new(),
             granted,
             modules,
+            plan: entitlements.plan,
         })
     }
 
@@ -173,6 +179,7 @@ impl TenantContext {
             store_permissions: BTreeSet::new(),
             granted: BTreeSet::new(),
             modules: BTreeSet::new(),
+            plan: None,
         })
     }
 
@@ -208,6 +215,29 @@ impl TenantContext {
     /// The tenant's modules.
     pub fn modules(&self) -> &BTreeSet<String> {
         &self.modules
+    }
+
+    /// Refuses with `PLAN_LIMIT_EXCEEDED` when `used` already reaches the plan's `limit`
+    /// (`stores`, `members`, a metric); no limit of that name is no limit.
+    pub fn room_for_one_more(&self, limit: &str, used: u64) -> AppResult<()> {
+        let Some((plan, limits)) = &self.plan else {
+            return Ok(());
+        };
+        match limits.get(limit) {
+            Some(&max) if i64::try_from(used).unwrap_or(i64::MAX) >= max => {
+                Err(AppError::PlanLimitExceeded {
+                    limit: limit.to_owned(),
+                    max,
+                    plan: plan.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The plan's limit called `limit`, if it has one.
+    pub fn plan_limit(&self, limit: &str) -> Option<i64> {
+        self.plan.as_ref().and_then(|(_, l)| l.get(limit).copied())
     }
 
     /// The first of `permissions` that the caller does not hold tenant-wide: what granting

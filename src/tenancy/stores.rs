@@ -162,6 +162,10 @@ pub mod manage {
     pub async fn create(services: &Services, caller: &Caller, new: NewStore) -> AppResult<Store> {
         let ctx = caller.require(perm::STORE_MANAGE)?;
         let scope = services.db.write(ctx).await?;
+        if ctx.plan_limit("stores").is_some() {
+            scope.lock_limits().await?;
+            ctx.room_for_one_more("stores", scope.count_active_stores().await?)?;
+        }
         let store = scope.insert_store(new).await?;
         scope
             .commit(caller.audit(

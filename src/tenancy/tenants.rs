@@ -82,6 +82,10 @@ pub struct Tenant {
     pub isolation: IsolationTier,
     /// Free-form settings.
     pub settings: serde_json::Value,
+    /// The M-Pesa number renewals prompt, if any.
+    pub billing_phone: Option<String>,
+    /// Credit applied to the next invoices, in minor units.
+    pub credit_minor: i64,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -201,8 +205,19 @@ pub mod manage {
         caller: &Caller,
         name: Option<&str>,
         settings: Option<serde_json::Value>,
+        billing_phone: Option<&str>,
     ) -> AppResult<(Tenant, Vec<String>)> {
         let ctx = caller.require(perm::TENANT_MANAGE)?;
+        // Some(None) clears it.
+        let billing_phone = billing_phone
+            .map(|p| {
+                if p.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    crate::billing::phone::normalise_msisdn(p, "input.billingPhone").map(Some)
+                }
+            })
+            .transpose()?;
         let name = name
             .map(|n| crate::identity::registration::parse_name(n, "input.name"))
             .transpose()?;
@@ -218,15 +233,15 @@ pub mod manage {
             .await?
             .ok_or(AppError::NotFound { entity: "tenant" })?;
         let after = scope
-            .update_own_tenant(name, settings)
+            .update_own_tenant(name, settings, billing_phone)
             .await?
             .ok_or(AppError::NotFound { entity: "tenant" })?;
         scope
             .commit(caller.audit(
                 AuditEntry::new("tenant.update", "tenant", after.id).with_changes(
                     serde_json::json!({
-                        "before": { "name": before.name, "settings": before.settings },
-                        "after": { "name": after.name, "settings": after.settings },
+                        "before": { "name": before.name, "settings": before.settings, "billingPhone": before.billing_phone },
+                        "after": { "name": after.name, "settings": after.settings, "billingPhone": after.billing_phone },
                     }),
                 ),
             ))

@@ -11,6 +11,7 @@ mod smtp;
 mod attacks;
 mod audit;
 mod auth;
+mod billing;
 mod cli;
 mod db;
 mod examples;

@@ -19,6 +19,7 @@ pub(crate) mod m20261122_000013_enable_row_level_security;
 pub(crate) mod m20261201_000014_enforce_isolation_in_the_database;
 pub(crate) mod m20261201_000015_create_login_throttle;
 pub(crate) mod m20261201_000016_create_job_ledger;
+pub(crate) mod m20261201_000017_create_plans_and_subscriptions;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_enforce_isolation_in_the_database::Migration),
             Box::new(m20261201_000015_create_login_throttle::Migration),
             Box::new(m20261201_000016_create_job_ledger::Migration),
+            Box::new(m20261201_000017_create_plans_and_subscriptions::Migration),
         ]
     }
 }

@@ -10,19 +10,21 @@ pub(super) mod job_effects;
 pub(super) mod member_profiles;
 pub(super) mod memberships;
 pub(super) mod outbox;
+pub(super) mod plans;
 pub(super) mod refresh_tokens;
 pub(super) mod role_assignments;
 pub(super) mod role_permissions;
 pub(super) mod roles;
 pub(super) mod sessions;
 pub(super) mod stores;
+pub(super) mod subscriptions;
 pub(super) mod tenant_job_effects;
 pub(super) mod tenant_modules;
 pub(super) mod tenants;
 pub(super) mod user_tokens;
 pub(super) mod users;
 
-use super::scope::{Global, TenantOwned};
+use super::scope::{Global, Public, TenantOwned};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{ColumnTrait, Condition};
 
@@ -46,6 +48,7 @@ tenant_owned!(
     role_assignments,
     role_permissions,
     roles,
+    subscriptions,
     tenant_job_effects,
     tenant_modules,
 );
@@ -94,3 +97,6 @@ impl Global for refresh_tokens::Entity {}
 impl Global for user_tokens::Entity {}
 /// The tenant directory: found by slug or id before any tenant is known.
 impl Global for tenants::Entity {}
+/// The plan catalogue: public.
+impl Global for plans::Entity {}
+impl Public for plans::Entity {}

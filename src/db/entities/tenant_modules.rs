@@ -7,6 +7,7 @@ pub struct Model {
     pub tenant_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub module: String,
+    pub enabled: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -10,6 +10,8 @@ pub struct Model {
     pub status: String,
     pub isolation: String,
     pub settings: Json,
+    pub billing_phone: Option<String>,
+    pub credit_minor: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,7 +1,7 @@
 //! Tenant-level rows a tenant or the platform changes: the tenant's own record, its
 //! modules, its members.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{ActiveValue::Set, ColumnTrait};
@@ -16,12 +16,6 @@ use crate::ids::{TenantId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::rbac::roles::OWNER;
 use crate::tenancy::{CORE, MemberRecord, MembershipStatus, Tenant, TenantStatus};
-
-fn with_core(rows: Vec<tenant_modules::Model>) -> BTreeSet<String> {
-    let mut modules: BTreeSet<String> = rows.into_iter().map(|m| m.module).collect();
-    modules.insert(CORE.to_owned());
-    modules
-}
 
 impl TenantScope {
     /// This tenant's own record.
@@ -39,6 +33,7 @@ impl TenantScope {
         &self,
         name: Option<String>,
         settings: Option<serde_json::Value>,
+        billing_phone: Option<Option<String>>,
     ) -> AppResult<Option<Tenant>> {
         let mut update = self
             .table::<tenants::Entity>()
@@ -50,15 +45,11 @@ impl TenantScope {
         if let Some(settings) = settings {
             update = update.set(tenants::Column::Settings, Expr::value(settings));
         }
+        if let Some(phone) = billing_phone {
+            update = update.set(tenants::Column::BillingPhone, Expr::value(phone));
+        }
         update.exec().await?;
         self.own_tenant().await
-    }
-
-    /// This tenant's modules (`core` always).
-    pub async fn modules(&self) -> AppResult<BTreeSet<String>> {
-        Ok(with_core(
-            self.table::<tenant_modules::Entity>().find().all().await?,
-        ))
     }
 
     /// A page of members, in joining order.
@@ -188,18 +179,8 @@ impl TenantScope {
 }
 
 impl PlatformTx {
-    /// A tenant's modules (`core` always).
-    pub async fn tenant_modules(&self, tenant: TenantId) -> AppResult<BTreeSet<String>> {
-        Ok(with_core(
-            self.across_tenants::<tenant_modules::Entity>()
-                .find()
-                .filter(tenant_modules::Column::TenantId.eq(tenant.into_uuid()))
-                .all()
-                .await?,
-        ))
-    }
-
-    /// Turns a module on or off for a tenant (`core` cannot be turned off).
+    /// Switches a module on or off for a tenant over what its plan says (`core` cannot be
+    /// turned off).
     pub async fn set_tenant_module(
         &self,
         tenant: TenantId,
@@ -215,15 +196,14 @@ impl PlatformTx {
             .filter(tenant_modules::Column::Module.eq(module))
             .exec()
             .await?;
-        if enabled {
-            self.across_tenants::<tenant_modules::Entity>()
-                .insert(tenant_modules::ActiveModel {
-                    tenant_id: Set(tenant.into_uuid()),
-                    module: Set(module.to_owned()),
-                    created_at: Set(self.now()),
-                })
-                .await?;
-        }
+        self.across_tenants::<tenant_modules::Entity>()
+            .insert(tenant_modules::ActiveModel {
+                tenant_id: Set(tenant.into_uuid()),
+                module: Set(module.to_owned()),
+                enabled: Set(enabled),
+                created_at: Set(self.now()),
+            })
+            .await?;
         Ok(())
     }
 

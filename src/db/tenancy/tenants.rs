@@ -44,6 +44,8 @@ impl PlatformTx {
                 status: Set(TenantStatus::Active.as_str().to_owned()),
                 isolation: Set(IsolationTier::Shared.as_str().to_owned()),
                 settings: Set(serde_json::json!({})),
+                billing_phone: Set(None),
+                credit_minor: Set(0),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
@@ -67,6 +69,8 @@ pub(in crate::db) fn to_tenant(row: tenants::Model) -> Tenant {
         status: TenantStatus::from_stored(&row.status),
         isolation: IsolationTier::from_stored(&row.isolation),
         settings: row.settings,
+        billing_phone: row.billing_phone,
+        credit_minor: row.credit_minor,
         created_at: row.created_at,
     }
 }

@@ -32,7 +32,10 @@ pub enum IsolationTier {
 
 /// A customer business.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Tenant {
+    #[graphql(skip)]
+    tenant_id: crate::ids::TenantId,
     id: ID,
     /// Subdomain-safe unique name.
     slug: String,
@@ -45,14 +48,38 @@ pub struct Tenant {
     settings: Json<serde_json::Value>,
     /// When it was created.
     created_at: DateTime<Utc>,
-    /// Modules enabled for this tenant (`core` always; others from platform overrides
-    /// until plans exist).
+    /// Modules enabled for this tenant: its plan's, with the platform's overrides on top
+    /// (`core` always).
     modules: Vec<String>,
+    /// The M-Pesa number renewals prompt (STK push) when an invoice falls due; null: no
+    /// automatic prompt.
+    billing_phone: Option<String>,
+    /// The tenant's credit balance, applied to its next invoices (e.g. from an
+    /// overpayment).
+    credit: crate::graphql::billing::Money,
+}
+
+#[async_graphql::ComplexObject]
+impl Tenant {
+    /// The tenant's subscription: to members with billing.read, and to platform admins.
+    async fn subscription(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::billing::plans::PlanSubscription>> {
+        Ok(crate::billing::subscriptions::read::of_tenant(
+            services(ctx)?,
+            caller(ctx)?,
+            self.tenant_id,
+        )
+        .await?
+        .map(Into::into))
+    }
 }
 
 impl From<(TenantRecord, Vec<String>)> for Tenant {
     fn from((t, modules): (TenantRecord, Vec<String>)) -> Self {
         Self {
+            tenant_id: t.id,
             id: ID(t.id.to_string()),
             slug: t.slug.as_str().to_owned(),
             name: t.name,
@@ -61,6 +88,9 @@ impl From<(TenantRecord, Vec<String>)> for Tenant {
             settings: Json(t.settings),
             created_at: t.created_at,
             modules,
+            billing_phone: t.billing_phone,
+            credit: crate::billing::Money::new(t.credit_minor, crate::billing::DEFAULT_CURRENCY)
+                .into(),
         }
     }
 }
@@ -72,6 +102,9 @@ pub struct UpdateTenantInput {
     name: Option<String>,
     /// New settings (a JSON object; replaces the old).
     settings: Option<Json<serde_json::Value>>,
+    /// The M-Pesa number renewals prompt (`0712345678`, `+254712345678`, …); an empty
+    /// string removes it.
+    billing_phone: Option<String>,
 }
 
 /// Tenants queries.
@@ -103,6 +136,7 @@ impl TenantsMutation {
             caller(ctx)?,
             input.name.as_deref(),
             input.settings.map(|j| j.0),
+            input.billing_phone.as_deref(),
         )
         .await?;
         Ok(updated.into())

@@ -99,7 +99,11 @@ async fn tamper(app: &TestApp, sql: &str) {
 
 #[tokio::test]
 async fn audit_verify_detects_an_edited_and_a_deleted_entry() {
-    let app = TestApp::spawn().await;
+    // Four stores: more than the default plan allows.
+    let app = TestApp::builder()
+        .env("BILLING_DEFAULT_PLAN", "pro")
+        .spawn()
+        .await;
     let owner = app.register("asha@duka.example", "Duka").await;
     for name in ["Two", "Three", "Four"] {
         owner

@@ -60,8 +60,12 @@ async fn a_new_user_joins_by_invitation_with_the_invited_role() {
     let in_store = app
         .graphql_as(access, &[("X-Store-ID", &store)], ME, json!({}))
         .await;
-    // EMPLOYEE grants inventory.read too, but the tenant lacks the inventory module.
-    assert_eq!(in_store.data()["me"]["permissions"], json!(["store.read"]));
+    // EMPLOYEE grants inventory.read too, effective because the default plan (starter)
+    // includes the inventory module.
+    assert_eq!(
+        in_store.data()["me"]["permissions"],
+        json!(["inventory.read", "store.read"])
+    );
 
     // The invitation works once.
     let again = app

@@ -121,33 +121,47 @@ async fn a_suspended_tenant_reads_but_cannot_write_until_reactivated() {
 async fn a_permission_is_effective_only_when_its_module_is_on() {
     let (app, admin) = TestApp::with_platform_admin().await;
     let owner = app.register("asha@duka.example", "Duka").await;
-    let before = owner.gql(&app, ME, json!({})).await;
-    assert!(
-        !before.data()["me"]["permissions"]
+    let holds = |me: &crate::common::GqlResponse, permission: &str| {
+        me.data()["me"]["permissions"]
             .as_array()
             .unwrap()
-            .contains(&json!("billing.read"))
-    );
+            .contains(&json!(permission))
+    };
+    // The default plan (starter) has no metering: usage.read is granted but not effective.
+    let before = owner.gql(&app, ME, json!({})).await;
+    assert!(!holds(&before, "usage.read"));
+    assert!(holds(&before, "inventory.read"), "the plan's module is on");
 
+    // A platform override switches it on over the plan...
     let on = app
         .graphql_as(
             &admin,
             &[],
             SET_MODULE,
-            json!({ "tenantId": owner.tenant_id, "module": "billing", "enabled": true }),
+            json!({ "tenantId": owner.tenant_id, "module": "metering", "enabled": true }),
         )
         .await;
     assert_eq!(
         on.data()["setTenantModule"]["modules"],
-        json!(["billing", "core"])
+        json!(["billing", "core", "inventory", "metering"])
     );
     let after = owner.gql(&app, ME, json!({})).await;
-    assert!(
-        after.data()["me"]["permissions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("billing.read"))
+    assert!(holds(&after, "usage.read"));
+    // ...and another switches one of the plan's off.
+    let off = app
+        .graphql_as(
+            &admin,
+            &[],
+            SET_MODULE,
+            json!({ "tenantId": owner.tenant_id, "module": "inventory", "enabled": false }),
+        )
+        .await;
+    assert_eq!(
+        off.data()["setTenantModule"]["modules"],
+        json!(["billing", "core", "metering"])
     );
+    let without = owner.gql(&app, ME, json!({})).await;
+    assert!(!holds(&without, "inventory.read"));
     let unknown = app
         .graphql_as(
             &admin,

@@ -16,7 +16,11 @@ async fn the_owner_reads_and_changes_the_tenant_with_validation_and_an_audit_tra
     let owner = app.register("asha@duka.example", "Duka").await;
     let tenant = owner.gql(&app, TENANT, json!({})).await;
     assert_eq!(tenant.data()["tenant"]["slug"], "duka");
-    assert_eq!(tenant.data()["tenant"]["modules"], json!(["core"]));
+    // The default plan's modules (starter: inventory besides core and billing).
+    assert_eq!(
+        tenant.data()["tenant"]["modules"],
+        json!(["billing", "core", "inventory"])
+    );
 
     let updated = owner
         .gql(
@@ -358,7 +362,7 @@ async fn a_permission_toggle_takes_effect_on_the_next_request_and_is_pushed_over
     assert_eq!(pushed["type"], "next", "{pushed}");
     assert_eq!(
         pushed["payload"]["data"]["myPermissionsChanged"],
-        json!(["role.read", "store.read"])
+        json!(["inventory.read", "role.read", "store.read"])
     );
 
     owner
@@ -377,10 +381,13 @@ async fn a_permission_toggle_takes_effect_on_the_next_request_and_is_pushed_over
     let pushed = ws.next_message().await;
     assert_eq!(
         pushed["payload"]["data"]["myPermissionsChanged"],
-        json!(["role.read"])
+        json!(["inventory.read", "role.read"])
     );
     let me = member.gql(&app, ME, json!({})).await;
-    assert_eq!(me.data()["me"]["permissions"], json!(["role.read"]));
+    assert_eq!(
+        me.data()["me"]["permissions"],
+        json!(["inventory.read", "role.read"])
+    );
 }
 
 #[tokio::test]

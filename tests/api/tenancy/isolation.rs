@@ -38,6 +38,7 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "createApiKey",
     "myPermissionsChanged",
     "platformTenants",
+    "subscription",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -52,6 +53,10 @@ const NO_TENANT_DATA: &[&str] = &[
     "resetPassword",
     "verifyEmail",
     "acceptInvitation",
+    // Billing's public catalogue and clock, and the platform's plan catalogue.
+    "plans",
+    "clock",
+    "createPlan",
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.

@@ -1,0 +1,27 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "plans")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub code: String,
+    pub version: i32,
+    pub name: String,
+    pub description: Option<String>,
+    pub price_minor: i64,
+    pub currency: String,
+    pub interval: String,
+    pub trial_days: i32,
+    pub rank: i32,
+    pub modules: Json,
+    pub limits: Json,
+    pub metered_prices: Json,
+    pub active: bool,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,3 @@
+//! Billing: plans, subscriptions, entitlements and limits.
+
+mod plans;
