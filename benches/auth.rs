@@ -62,7 +62,14 @@ async fn main() -> anyhow::Result<()> {
         &[],
         &config.http.public_url,
     )?;
+    let jobs = msingi_jobs::JobBackend::sqlite(
+        &format!("sqlite://{}/jobs.db?mode=rwc", config.data_dir.display()),
+        "bench",
+    )
+    .await?;
     let services = Services {
+        jobs,
+        test_clock: None,
         db: db.clone(),
         keys: Arc::new(keys),
         throttle: Throttle::new(None, None, "bench", clock, config.auth.login_lockout).await?,

@@ -77,6 +77,50 @@ async fn job_backend(config: &Config, db: &Db) -> anyhow::Result<JobBackend> {
         .with_lease(config.jobs.lease))
 }
 
+/// The clock a process runs on: `base`, or (with `MSINGI_TEST_CLOCK=true`) the test clock
+/// over it, returned apart too so `advanceClock` can move it.
+pub fn process_clock(
+    config: &Config,
+    base: SharedClock,
+) -> (SharedClock, Option<Arc<crate::clock::TestClock>>) {
+    if !config.test_clock {
+        return (base, None);
+    }
+    let test = Arc::new(crate::clock::TestClock::new(base));
+    (test.clone(), Some(test))
+}
+
+/// Reads the test clock's shared offset now and then every
+/// [`TestClock::REFRESH`](crate::clock::TestClock::REFRESH), so this process lives at the
+/// time `advanceClock` set on any other.
+pub async fn follow_test_clock(test: &Arc<crate::clock::TestClock>, db: &Db) -> anyhow::Result<()> {
+    let offset = db
+        .test_clock_offset()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the test clock: {e}"))?;
+    test.set_offset(offset);
+    tracing::warn!(
+        offset_secs = offset.num_seconds(),
+        "the test clock is on (MSINGI_TEST_CLOCK)"
+    );
+    let weak = Arc::downgrade(test);
+    let db = db.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::clock::TestClock::REFRESH).await;
+            let Some(test) = weak.upgrade() else { break };
+            match db.test_clock_offset().await {
+                // Only forward: a process that just advanced it is never moved back by a
+                // read that raced its write.
+                Ok(offset) if offset > test.offset() => test.set_offset(offset),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "reading the test clock"),
+            }
+        }
+    });
+    Ok(())
+}
+
 /// What the workers need, from the configuration and the open stores.
 pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<WorkerDeps> {
     Ok(WorkerDeps {
@@ -95,7 +139,11 @@ impl Application {
 
     /// Builds the server with an injected clock.
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let (clock, test_clock) = process_clock(&config, clock);
         let (db, jobs) = open_stores(&config, clock.clone()).await?;
+        if let Some(test) = &test_clock {
+            follow_test_clock(test, &db).await?;
+        }
         if let Some((email, password)) = &config.auth.admin {
             let (admin, created) = crate::identity::ensure_platform_admin(&db, email, password)
                 .await
@@ -137,6 +185,8 @@ impl Application {
         let config = Arc::new(config);
         let services = Services {
             access,
+            jobs: jobs.clone(),
+            test_clock,
             db: db.clone(),
             keys: Arc::new(keys),
             throttle,

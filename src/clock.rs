@@ -72,3 +72,45 @@ mod tests {
         assert_eq!(clock.now() - start, Duration::days(365));
     }
 }
+
+/// The test clock (`MSINGI_TEST_CLOCK=true`, never in production): a base clock moved
+/// forward by an offset that `advanceClock` changes. The offset lives in the database
+/// (`test_clock`), so every process on it (API nodes, `msingi worker`s) lives at the same
+/// time: each reads it at start and again every [`TestClock::REFRESH`].
+#[derive(Debug)]
+pub struct TestClock {
+    base: SharedClock,
+    offset_micros: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    /// How often a process re-reads the shared offset.
+    pub const REFRESH: std::time::Duration = std::time::Duration::from_millis(200);
+
+    /// `base` with no offset yet.
+    pub fn new(base: SharedClock) -> Self {
+        Self {
+            base,
+            offset_micros: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Sets the offset (as read from, or just written to, the database).
+    pub fn set_offset(&self, offset: Duration) {
+        self.offset_micros.store(
+            offset.num_microseconds().unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The offset now applied.
+    pub fn offset(&self) -> Duration {
+        Duration::microseconds(self.offset_micros.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.base.now() + self.offset()
+    }
+}

@@ -180,7 +180,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             application.run(shutdown_on_signal()).await
         }
         Command::Worker => {
-            let (db, jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            let (clock, test_clock) = app::process_clock(&config, Arc::new(SystemClock));
+            let (db, jobs) = app::open_stores(&config, clock).await?;
+            if let Some(test) = &test_clock {
+                app::follow_test_clock(test, &db).await?;
+            }
             tracing::info!(queue = jobs.kind(), "running job workers");
             worker::run(app::worker_deps(&config, db, jobs)?, shutdown_on_signal()).await
         }

@@ -21,6 +21,10 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Cached tenant contexts and their invalidation.
     pub access: Arc<crate::tenancy::access::AccessCache>,
+    /// The job store (`advanceClock` waits for its queues).
+    pub jobs: msingi_jobs::JobBackend,
+    /// The test clock, when `MSINGI_TEST_CLOCK=true`.
+    pub test_clock: Option<Arc<crate::clock::TestClock>>,
 }
 
 impl std::fmt::Debug for Services {

@@ -1,6 +1,7 @@
 //! Billing: plans, subscriptions and what a plan entitles a tenant to (its modules and
 //! limits, carried in the tenant context). Invoices, renewals and dunning build on these.
 
+pub mod clock;
 pub mod money;
 pub mod phone;
 pub mod plans;

@@ -87,6 +87,9 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     /// Plans and subscriptions.
     pub billing: BillingConfig,
+    /// `MSINGI_TEST_CLOCK` (default off; refused with `MSINGI_ENV=production`): the clock
+    /// is the test clock, which `advanceClock` moves forward.
+    pub test_clock: bool,
 }
 
 impl Config {
@@ -131,6 +134,13 @@ impl Config {
         let auth = AuthConfig::parse(&vars, &data_dir)?;
         let graphql = GraphqlConfig::parse(&vars, environment)?;
         let billing = BillingConfig::parse(&vars)?;
+        let test_clock = vars.flag("MSINGI_TEST_CLOCK", false)?;
+        if test_clock && environment == Environment::Production {
+            return Err(invalid(
+                "MSINGI_TEST_CLOCK",
+                "the test clock is refused with MSINGI_ENV=production",
+            ));
+        }
         Ok(Self {
             environment,
             log_format,
@@ -142,6 +152,7 @@ impl Config {
             auth,
             graphql,
             billing,
+            test_clock,
         })
     }
 
@@ -173,6 +184,14 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_test_clock_is_refused_in_production() {
+        assert!(!load(&[]).unwrap().test_clock);
+        assert!(load(&[("MSINGI_TEST_CLOCK", "true")]).unwrap().test_clock);
+        let refused = load(&[("MSINGI_TEST_CLOCK", "true"), ("MSINGI_ENV", "production")]);
+        assert_eq!(refused.unwrap_err().var, "MSINGI_TEST_CLOCK");
     }
 
     #[test]

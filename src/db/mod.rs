@@ -16,6 +16,7 @@
 
 mod audit;
 mod billing;
+mod clock;
 mod entities;
 mod global;
 pub(in crate::db) mod identity;

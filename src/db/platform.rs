@@ -39,6 +39,8 @@ pub enum SystemTask {
     /// The job runtime's records: effects done, dead letters and their resolution
     /// (`msingi jobs`).
     Jobs,
+    /// The test clock's shared offset (`MSINGI_TEST_CLOCK=true` only).
+    TestClock,
 }
 
 /// The proof that opens the platform door.

@@ -20,6 +20,7 @@ pub(crate) mod m20261201_000014_enforce_isolation_in_the_database;
 pub(crate) mod m20261201_000015_create_login_throttle;
 pub(crate) mod m20261201_000016_create_job_ledger;
 pub(crate) mod m20261201_000017_create_plans_and_subscriptions;
+pub(crate) mod m20261201_000018_create_test_clock;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_create_login_throttle::Migration),
             Box::new(m20261201_000016_create_job_ledger::Migration),
             Box::new(m20261201_000017_create_plans_and_subscriptions::Migration),
+            Box::new(m20261201_000018_create_test_clock::Migration),
         ]
     }
 }

@@ -21,6 +21,7 @@ pub(super) mod subscriptions;
 pub(super) mod tenant_job_effects;
 pub(super) mod tenant_modules;
 pub(super) mod tenants;
+pub(super) mod test_clock;
 pub(super) mod user_tokens;
 pub(super) mod users;
 

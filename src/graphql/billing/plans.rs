@@ -239,4 +239,12 @@ impl BillingMutation {
             .await?
             .into())
     }
+
+    /// Test clock only (`MSINGI_TEST_CLOCK=true`, refused in production): moves time
+    /// forward by `seconds` on every process of the deployment, then answers, with the new
+    /// time, once every job that fell due has run (or fails after 60 s naming what is
+    /// still running). [PA]
+    async fn advance_clock(&self, ctx: &Context<'_>, seconds: i32) -> Result<DateTime<Utc>> {
+        Ok(billing::clock::advance(services(ctx)?, caller(ctx)?, i64::from(seconds)).await?)
+    }
 }

@@ -1,3 +1,4 @@
 //! Billing: plans, subscriptions, entitlements and limits.
 
+mod clock;
 mod plans;

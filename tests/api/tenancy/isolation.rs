@@ -57,6 +57,7 @@ const NO_TENANT_DATA: &[&str] = &[
     "plans",
     "clock",
     "createPlan",
+    "advanceClock",
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
