@@ -128,6 +128,7 @@ pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<
         jobs,
         mailer: Mailer::from_config(config)?,
         shutdown_timeout: config.http.shutdown_timeout,
+        billing: config.billing.clone(),
     })
 }
 

@@ -32,7 +32,65 @@ impl QueuedJob {
 }
 
 /// Every queued job (one queue each), for `msingi jobs` and `/metrics`.
-pub const CATALOGUE: &[QueuedJob] = &[QueuedJob::of::<SendEmail>()];
+pub const CATALOGUE: &[QueuedJob] = &[
+    QueuedJob::of::<SendEmail>(),
+    QueuedJob::of::<RenewSubscription>(),
+];
+
+/// Renew one subscription whose period ended: issue the next period's invoice and move
+/// the subscription on. One job per (subscription, period end): its id is derived from
+/// them, so however often a sweep queues it, its effect commits once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewSubscription {
+    /// Derived from the subscription and the period end ([`RenewSubscription::new`]).
+    pub job_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The subscription.
+    pub subscription_id: Uuid,
+    /// The end of the period being renewed; a subscription already past it is left alone.
+    pub period_end: chrono::DateTime<chrono::Utc>,
+}
+
+impl RenewSubscription {
+    /// The renewal of `subscription_id`'s period ending at `period_end`.
+    pub fn new(
+        tenant_id: Uuid,
+        subscription_id: Uuid,
+        period_end: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let key = format!("renew:{subscription_id}:{}", period_end.timestamp_micros());
+        Self {
+            job_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+            tenant_id,
+            subscription_id,
+            period_end,
+        }
+    }
+}
+
+impl Job for RenewSubscription {
+    const NAME: &'static str = "renew_subscription";
+    const QUEUE: &'static str = "billing";
+    const EFFECT: Effect = Effect::Once;
+    const RETRIES: usize = 10;
+    fn id(&self) -> Uuid {
+        self.job_id
+    }
+    fn tenant(&self) -> Option<Uuid> {
+        Some(self.tenant_id)
+    }
+}
+
+/// Finds subscriptions whose period ended and queues their renewals (idempotent: a
+/// renewal's id is derived from its subscription and period, so every node may run it).
+#[derive(Debug, Clone, Copy)]
+pub struct BillingSweep;
+
+impl CronJob for BillingSweep {
+    const NAME: &'static str = "billing_sweep";
+    const SCHEDULE: &'static str = "0 * * * * *";
+}
 
 /// Send one email. The message is rendered when the job is written (in the same
 /// transaction as the change that causes it), so a template change never alters a mail
@@ -94,18 +152,27 @@ mod tests {
     #[test]
     fn cron_schedules_parse() {
         assert!(cron::Schedule::from_str(OutboxCleanup::SCHEDULE).is_ok());
+        assert!(cron::Schedule::from_str(BillingSweep::SCHEDULE).is_ok());
     }
 
     /// Worker names are built from queue names and cron job names in one namespace (two
     /// workers with one name refuse each other in Redis), and every name is a key segment.
     #[test]
     fn worker_names_are_distinct_key_segments() {
-        let workers = [SendEmail::QUEUE, OutboxCleanup::NAME];
+        let workers = [
+            SendEmail::QUEUE,
+            RenewSubscription::QUEUE,
+            OutboxCleanup::NAME,
+            BillingSweep::NAME,
+        ];
         let mut sorted = workers.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), workers.len(), "{workers:?}");
-        for name in workers.iter().chain([&SendEmail::NAME]) {
+        for name in workers
+            .iter()
+            .chain([&SendEmail::NAME, &RenewSubscription::NAME])
+        {
             assert!(
                 !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
                 "{name:?} must be lower-case letters and '_'"

@@ -19,7 +19,9 @@ mod catalogue;
 pub use backend::{
     DEFAULT_LEASE, JobBackend, JobBackendError, QueueStats, Storage, Ticker, ticker,
 };
-pub use catalogue::{CATALOGUE, CronJob, OutboxCleanup, QueuedJob, SendEmail};
+pub use catalogue::{
+    BillingSweep, CATALOGUE, CronJob, OutboxCleanup, QueuedJob, RenewSubscription, SendEmail,
+};
 
 use std::time::Duration;
 

@@ -38,6 +38,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "outbox",
     "tenant_job_effects",
     "subscriptions",
+    "invoices",
+    "invoice_lines",
+    "invoice_counters",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`

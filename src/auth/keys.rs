@@ -228,6 +228,53 @@ impl JwtKeys {
         jsonwebtoken::encode(&header, &claims, &self.signing).context("signing an access token")
     }
 
+    /// Signs a link token of type `typ` (never an access token: [`JwtKeys::verify`] refuses
+    /// it) naming `subject` in `tenant`, valid for `ttl` from `now`.
+    pub fn issue_link(
+        &self,
+        typ: &str,
+        subject: Uuid,
+        tenant: Uuid,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let claims = Claims {
+            sub: subject,
+            tid: Some(tenant),
+            sid: Uuid::nil(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: (now + ttl).timestamp(),
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.to_owned(),
+            typ: typ.to_owned(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.signing).context("signing a link")
+    }
+
+    /// Verifies a link token of type `typ` at `now`.
+    pub fn verify_link(
+        &self,
+        token: &str,
+        typ: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, TokenError> {
+        let claims = self.verify_signature(token)?;
+        if claims.typ != typ {
+            return Err(TokenError::WrongType);
+        }
+        let now = now.timestamp();
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now + 5 {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+
     /// Verifies an access token at time `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();

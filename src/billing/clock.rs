@@ -52,13 +52,22 @@ pub async fn advance(
         .with_changes(serde_json::json!({ "seconds": seconds, "from": before, "to": now }));
     tx.audit(None, &caller.actor(), entry).await?;
     tx.commit().await?;
-    settle(services).await?;
+    // What fell due: renewals whose period ended by the new time (the minute's sweep runs
+    // on the real clock, so the move queues them itself), then whatever they queue; a long
+    // move crosses several periods, each renewal making the next one due.
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let queued = super::renewals::sweep(&services.db).await?;
+        settle(services, deadline).await?;
+        if queued == 0 {
+            break;
+        }
+    }
     Ok(now)
 }
 
 /// Waits until the outbox is empty and every queue of the catalogue is idle.
-async fn settle(services: &Services) -> AppResult<()> {
-    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+async fn settle(services: &Services, deadline: tokio::time::Instant) -> AppResult<()> {
     loop {
         let mut busy = Vec::new();
         let backlog = services.db.outbox_backlog().await?;

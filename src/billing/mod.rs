@@ -2,9 +2,11 @@
 //! limits, carried in the tenant context). Invoices, renewals and dunning build on these.
 
 pub mod clock;
+pub mod invoices;
 pub mod money;
 pub mod phone;
 pub mod plans;
+pub mod renewals;
 pub mod subscriptions;
 
 pub use money::Money;

@@ -326,6 +326,9 @@ const TENANT_WRITABLE: &[&str] = &[
     "tenant_modules",
     "tenant_job_effects",
     "subscriptions",
+    "invoices",
+    "invoice_lines",
+    "invoice_counters",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security

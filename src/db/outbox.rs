@@ -52,6 +52,18 @@ impl TenantScope {
 }
 
 impl PlatformTx {
+    /// Queues `job` for `tenant` from across tenants (a sweep); it leaves only if this
+    /// transaction commits.
+    pub async fn enqueue_for<J: Job>(
+        &self,
+        tenant: crate::ids::TenantId,
+        job: &J,
+    ) -> AppResult<()> {
+        let row = row(job, Some(tenant.into_uuid()), self.now())?;
+        self.across_tenants::<outbox::Entity>().insert(row).await?;
+        Ok(())
+    }
+
     /// Queues platform `job`; it leaves only if this transaction commits.
     pub async fn enqueue<J: Job>(&self, job: &J) -> AppResult<()> {
         let row = row(job, None, self.now())?;

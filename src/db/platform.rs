@@ -41,6 +41,10 @@ pub enum SystemTask {
     Jobs,
     /// The test clock's shared offset (`MSINGI_TEST_CLOCK=true` only).
     TestClock,
+    /// Finding subscriptions due for renewal, across tenants, and queueing their jobs.
+    BillingSweep,
+    /// Showing the invoice a signed hosted link names, whose tenant is in the link.
+    InvoiceLink,
 }
 
 /// The proof that opens the platform door.

@@ -42,6 +42,7 @@ pub struct Query(
     audit::log::AuditLogQuery,
     platform::tenants::PlatformTenantsQuery,
     billing::plans::BillingQuery,
+    billing::invoices::InvoicesQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.

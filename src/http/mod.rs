@@ -6,6 +6,7 @@
 mod graphiql;
 mod graphql;
 mod health;
+mod invoice_page;
 mod middleware;
 mod pages;
 
@@ -61,7 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql/assets/4.1.2/{file}", get(graphiql::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics));
+        .route("/metrics", get(health::metrics))
+        .route("/invoices/{id}", get(invoice_page::show));
     if !config.http.app_url_configured {
         routes = routes
             .route(

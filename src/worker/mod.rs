@@ -18,7 +18,10 @@ use apalis::prelude::{
     Attempt, BackoffRetryPolicy, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt,
 };
 use apalis_cron::{CronScheduler, Tick};
-use msingi_jobs::{CronJob, Job, JobBackend, OutboxCleanup, Permanent, SendEmail, register_worker};
+use msingi_jobs::{
+    BillingSweep, CronJob, Job, JobBackend, OutboxCleanup, Permanent, RenewSubscription, SendEmail,
+    register_worker,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
@@ -54,6 +57,8 @@ pub struct WorkerDeps {
     pub mailer: Mailer,
     /// How long running jobs get on shutdown.
     pub shutdown_timeout: Duration,
+    /// Tax rate and due days of the invoices renewals issue.
+    pub billing: crate::config::BillingConfig,
 }
 
 /// A name unique to this process, so two worker processes never share one (apalis-redis
@@ -154,6 +159,58 @@ impl Handled for SendEmail {
     }
 }
 
+/// What a renewal needs besides its scope.
+#[derive(Debug, Clone)]
+pub struct RenewalDeps {
+    /// The database (and its clock).
+    pub db: Db,
+    /// Tax rate and due days.
+    pub billing: crate::config::BillingConfig,
+}
+
+impl Handled for RenewSubscription {
+    type Deps = RenewalDeps;
+    fn deps(worker: &WorkerDeps) -> RenewalDeps {
+        RenewalDeps {
+            db: worker.db.clone(),
+            billing: worker.billing.clone(),
+        }
+    }
+    async fn handle(self, deps: RenewalDeps) -> Result<(), BoxDynError> {
+        let db = deps.db.clone();
+        run_tenant_job(&db, self, deps).await
+    }
+}
+
+impl TenantJob for RenewSubscription {
+    type Deps = RenewalDeps;
+    fn acts_in(&self) -> crate::ids::TenantId {
+        crate::ids::TenantId::from_uuid(self.tenant_id)
+    }
+    async fn run(
+        self,
+        scope: crate::db::TenantScope,
+        deps: RenewalDeps,
+    ) -> Result<(), BoxDynError> {
+        crate::billing::renewals::renew(scope, self, &deps.billing).await?;
+        Ok(())
+    }
+}
+
+impl Scheduled for BillingSweep {
+    type Deps = Db;
+    fn deps(worker: &WorkerDeps) -> Db {
+        worker.db.clone()
+    }
+    async fn tick(db: Db) -> Result<(), BoxDynError> {
+        let queued = crate::billing::renewals::sweep(&db).await?;
+        if queued > 0 {
+            tracing::info!(queued, "renewals queued");
+        }
+        Ok(())
+    }
+}
+
 impl Scheduled for OutboxCleanup {
     type Deps = Db;
     fn deps(worker: &WorkerDeps) -> Db {
@@ -172,13 +229,17 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         deps.jobs.clone(),
         shutdown.clone(),
     ));
-    let (email, cleanup) = tokio::join!(
+    let (email, renewals, cleanup, sweep) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
+        queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
         cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
+        cron_worker::<BillingSweep>(&deps, shutdown.clone()),
     );
     drainer.await.context("outbox drainer")?;
-    email.context("job workers")?;
-    cleanup.context("cron workers")
+    email.context("email workers")?;
+    renewals.context("renewal workers")?;
+    cleanup.context("cron workers")?;
+    sweep.context("billing sweep")
 }
 
 /// The database the worker files dead letters in (its own type, so a handler whose

@@ -11,7 +11,7 @@ mod smtp;
 mod attacks;
 mod audit;
 mod auth;
-mod billing;
+pub mod billing;
 mod cli;
 mod db;
 mod examples;

@@ -21,6 +21,7 @@ pub(crate) mod m20261201_000015_create_login_throttle;
 pub(crate) mod m20261201_000016_create_job_ledger;
 pub(crate) mod m20261201_000017_create_plans_and_subscriptions;
 pub(crate) mod m20261201_000018_create_test_clock;
+pub(crate) mod m20261201_000019_create_invoices;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_create_job_ledger::Migration),
             Box::new(m20261201_000017_create_plans_and_subscriptions::Migration),
             Box::new(m20261201_000018_create_test_clock::Migration),
+            Box::new(m20261201_000019_create_invoices::Migration),
         ]
     }
 }

@@ -1,5 +1,7 @@
 //! Plans (a public catalogue) and subscriptions (a tenant's), and what they entitle a
-//! tenant to.
+//! tenant to; invoices in `invoices`.
+
+pub mod invoices;
 
 use std::collections::BTreeSet;
 

@@ -5,6 +5,9 @@ pub(super) mod api_keys;
 pub(super) mod audit_heads;
 pub(super) mod audit_log;
 pub(super) mod invitations;
+pub(super) mod invoice_counters;
+pub(super) mod invoice_lines;
+pub(super) mod invoices;
 pub(super) mod job_dead_letters;
 pub(super) mod job_effects;
 pub(super) mod member_profiles;
@@ -44,6 +47,9 @@ tenant_owned!(
     api_keys,
     audit_log,
     invitations,
+    invoice_counters,
+    invoice_lines,
+    invoices,
     memberships,
     outbox,
     role_assignments,

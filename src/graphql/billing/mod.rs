@@ -1,5 +1,6 @@
 //! Billing: plans, the tenant's subscription, money, the clock.
 
+pub mod invoices;
 pub mod plans;
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};

@@ -2,3 +2,4 @@
 
 mod clock;
 mod plans;
+pub mod renewals;

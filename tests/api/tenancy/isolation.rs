@@ -39,6 +39,7 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "myPermissionsChanged",
     "platformTenants",
     "subscription",
+    "invoices",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -61,7 +62,7 @@ const NO_TENANT_DATA: &[&str] = &[
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
-const NULLABLE_LOOKUPS: &[&str] = &["store"];
+const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice"];
 
 /// One field of an SDL type: its name and its arguments' (name, type); an input field is
 /// kept as one pseudo-argument carrying its type.
@@ -281,6 +282,7 @@ struct Victim {
     member: Persona,
     invitation: String,
     api_key: String,
+    invoice: String,
 }
 
 impl Victim {
@@ -302,6 +304,7 @@ impl Victim {
             member: persona,
             invitation: "i".into(),
             api_key: "k".into(),
+            invoice: "v".into(),
         }
     }
 }
@@ -346,6 +349,7 @@ async fn victim(app: &TestApp) -> Victim {
         .as_str()
         .unwrap()
         .to_owned();
+    let invoice = crate::billing::renewals::issue_now(app, &owner).await;
     Victim {
         owner,
         store,
@@ -353,12 +357,18 @@ async fn victim(app: &TestApp) -> Victim {
         member,
         invitation,
         api_key,
+        invoice,
     }
 }
 
 fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("store", STORE, json!({ "id": v.store })),
+        (
+            "invoice",
+            "query($id: ID!) { invoice(id: $id) { id number total { amount } } }",
+            json!({ "id": v.invoice }),
+        ),
         (
             "updateStore",
             UPDATE_STORE,
@@ -664,6 +674,7 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
         .filter(|(op, _, _)| {
             ![
                 "store",
+                "invoice",
                 "switchTenant",
                 "suspendTenant",
                 "reactivateTenant",

@@ -1,0 +1,132 @@
+//! `GET /invoices/{id}?token=…`: the printable page of an invoice, for whoever holds its
+//! signed link (`Invoice.hostedUrl`): the tenant's name and branding (`settings.logoUrl`,
+//! `settings.brandColor`), the lines, tax, totals. No script, no external asset but the
+//! tenant's own logo.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::AppState;
+use crate::billing::invoices::{Invoice, InvoiceStatus};
+use crate::billing::money::decimal;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A colour the page may use: `#rgb` or `#rrggbb`, else the default.
+fn colour(settings: &serde_json::Value) -> String {
+    let candidate = settings["brandColor"].as_str().unwrap_or_default();
+    let valid = candidate.starts_with('#')
+        && matches!(candidate.len(), 4 | 7)
+        && candidate[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if valid {
+        candidate.to_owned()
+    } else {
+        "#1f6f43".to_owned()
+    }
+}
+
+fn render(invoice: &Invoice, tenant: &crate::tenancy::Tenant) -> String {
+    let currency = escape(&invoice.currency);
+    let amount = |minor: i64| format!("{currency} {}", decimal(minor));
+    let logo = tenant.settings["logoUrl"]
+        .as_str()
+        .filter(|u| u.starts_with("https://"))
+        .map(|u| {
+            format!(
+                "<img src=\"{}\" alt=\"\" style=\"max-height:3rem\">",
+                escape(u)
+            )
+        })
+        .unwrap_or_default();
+    let lines: String = invoice
+        .lines
+        .iter()
+        .map(|l| {
+            format!(
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape(&l.description),
+                l.quantity,
+                amount(l.unit_amount_minor),
+                amount(l.amount_minor)
+            )
+        })
+        .collect();
+    let status = match invoice.status {
+        InvoiceStatus::Paid => "Paid",
+        InvoiceStatus::Open => "Due",
+        InvoiceStatus::Void => "Void",
+        InvoiceStatus::Uncollectible => "Uncollectible",
+        InvoiceStatus::Draft => "Draft",
+    };
+    let date = |d: Option<chrono::DateTime<chrono::Utc>>| {
+        d.map(|d| d.format("%-d %B %Y").to_string())
+            .unwrap_or_default()
+    };
+    let rate = invoice.tax_rate_bp;
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Invoice {number} · {tenant}</title><style>body{{font-family:system-ui,sans-serif;\
+         max-width:44rem;margin:2rem auto;padding:0 1rem;color:#222}}h1{{color:{colour}}}\
+         table{{width:100%;border-collapse:collapse}}td,th{{padding:.4rem;border-bottom:1px solid #ddd;\
+         text-align:left}}.n{{text-align:right}}@media print{{body{{margin:0}}}}</style></head><body>\
+         {logo}<h1>{tenant}</h1><p>Invoice <strong>{number}</strong> · {status}</p>\
+         <p>Issued {issued} · due {due}</p>\
+         <table><thead><tr><th>Description</th><th class=\"n\">Qty</th><th class=\"n\">Unit</th>\
+         <th class=\"n\">Amount</th></tr></thead><tbody>{lines}</tbody></table>\
+         <table><tr><td>Subtotal</td><td class=\"n\">{subtotal}</td></tr>\
+         <tr><td>Tax ({rate_whole}.{rate_fraction:02}%)</td><td class=\"n\">{tax}</td></tr>\
+         <tr><td><strong>Total</strong></td><td class=\"n\"><strong>{total}</strong></td></tr>\
+         <tr><td>Paid</td><td class=\"n\">{paid}</td></tr>\
+         <tr><td><strong>Amount due</strong></td><td class=\"n\"><strong>{due_amount}</strong></td></tr>\
+         </table></body></html>",
+        number = escape(invoice.number.as_deref().unwrap_or("draft")),
+        tenant = escape(&tenant.name),
+        colour = colour(&tenant.settings),
+        issued = date(invoice.issued_at),
+        due = date(invoice.due_at),
+        subtotal = amount(invoice.subtotal_minor),
+        rate_whole = rate / 100,
+        rate_fraction = rate % 100,
+        tax = amount(invoice.tax_minor),
+        total = amount(invoice.total_minor),
+        paid = amount(invoice.amount_paid_minor),
+        due_amount = amount(invoice.amount_due_minor()),
+    )
+}
+
+/// The page, or 404 for a link that is not valid for this invoice.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (Ok(id), Some(token)) = (uuid::Uuid::parse_str(&id), query.get("token")) else {
+        return (StatusCode::NOT_FOUND, "no such invoice\n").into_response();
+    };
+    match crate::billing::invoices::read::by_link(&state.services, id, token).await {
+        Ok((invoice, tenant)) => Html(render(&invoice, &tenant)).into_response(),
+        Err(crate::error::AppError::NotFound { .. }) => (
+            StatusCode::NOT_FOUND,
+            "no such invoice, or the link has expired\n",
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "invoice page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the invoice could not be shown\n",
+            )
+                .into_response()
+        }
+    }
+}
