@@ -15,29 +15,27 @@ use crate::error::AppResult;
 /// Subscriptions renewed per sweep transaction.
 const SWEEP_BATCH: u64 = 500;
 
-/// Queues the renewal of every subscription whose period ended; returns how many.
+/// Queues the renewal of every subscription whose period ended; returns how many. Walks
+/// them in (period end, id) order in batches, each batch in its own transaction.
 pub async fn sweep(db: &Db) -> AppResult<usize> {
+    let now = db.clock().now();
     let mut queued = 0;
+    let mut after = None;
     loop {
         let tx = db
             .platform_write(Access::Task(SystemTask::BillingSweep))
             .await?;
-        let due = tx.due_renewals(db.clock().now(), SWEEP_BATCH).await?;
+        let due = tx.due_renewals(now, after, SWEEP_BATCH).await?;
         for (tenant, subscription, period_end) in &due {
             let job = RenewSubscription::new(tenant.into_uuid(), *subscription, *period_end);
             tx.enqueue_for(*tenant, &job).await?;
         }
         tx.commit().await?;
         queued += due.len();
-        // A full batch may hide more behind it; the same rows come back only once their
-        // renewal ran (which moves them on), so stop at a short batch.
-        if (due.len() as u64) < SWEEP_BATCH {
-            return Ok(queued);
+        match due.last() {
+            Some((_, id, end)) if due.len() as u64 == SWEEP_BATCH => after = Some((*end, *id)),
+            _ => return Ok(queued),
         }
-        if queued >= 100_000 {
-            return Ok(queued);
-        }
-        tokio::task::yield_now().await;
     }
 }
 

@@ -260,10 +260,12 @@ impl Db {
     }
 
     /// Opens a unit of work that may write, in the context's tenant. Nothing is kept unless
-    /// [`TenantScope::commit`] is called. A suspended tenant's writes are refused here, in
-    /// one place: FORBIDDEN with `reason: TENANT_SUSPENDED`.
+    /// [`TenantScope::commit`] is called. A suspended tenant's members' and keys' writes are
+    /// refused here, in one place: FORBIDDEN with `reason: TENANT_SUSPENDED`. The system's
+    /// own jobs still run in it (a suspended tenant's renewals still issue what it owes).
     pub async fn write(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
-        if ctx.is_suspended() {
+        let system = matches!(ctx.principal(), crate::tenancy::Principal::System { .. });
+        if ctx.is_suspended() && !system {
             return Err(crate::error::AppError::Forbidden {
                 message: "this tenant is suspended: it can be read, not changed".into(),
                 reason: Some("TENANT_SUSPENDED"),

@@ -10,16 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
+use super::pages::escape;
 use crate::billing::invoices::{Invoice, InvoiceStatus};
 use crate::billing::money::decimal;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// A colour the page may use: `#rgb` or `#rrggbb`, else the default.
 fn colour(settings: &serde_json::Value) -> String {

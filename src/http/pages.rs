@@ -14,7 +14,8 @@ use axum::response::{Html, IntoResponse, Response};
 use super::AppState;
 use crate::auth::Caller;
 
-fn escape(text: &str) -> String {
+/// HTML-escapes `text` (for the built-in pages).
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -217,14 +217,17 @@ impl TenantScope {
 
 impl PlatformTx {
     /// Subscriptions whose period ended by `now` and that renew (trialing or active, not
-    /// ending): (tenant, subscription, period end), oldest first, at most `limit`.
+    /// ending): (tenant, subscription, period end), in (period end, id) order after `after`,
+    /// at most `limit`.
     pub async fn due_renewals(
         &self,
         now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, uuid::Uuid)>,
         limit: u64,
     ) -> AppResult<Vec<(TenantId, uuid::Uuid, DateTime<Utc>)>> {
         use crate::billing::SubscriptionStatus;
-        Ok(self
+        use sea_orm::Condition;
+        let mut query = self
             .across_tenants::<subscriptions::Entity>()
             .find()
             .filter(subscriptions::Column::CurrentPeriodEnd.lte(now))
@@ -232,8 +235,21 @@ impl PlatformTx {
                 SubscriptionStatus::Trialing.as_str(),
                 SubscriptionStatus::Active.as_str(),
             ]))
-            .filter(subscriptions::Column::CancelAtPeriodEnd.eq(false))
+            .filter(subscriptions::Column::CancelAtPeriodEnd.eq(false));
+        if let Some((end, id)) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(subscriptions::Column::CurrentPeriodEnd.gt(end))
+                    .add(
+                        Condition::all()
+                            .add(subscriptions::Column::CurrentPeriodEnd.eq(end))
+                            .add(subscriptions::Column::Id.gt(id)),
+                    ),
+            );
+        }
+        Ok(query
             .order_by_asc(subscriptions::Column::CurrentPeriodEnd)
+            .order_by_asc(subscriptions::Column::Id)
             .limit(limit)
             .all()
             .await?

@@ -276,3 +276,38 @@ async fn the_hosted_link_shows_the_invoice_and_nothing_else() {
         as_access.body()
     );
 }
+
+#[tokio::test]
+async fn a_suspended_tenant_still_gets_its_renewal_invoice_and_can_read_it() {
+    const SUSPEND: &str = include_str!("../graphql/tenancy/suspend_tenant.graphql");
+    let (app, admin) = TestApp::with_platform_admin().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    app.graphql_as(
+        &admin,
+        &[],
+        SUSPEND,
+        json!({ "tenantId": owner.tenant_id, "reason": "platform review" }),
+    )
+    .await
+    .data();
+    // Its members cannot write...
+    let refused = owner
+        .gql(
+            &app,
+            crate::ops::CREATE_STORE,
+            json!({ "input": { "name": "More" } }),
+        )
+        .await;
+    assert_eq!(refused.error()["extensions"]["reason"], "TENANT_SUSPENDED");
+    // ...but the system's renewal still issues what it owes, and the owner reads it.
+    let id = issue_now(&app, &owner).await;
+    let invoice = owner
+        .gql(
+            &app,
+            "query($id: ID!) { invoice(id: $id) { number status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(invoice.data()["invoice"]["number"], "DUKA-000001");
+    assert_eq!(invoice.data()["invoice"]["status"], "OPEN");
+}
