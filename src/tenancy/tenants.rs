@@ -328,7 +328,7 @@ pub mod manage {
         Ok((after, modules))
     }
 
-    /// Turns a module on or off for a tenant (until plans exist, platform admins decide).
+    /// Switches a module on or off for a tenant over what its plan says.
     /// [PA]
     pub async fn set_module(
         services: &Services,

@@ -75,7 +75,7 @@ impl PlatformTenantsMutation {
         Ok(tenant.into())
     }
 
-    /// Turns a module on or off for a tenant (until plans decide). [PA]
+    /// Switches a module on or off for a tenant, over what its plan says. [PA]
     async fn set_tenant_module(
         &self,
         ctx: &Context<'_>,
