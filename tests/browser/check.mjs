@@ -176,12 +176,12 @@ try {
   );
   const adminToken = admin.data.login.accessToken;
   const switched = await gql(
-    "mutation($t: ID!) { setTenantModule(tenantId: $t, module: \"billing\", enabled: true) { modules } }",
+    "mutation($t: ID!) { setTenantModule(tenantId: $t, module: \"metering\", enabled: true) { modules } }",
     { t: tenantId },
     adminToken,
   );
   if (switched.errors) throw new Error(JSON.stringify(switched.errors));
-  await waitFor(async () => (await result()).includes("billing.read"), "the pushed permissions");
+  await waitFor(async () => (await result()).includes("usage.read"), "the pushed permissions");
   await page.screenshot({ path: join(screenshots, "3-subscription.png") });
   await run(); // stop the subscription
 
