@@ -212,20 +212,8 @@ impl JwtKeys {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> anyhow::Result<String> {
-        let claims = Claims {
-            sub: user,
-            tid: tenant,
-            sid: session,
-            iat: now.timestamp(),
-            nbf: now.timestamp(),
-            exp: (now + ttl).timestamp(),
-            iss: self.issuer.clone(),
-            aud: AUDIENCE.to_owned(),
-            typ: ACCESS.to_owned(),
-        };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.signing_kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.signing).context("signing an access token")
+        self.sign(ACCESS, user, tenant, session, now, ttl)
+            .context("signing an access token")
     }
 
     /// Signs a link token of type `typ` (never an access token: [`JwtKeys::verify`] refuses
@@ -238,10 +226,23 @@ impl JwtKeys {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> anyhow::Result<String> {
+        self.sign(typ, subject, Some(tenant), Uuid::nil(), now, ttl)
+            .context("signing a link")
+    }
+
+    fn sign(
+        &self,
+        typ: &str,
+        sub: Uuid,
+        tid: Option<Uuid>,
+        sid: Uuid,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> jsonwebtoken::errors::Result<String> {
         let claims = Claims {
-            sub: subject,
-            tid: Some(tenant),
-            sid: Uuid::nil(),
+            sub,
+            tid,
+            sid,
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: (now + ttl).timestamp(),
@@ -251,7 +252,7 @@ impl JwtKeys {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.signing_kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.signing).context("signing a link")
+        jsonwebtoken::encode(&header, &claims, &self.signing)
     }
 
     /// Verifies a link token of type `typ` at `now`.
@@ -261,18 +262,7 @@ impl JwtKeys {
         typ: &str,
         now: DateTime<Utc>,
     ) -> Result<Claims, TokenError> {
-        let claims = self.verify_signature(token)?;
-        if claims.typ != typ {
-            return Err(TokenError::WrongType);
-        }
-        let now = now.timestamp();
-        if claims.exp <= now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf > now + 5 {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(claims)
+        valid_at(self.verify_signature(token)?, typ, now)
     }
 
     /// Verifies an access token at time `now`.
@@ -299,17 +289,7 @@ impl JwtKeys {
                 claims
             }
         };
-        if claims.typ != ACCESS {
-            return Err(TokenError::WrongType);
-        }
-        let now = now.timestamp();
-        if claims.exp <= now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf > now + 5 {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(claims)
+        valid_at(claims, ACCESS, now)
     }
 
     /// The claims of a token whose header, key and signature check out.
@@ -328,6 +308,22 @@ impl JwtKeys {
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
         Ok(data.claims)
     }
+}
+
+/// `claims` when they are of type `typ` and valid at `now` (5 s of clock skew allowed
+/// before `nbf`).
+fn valid_at(claims: Claims, typ: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+    if claims.typ != typ {
+        return Err(TokenError::WrongType);
+    }
+    let now = now.timestamp();
+    if claims.exp <= now {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now + 5 {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(claims)
 }
 
 #[cfg(unix)]

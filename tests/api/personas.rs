@@ -155,25 +155,40 @@ impl Persona {
 pub const ADMIN_EMAIL: &str = "root@msingi.example";
 const ADMIN_PASSWORD: &str = "platform secret";
 
+impl crate::common::TestAppBuilder {
+    /// The server starts with the platform admin [`ADMIN_EMAIL`].
+    pub fn with_platform_admin(self) -> Self {
+        self.env("MSINGI_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("MSINGI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    }
+}
+
 impl TestApp {
     /// A server with a platform admin; returns the admin's access token too.
     pub async fn with_platform_admin() -> (TestApp, String) {
-        let app = TestApp::builder()
-            .env("MSINGI_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("MSINGI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .spawn()
-            .await;
-        let login = app
+        let app = TestApp::builder().with_platform_admin().spawn().await;
+        let token = app.admin_token().await;
+        (app, token)
+    }
+
+    /// A fresh access token of `email` (a login).
+    pub async fn access_token(&self, email: &str, password: &str) -> String {
+        let login = self
             .graphql(
                 LOGIN,
-                json!({ "input": { "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD } }),
+                json!({ "input": { "email": email, "password": password } }),
             )
             .await;
-        let token = login.data()["login"]["accessToken"]
+        login.data()["login"]["accessToken"]
             .as_str()
             .unwrap()
-            .to_owned();
-        (app, token)
+            .to_owned()
+    }
+
+    /// A fresh access token of the platform admin (of a server built
+    /// [`with_platform_admin`](crate::common::TestAppBuilder::with_platform_admin)).
+    pub async fn admin_token(&self) -> String {
+        self.access_token(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::common::TestApp;
-use crate::personas::{ACCEPT, ADMIN_EMAIL, INVITE, LOGIN};
+use crate::personas::{ACCEPT, INVITE};
 
 const ADVANCE: &str = "mutation($s: Int!) { advanceClock(seconds: $s) }";
 
@@ -13,28 +13,14 @@ fn at(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
-async fn admin_token(app: &TestApp) -> String {
-    let login = app
-        .graphql(
-            LOGIN,
-            json!({ "input": { "email": ADMIN_EMAIL, "password": "platform secret" } }),
-        )
-        .await;
-    login.data()["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn advancing_the_test_clock_moves_every_node_and_what_expires_with_it() {
     let mut app = TestApp::builder()
         .env("MSINGI_TEST_CLOCK", "true")
-        .env("MSINGI_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("MSINGI_ADMIN_PASSWORD", "platform secret")
+        .with_platform_admin()
         .spawn()
         .await;
-    let admin = admin_token(&app).await;
+    let admin = app.admin_token().await;
     let owner = app.register("asha@duka.example", "Duka").await;
     let role = owner.role(&app, "EMPLOYEE").await;
     owner
@@ -117,16 +103,9 @@ async fn advancing_the_test_clock_moves_every_node_and_what_expires_with_it() {
         "UNAUTHENTICATED"
     );
     // The trial (14 days) is still running: the clock is past its first week only.
-    let owner_again = app
-        .graphql(
-            LOGIN,
-            json!({ "input": { "email": "asha@duka.example", "password": "correct horse battery" } }),
-        )
+    let fresh = app
+        .access_token("asha@duka.example", "correct horse battery")
         .await;
-    let fresh = owner_again.data()["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let subscription = app
         .graphql_as(&fresh, &[], "{ subscription { trialEnd } }", json!({}))
         .await;

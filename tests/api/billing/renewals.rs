@@ -5,7 +5,7 @@ use chrono::{DateTime, Months, Utc};
 use serde_json::json;
 
 use crate::common::TestApp;
-use crate::personas::{ADMIN_EMAIL, LOGIN, Persona};
+use crate::personas::Persona;
 
 const ADVANCE: &str = "mutation($s: Int!) { advanceClock(seconds: $s) }";
 const INVOICES: &str = "{ invoices(first: 100) { totalCount edges { node { id number status \
@@ -41,38 +41,26 @@ pub async fn issue_now(app: &TestApp, owner: &Persona) -> String {
         .to_owned()
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> String {
-    let answer = app
-        .graphql(
-            LOGIN,
-            json!({ "input": { "email": email, "password": password } }),
-        )
-        .await;
-    answer.data()["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_without_gaps() {
     let app = TestApp::builder()
         .env("MSINGI_TEST_CLOCK", "true")
-        .env("MSINGI_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("MSINGI_ADMIN_PASSWORD", "platform secret")
+        .with_platform_admin()
         .spawn()
         .await;
     let owner = app.register("asha@duka.example", "Duka").await;
     let first = owner.gql(&app, SUBSCRIPTION, json!({})).await;
     let trial_end = at(&first.data()["subscription"]["trialEnd"]);
-    let admin = login(&app, ADMIN_EMAIL, "platform secret").await;
+    let admin = app.admin_token().await;
 
     // Past the trial: the first invoice, for the first month after it.
     let moved = app
         .graphql_as(&admin, &[], ADVANCE, json!({ "s": 15 * 86_400 }))
         .await;
     let mut now = at(&moved.data()["advanceClock"]);
-    let token = login(&app, "asha@duka.example", "correct horse battery").await;
+    let token = app
+        .access_token("asha@duka.example", "correct horse battery")
+        .await;
     let invoices = app.graphql_as(&token, &[], INVOICES, json!({})).await;
     let list = invoices.data()["invoices"]["edges"]
         .as_array()
@@ -110,7 +98,7 @@ async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_w
 
     // A year on, in one move: every month's renewal, each period starting where the
     // last one ended, the numbers consecutive. (The admin's token expired too.)
-    let admin = login(&app, ADMIN_EMAIL, "platform secret").await;
+    let admin = app.admin_token().await;
     let moved = app
         .graphql_as(&admin, &[], ADVANCE, json!({ "s": 365 * 86_400 }))
         .await;
@@ -123,7 +111,9 @@ async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_w
         end = end.checked_add_months(Months::new(1)).unwrap();
     }
     assert!(expected >= 13, "{expected}");
-    let token = login(&app, "asha@duka.example", "correct horse battery").await;
+    let token = app
+        .access_token("asha@duka.example", "correct horse battery")
+        .await;
     let invoices = app.graphql_as(&token, &[], INVOICES, json!({})).await;
     let mut list: Vec<serde_json::Value> = invoices.data()["invoices"]["edges"]
         .as_array()
@@ -160,7 +150,9 @@ async fn concurrent_sweeps_and_repeated_jobs_issue_exactly_one_invoice_for_a_per
     let subscription = subscription.data()["subscription"].clone();
     clock.advance(chrono::Duration::days(15));
     // Fifteen days on, the owner's access token has expired: log in again.
-    owner.access = login(&app, "asha@duka.example", "correct horse battery").await;
+    owner.access = app
+        .access_token("asha@duka.example", "correct horse battery")
+        .await;
     // Two nodes sweep at once, twice.
     let (a, b) = tokio::join!(
         msingi::billing::renewals::sweep(&app.db),

@@ -30,7 +30,8 @@ fn message_id(mail: &crate::smtp::ReceivedMail) -> String {
 }
 
 #[tokio::test]
-async fn a_killed_worker_loses_its_jobs_to_another_within_the_lease_and_no_mail_goes_twice() {
+async fn a_killed_worker_loses_its_jobs_to_another_within_the_lease_and_no_recorded_mail_goes_twice()
+ {
     const LEASE: u64 = 3;
     let lease = LEASE.to_string();
     let app = TestApp::builder()
