@@ -123,13 +123,47 @@ pub async fn follow_test_clock(test: &Arc<crate::clock::TestClock>, db: &Db) -> 
 
 /// What the workers need, from the configuration and the open stores.
 pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<WorkerDeps> {
+    let keys = Arc::new(load_keys(config)?);
     Ok(WorkerDeps {
         db,
         jobs,
         mailer: Mailer::from_config(config)?,
         shutdown_timeout: config.http.shutdown_timeout,
         billing: config.billing.clone(),
+        links: crate::billing::invoices::Links::new(
+            keys,
+            &config.http.public_url,
+            &config.http.app_url,
+        ),
     })
+}
+
+/// The token keys the configuration names (generated on first use by the embedded
+/// default).
+fn load_keys(config: &Config) -> anyhow::Result<JwtKeys> {
+    JwtKeys::load_or_generate(
+        &config.auth.jwt_signing_key_file,
+        !config.auth.jwt_signing_key_configured,
+        &config.auth.jwt_verify_key_files,
+        &config.http.public_url,
+    )
+    .map_err(|e| ConfigError::at_start("JWT_SIGNING_KEY_FILE", &e).into())
+}
+
+/// The access cache the configuration asks for, and `db` publishing the access changes it
+/// commits there (so a worker's change, a suspension say, holds on every API node).
+pub async fn publishing(
+    config: &Config,
+    db: Db,
+) -> anyhow::Result<(Db, Arc<crate::tenancy::access::AccessCache>)> {
+    let access = crate::tenancy::access::AccessCache::new(
+        config.jobs.redis_url.as_deref(),
+        db.platform_postgres_pool(),
+        &config.jobs.namespace,
+    )
+    .await
+    .context("access cache (REDIS_URL)")?;
+    Ok((db.publishing_to(access.clone()), access))
 }
 
 impl Application {
@@ -151,21 +185,10 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("MSINGI_ADMIN_EMAIL/MSINGI_ADMIN_PASSWORD: {e}"))?;
             tracing::info!(email = %admin.email, created, "platform admin ensured");
         }
-        let workers = if config.jobs.in_process_workers {
-            Some(worker_deps(&config, db.clone(), jobs.clone())?)
-        } else {
-            None
-        };
         let listener = TcpListener::bind(config.http.bind)
             .await
             .with_context(|| format!("binding {} (MSINGI_BIND)", config.http.bind))?;
-        let keys = JwtKeys::load_or_generate(
-            &config.auth.jwt_signing_key_file,
-            !config.auth.jwt_signing_key_configured,
-            &config.auth.jwt_verify_key_files,
-            &config.http.public_url,
-        )
-        .map_err(|e| ConfigError::at_start("JWT_SIGNING_KEY_FILE", &e))?;
+        let keys = load_keys(&config)?;
         let throttle = Throttle::new(
             config.jobs.redis_url.as_deref(),
             db.platform_postgres_pool(),
@@ -175,14 +198,12 @@ impl Application {
         )
         .await
         .context("login throttle (REDIS_URL)")?;
-        let access = crate::tenancy::access::AccessCache::new(
-            config.jobs.redis_url.as_deref(),
-            db.platform_postgres_pool(),
-            &config.jobs.namespace,
-        )
-        .await
-        .context("access cache (REDIS_URL)")?;
-        let db = db.publishing_to(access.clone());
+        let (db, access) = publishing(&config, db).await?;
+        let workers = if config.jobs.in_process_workers {
+            Some(worker_deps(&config, db.clone(), jobs.clone())?)
+        } else {
+            None
+        };
         let config = Arc::new(config);
         let services = Services {
             access,

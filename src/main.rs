@@ -185,6 +185,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if let Some(test) = &test_clock {
                 app::follow_test_clock(test, &db).await?;
             }
+            let (db, _access) = app::publishing(&config, db).await?;
             tracing::info!(queue = jobs.kind(), "running job workers");
             worker::run(app::worker_deps(&config, db, jobs)?, shutdown_on_signal()).await
         }

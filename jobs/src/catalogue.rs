@@ -35,6 +35,7 @@ impl QueuedJob {
 pub const CATALOGUE: &[QueuedJob] = &[
     QueuedJob::of::<SendEmail>(),
     QueuedJob::of::<RenewSubscription>(),
+    QueuedJob::of::<DunningStep>(),
 ];
 
 /// Renew one subscription whose period ended: issue the next period's invoice and move
@@ -72,6 +73,88 @@ impl RenewSubscription {
 impl Job for RenewSubscription {
     const NAME: &'static str = "renew_subscription";
     const QUEUE: &'static str = "billing";
+    const EFFECT: Effect = Effect::Once;
+    const RETRIES: usize = 10;
+    fn id(&self) -> Uuid {
+        self.job_id
+    }
+    fn tenant(&self) -> Option<Uuid> {
+        Some(self.tenant_id)
+    }
+}
+
+/// One step of collecting what a tenant owes: a dunning step of an open invoice (the first
+/// marks the subscription PAST_DUE), the suspension of a subscription whose grace ended, or
+/// the cancellation of one suspended for too long. Its id is derived from the step and the
+/// moment it is for, so however often a sweep queues it, its effect commits once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DunningStep {
+    /// Derived from the step ([`DunningStep::new`]).
+    pub job_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// What to do.
+    pub step: Dunning,
+}
+
+/// What a [`DunningStep`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Dunning {
+    /// Step `step` (from 0) of an open invoice's dunning.
+    Remind {
+        /// The invoice.
+        invoice_id: Uuid,
+        /// The step.
+        step: i32,
+    },
+    /// Suspend a PAST_DUE subscription whose grace ended at `grace_until`.
+    Suspend {
+        /// The subscription.
+        subscription_id: Uuid,
+        /// The end of its grace.
+        grace_until: chrono::DateTime<chrono::Utc>,
+    },
+    /// Cancel a subscription suspended at `suspended_at`.
+    Cancel {
+        /// The subscription.
+        subscription_id: Uuid,
+        /// When it was suspended.
+        suspended_at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl DunningStep {
+    /// The job for `step` in `tenant_id`.
+    pub fn new(tenant_id: Uuid, step: Dunning) -> Self {
+        let key = match step {
+            Dunning::Remind { invoice_id, step } => format!("dun:{invoice_id}:{step}"),
+            Dunning::Suspend {
+                subscription_id,
+                grace_until,
+            } => format!(
+                "suspend:{subscription_id}:{}",
+                grace_until.timestamp_micros()
+            ),
+            Dunning::Cancel {
+                subscription_id,
+                suspended_at,
+            } => format!(
+                "cancel:{subscription_id}:{}",
+                suspended_at.timestamp_micros()
+            ),
+        };
+        Self {
+            job_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+            tenant_id,
+            step,
+        }
+    }
+}
+
+impl Job for DunningStep {
+    const NAME: &'static str = "dunning_step";
+    const QUEUE: &'static str = "dunning";
     const EFFECT: Effect = Effect::Once;
     const RETRIES: usize = 10;
     fn id(&self) -> Uuid {

@@ -20,7 +20,8 @@ pub use backend::{
     DEFAULT_LEASE, JobBackend, JobBackendError, QueueStats, Storage, Ticker, ticker,
 };
 pub use catalogue::{
-    BillingSweep, CATALOGUE, CronJob, OutboxCleanup, QueuedJob, RenewSubscription, SendEmail,
+    BillingSweep, CATALOGUE, CronJob, Dunning, DunningStep, OutboxCleanup, QueuedJob,
+    RenewSubscription, SendEmail,
 };
 
 use std::time::Duration;

@@ -38,11 +38,34 @@ pub async fn advance(
         ));
     }
     let before = services.now();
-    let offset = services
-        .db
-        .advance_test_clock(Duration::seconds(seconds))
-        .await?;
-    test.set_offset(offset);
+    let target = before + Duration::seconds(seconds);
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    // The clock stops at every moment something of billing falls due on the way (a period
+    // end, a dunning step, the end of grace), so a long move lives each step in order, as
+    // the time passing would: a year unpaid goes past due, then suspended, then canceled.
+    loop {
+        let now = services.now();
+        let next = services
+            .db
+            .platform_read(Access::Task(crate::db::SystemTask::BillingSweep))
+            .await?
+            .next_billing_event(now, super::dunning::cancel_after(&services.config.billing))
+            .await?;
+        let stop = next.filter(|at| *at < target).unwrap_or(target);
+        let offset = services.db.advance_test_clock(stop - now).await?;
+        test.set_offset(offset);
+        // What fell due, then whatever that queues, until nothing more is due.
+        loop {
+            let queued = super::sweep(&services.db, &services.config.billing).await?;
+            settle(services, deadline).await?;
+            if queued == 0 {
+                break;
+            }
+        }
+        if stop >= target {
+            break;
+        }
+    }
     let now = services.now();
     let tx = services
         .db
@@ -52,17 +75,6 @@ pub async fn advance(
         .with_changes(serde_json::json!({ "seconds": seconds, "from": before, "to": now }));
     tx.audit(None, &caller.actor(), entry).await?;
     tx.commit().await?;
-    // What fell due: renewals whose period ended by the new time (the minute's sweep runs
-    // on the real clock, so the move queues them itself), then whatever they queue; a long
-    // move crosses several periods, each renewal making the next one due.
-    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        let queued = super::renewals::sweep(&services.db).await?;
-        settle(services, deadline).await?;
-        if queued == 0 {
-            break;
-        }
-    }
     Ok(now)
 }
 

@@ -132,6 +132,14 @@ pub struct Invoice {
     pub due_at: Option<DateTime<Utc>>,
     /// When it was paid in full.
     pub paid_at: Option<DateTime<Utc>>,
+    /// The subscription it bills.
+    pub subscription_id: Option<uuid::Uuid>,
+    /// The part of `amount_paid_minor` paid from the tenant's credit.
+    pub credit_applied_minor: i64,
+    /// Dunning steps done.
+    pub dunning_step: i32,
+    /// When the next dunning step falls due (`None`: none left).
+    pub next_dunning_at: Option<DateTime<Utc>>,
 }
 
 impl Invoice {
@@ -166,6 +174,64 @@ pub struct NewInvoice {
     pub due_days: u32,
     /// The tenant's slug (the number's prefix).
     pub slug: String,
+    /// Days after the due date of the first dunning step (`None`: no dunning).
+    pub first_dunning_day: Option<u32>,
+}
+
+/// What signs invoices' hosted links: the token keys and the public URL.
+#[derive(Debug, Clone)]
+pub struct Links {
+    keys: std::sync::Arc<crate::auth::keys::JwtKeys>,
+    public_url: String,
+    app_url: String,
+}
+
+impl Links {
+    /// Links signed with `keys`, under `public_url` (the API) and `app_url` (the SPA).
+    pub fn new(
+        keys: std::sync::Arc<crate::auth::keys::JwtKeys>,
+        public_url: &str,
+        app_url: &str,
+    ) -> Self {
+        Self {
+            keys,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            app_url: app_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The services' links.
+    pub fn of(services: &crate::services::Services) -> Self {
+        let http = &services.config.http;
+        Self::new(services.keys.clone(), &http.public_url, &http.app_url)
+    }
+
+    /// The SPA's address (`APP_URL`).
+    pub fn app_url(&self) -> &str {
+        &self.app_url
+    }
+
+    /// The signed link to `invoice`'s printable page, valid for [`read::LINK_TTL`] from `now`.
+    pub fn hosted_url(
+        &self,
+        invoice: &Invoice,
+        now: DateTime<Utc>,
+    ) -> crate::error::AppResult<String> {
+        let token = self
+            .keys
+            .issue_link(
+                read::LINK,
+                invoice.id,
+                invoice.tenant_id,
+                now,
+                read::LINK_TTL,
+            )
+            .map_err(crate::error::AppError::internal)?;
+        Ok(format!(
+            "{}/invoices/{}?token={token}",
+            self.public_url, invoice.id
+        ))
+    }
 }
 
 /// Tax on `subtotal` at `rate_bp` basis points, rounded half up to the minor unit (a
@@ -271,20 +337,6 @@ pub mod read {
 
     /// The signed link to `invoice`'s printable page (valid for [`LINK_TTL`]).
     pub fn hosted_url(services: &Services, invoice: &Invoice) -> AppResult<String> {
-        let token = services
-            .keys
-            .issue_link(
-                LINK,
-                invoice.id,
-                invoice.tenant_id,
-                services.now(),
-                LINK_TTL,
-            )
-            .map_err(crate::error::AppError::internal)?;
-        Ok(format!(
-            "{}/invoices/{}?token={token}",
-            services.config.http.public_url.trim_end_matches('/'),
-            invoice.id
-        ))
+        super::Links::of(services).hosted_url(invoice, services.now())
     }
 }

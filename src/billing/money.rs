@@ -78,6 +78,29 @@ pub fn parse_currency(text: &str, field: &'static str) -> Result<String, AppErro
     }
 }
 
+impl std::fmt::Display for Money {
+    /// `KES 1740.00`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.currency, self.decimal())
+    }
+}
+
+/// `"16"` or `"16.5"` percent as basis points (1600, 1650).
+pub fn parse_percent(text: &str) -> Option<i32> {
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() || fraction.len() > 2 {
+        return None;
+    }
+    let whole: i32 = whole.parse().ok()?;
+    let fraction: i32 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<2}").parse().ok()?
+    };
+    let bp = whole.checked_mul(100)?.checked_add(fraction)?;
+    (0..=10_000).contains(&bp).then_some(bp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,10 @@ pub struct Plan {
     pub limits: Limits,
     /// Prices of metered usage.
     pub metered_prices: Vec<MeteredPrice>,
+    /// Days PAST_DUE before SUSPENDED (`None`: `BILLING_GRACE_DAYS`).
+    pub grace_days: Option<i32>,
+    /// Tax rate in basis points (`None`: `BILLING_TAX_RATE`).
+    pub tax_rate_bp: Option<i32>,
     /// Offered to new subscriptions.
     pub active: bool,
     /// When this version was made.
@@ -121,6 +125,10 @@ pub struct NewPlan {
     pub limits: Limits,
     /// Metered prices.
     pub metered_prices: Vec<MeteredPrice>,
+    /// Grace days (`None`: the deployment's).
+    pub grace_days: Option<i32>,
+    /// Tax rate in basis points (`None`: the deployment's).
+    pub tax_rate_bp: Option<i32>,
 }
 
 /// What `createPlan` was given, before validation.
@@ -148,6 +156,10 @@ pub struct PlanInput {
     pub limits: Option<serde_json::Value>,
     /// `input.meteredPrices`: (metric, unit price decimal, included units).
     pub metered_prices: Vec<(String, String, i32)>,
+    /// `input.graceDays`.
+    pub grace_days: Option<i32>,
+    /// `input.taxRate`, a percentage (`"16"`).
+    pub tax_rate: Option<String>,
 }
 
 fn is_code(text: &str) -> bool {
@@ -266,6 +278,21 @@ impl NewPlan {
                 included_units: i64::from(included),
             });
         }
+        if input.grace_days.is_some_and(|d| !(0..=90).contains(&d)) {
+            return Err(AppError::bad_input(
+                "input.graceDays",
+                "between 0 and 90 days",
+            ));
+        }
+        let tax_rate_bp = match &input.tax_rate {
+            Some(text) => Some(super::money::parse_percent(text).ok_or_else(|| {
+                AppError::bad_input(
+                    "input.taxRate",
+                    "a percentage from 0 to 100 with at most two decimals",
+                )
+            })?),
+            None => None,
+        };
         Ok(Self {
             code,
             name,
@@ -278,6 +305,8 @@ impl NewPlan {
             modules,
             limits,
             metered_prices,
+            grace_days: input.grace_days,
+            tax_rate_bp,
         })
     }
 }

@@ -1,22 +1,26 @@
-//! Renewals: a sweep finds subscriptions whose period ended and queues one job per
-//! (subscription, period); the job issues the next period's invoice and moves the
-//! subscription on, exactly once (its id is derived from both, and the effect's claim and
-//! the one-invoice-per-period key commit with the invoice).
+//! Period ends: a sweep finds subscriptions whose period ended and queues one job per
+//! (subscription, period); the job does what the period's end means, exactly once (its id
+//! is derived from both, and the effect's claim and the one-invoice-per-period key commit
+//! with the invoice): a subscription set to cancel ends; any other renews, on the plan a
+//! downgrade chose or else on its plan's version offered now, with the next period's
+//! invoice issued (paid from credit as far as it goes; its owners mailed).
 
 use msingi_jobs::RenewSubscription;
 
+use super::invoices::{InvoiceLine, LineKind, Links};
+use super::lifecycle;
+use super::subscriptions::SubscriptionPatch;
 use crate::audit::{Audit, AuditEntry};
 use crate::billing::SubscriptionStatus;
-use crate::billing::invoices::{InvoiceLine, LineKind, NewInvoice};
 use crate::config::BillingConfig;
 use crate::db::{Access, Db, SystemTask, TenantScope};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// Subscriptions renewed per sweep transaction.
 const SWEEP_BATCH: u64 = 500;
 
-/// Queues the renewal of every subscription whose period ended; returns how many. Walks
-/// them in (period end, id) order in batches, each batch in its own transaction.
+/// Queues the period end of every subscription whose period ended; returns how many.
+/// Walks them in (period end, id) order in batches, each batch in its own transaction.
 pub async fn sweep(db: &Db) -> AppResult<usize> {
     let now = db.clock().now();
     let mut queued = 0;
@@ -39,75 +43,122 @@ pub async fn sweep(db: &Db) -> AppResult<usize> {
     }
 }
 
-/// Runs one renewal in `scope` (the job's tenant), which already holds the claim on the
-/// job's effect.
-pub async fn renew(
-    scope: TenantScope,
-    job: RenewSubscription,
-    billing: &BillingConfig,
-) -> AppResult<()> {
-    scope.lock_renewals().await?;
-    let Some(subscription) = scope.subscription().await? else {
-        return Ok(());
-    };
-    let renews = matches!(
-        subscription.status,
-        SubscriptionStatus::Trialing | SubscriptionStatus::Active
-    );
-    if subscription.id != job.subscription_id
-        || subscription.current_period_end != job.period_end
-        || !renews
-        || subscription.cancel_at_period_end
-    {
-        // Already renewed past this period, or no longer renewing: nothing to do.
-        return Ok(());
-    }
-    // A renewal moves the subscription to the version of its plan offered now.
-    let plan = scope
-        .offered_plan(&subscription.plan.code)
-        .await?
-        .unwrap_or(subscription.plan);
-    let start = job.period_end;
-    let end = plan.interval.period_end(start);
-    let tenant = scope
-        .own_tenant()
-        .await?
-        .ok_or(crate::error::AppError::NotFound { entity: "tenant" })?;
-    let line = InvoiceLine {
+/// A subscription line for `plan` over `period`.
+pub fn subscription_line(
+    plan: &super::Plan,
+    period: (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+) -> InvoiceLine {
+    InvoiceLine {
         description: format!(
             "{} plan, {} to {}",
             plan.name,
-            start.format("%-d %b %Y"),
-            end.format("%-d %b %Y")
+            period.0.format("%-d %b %Y"),
+            period.1.format("%-d %b %Y")
         ),
         kind: LineKind::Subscription,
         quantity: 1,
         unit_amount_minor: plan.price.minor,
         amount_minor: plan.price.minor,
+    }
+}
+
+/// Runs one period end in `scope` (the job's tenant), which already holds the claim on
+/// the job's effect. A job for a period that has not ended yet, or that the subscription
+/// is already past, does nothing (and commits nothing, so its claim is not kept).
+pub async fn renew(
+    scope: TenantScope,
+    job: RenewSubscription,
+    billing: &BillingConfig,
+    links: &Links,
+) -> AppResult<()> {
+    scope.lock_renewals().await?;
+    let Some(subscription) = scope.subscription().await? else {
+        return Ok(());
     };
-    let invoice = scope
-        .issue_invoice(NewInvoice {
-            subscription_id: subscription.id,
-            period: (start, end),
-            currency: plan.price.currency.clone(),
-            lines: vec![line],
-            tax_rate_bp: billing.tax_rate_bp,
-            due_days: billing.due_days,
-            slug: tenant.slug.as_str().to_owned(),
-        })
-        .await?;
-    scope
-        .renew_subscription(
-            subscription.id,
-            plan.id,
-            (start, end),
-            SubscriptionStatus::Active,
+    if subscription.id != job.subscription_id
+        || subscription.current_period_end != job.period_end
+        || job.period_end > scope.now()
+        || subscription.status == SubscriptionStatus::Canceled
+    {
+        return Ok(());
+    }
+    let tenant = scope
+        .own_tenant()
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant" })?;
+    if subscription.cancel_at_period_end {
+        scope
+            .update_subscription(
+                subscription.id,
+                SubscriptionPatch {
+                    status: Some(SubscriptionStatus::Canceled),
+                    canceled_at: Some(Some(job.period_end)),
+                    cancel_at_period_end: Some(false),
+                    pending_plan_id: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        scope.invalidates_access();
+        let link = format!("{}/billing", links.app_url());
+        super::mail::to_owners(
+            &scope,
+            &tenant,
+            super::mail::canceled(&tenant, "canceled at the end of its period", &link),
         )
         .await?;
+        let entry = AuditEntry::new(
+            "billing.subscription.cancel",
+            "subscription",
+            subscription.id,
+        )
+        .with_changes(serde_json::json!({ "at": job.period_end, "atPeriodEnd": true }));
+        scope.commit(Audit::by(Default::default(), entry)).await?;
+        return Ok(());
+    }
+    // A downgrade takes effect now; otherwise the plan's version offered now.
+    let code = match subscription.pending_plan_id {
+        Some(pending) => scope.plan_version(pending).await?.map(|p| p.code),
+        None => None,
+    }
+    .unwrap_or_else(|| subscription.plan.code.clone());
+    let plan = scope
+        .offered_plan(&code)
+        .await?
+        .unwrap_or(subscription.plan.clone());
+    let period = (job.period_end, plan.interval.period_end(job.period_end));
+    let new = lifecycle::invoice_of(
+        subscription.id,
+        period,
+        &plan,
+        vec![subscription_line(&plan, period)],
+        billing,
+        &tenant,
+    );
+    let invoice = lifecycle::issue(&scope, &tenant, new, links).await?;
+    let status = match subscription.status {
+        SubscriptionStatus::Trialing => SubscriptionStatus::Active,
+        other => other,
+    };
+    scope
+        .update_subscription(
+            subscription.id,
+            SubscriptionPatch {
+                plan_id: Some(plan.id),
+                period: Some(period),
+                status: Some(status),
+                pending_plan_id: Some(None),
+                ..Default::default()
+            },
+        )
+        .await?;
+    if plan.id != subscription.plan.id {
+        scope.invalidates_access();
+    }
     let entry = AuditEntry::new("billing.invoice.issue", "invoice", invoice.id).with_changes(
         serde_json::json!({
             "number": invoice.number, "total": crate::billing::money::decimal(invoice.total_minor),
-            "currency": invoice.currency, "periodStart": start, "periodEnd": end,
+            "currency": invoice.currency, "periodStart": period.0, "periodEnd": period.1,
             "plan": { "code": plan.code, "version": plan.version },
         }),
     );

@@ -65,6 +65,41 @@ pub struct Subscription {
     pub canceled_at: Option<DateTime<Utc>>,
     /// End of the grace period while PAST_DUE.
     pub grace_until: Option<DateTime<Utc>>,
+    /// The plan version a downgrade moves to at the period's end.
+    pub pending_plan_id: Option<uuid::Uuid>,
+    /// When grace ran out (while SUSPENDED).
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+/// A change to a subscription: each `Some` is set, the rest stays.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionPatch {
+    /// The plan version.
+    pub plan_id: Option<uuid::Uuid>,
+    /// The status.
+    pub status: Option<SubscriptionStatus>,
+    /// The current period.
+    pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// End of the trial.
+    pub trial_end: Option<Option<DateTime<Utc>>>,
+    /// Ends at the period's end.
+    pub cancel_at_period_end: Option<bool>,
+    /// When it was canceled.
+    pub canceled_at: Option<Option<DateTime<Utc>>>,
+    /// End of grace.
+    pub grace_until: Option<Option<DateTime<Utc>>>,
+    /// The downgrade waiting for the period's end.
+    pub pending_plan_id: Option<Option<uuid::Uuid>>,
+    /// When grace ran out.
+    pub suspended_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl SubscriptionStatus {
+    /// Whether the tenant's members may write: not once grace ran out or it ended (reads
+    /// and paying stay allowed).
+    pub fn allows_writes(self) -> bool {
+        !matches!(self, Self::Suspended | Self::Canceled)
+    }
 }
 
 /// The first period of a new subscription on `plan` from `now`: the trial when the plan

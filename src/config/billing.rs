@@ -13,6 +13,14 @@ pub struct BillingConfig {
     pub tax_rate_bp: i32,
     /// `BILLING_DUE_DAYS` (default 7): days from an invoice's issue to its due date.
     pub due_days: u32,
+    /// `BILLING_GRACE_DAYS` (default 7): days PAST_DUE before SUSPENDED, unless the plan
+    /// says otherwise.
+    pub grace_days: u32,
+    /// `BILLING_DUNNING_DAYS` (default `0,1,3,5`): days after an invoice's due date on
+    /// which its owner is reminded (the first one also marks the subscription PAST_DUE).
+    pub dunning_days: Vec<u32>,
+    /// `BILLING_CANCEL_AFTER_DAYS` (default 30): days SUSPENDED before CANCELED.
+    pub cancel_after_days: u32,
 }
 
 impl BillingConfig {
@@ -32,34 +40,42 @@ impl BillingConfig {
         }
         let tax_rate_bp = match vars.get("BILLING_TAX_RATE") {
             None => 1600,
-            Some(text) => parse_percent(&text).ok_or_else(|| {
+            Some(text) => crate::billing::money::parse_percent(&text).ok_or_else(|| {
                 invalid(
                     "BILLING_TAX_RATE",
                     format!("a percentage from 0 to 100 with at most two decimals, got {text:?}"),
                 )
             })?,
         };
-        let due_days = vars.number("BILLING_DUE_DAYS", 7, 0)?;
+        let days = |name: &'static str, default: usize| -> Result<u32, ConfigError> {
+            let value = vars.number(name, default, 0)?;
+            Ok(u32::try_from(value.min(365)).unwrap_or(365))
+        };
+        let dunning_days = match vars.get("BILLING_DUNNING_DAYS") {
+            None => vec![0, 1, 3, 5],
+            Some(text) => parse_days(&text).ok_or_else(|| {
+                invalid(
+                    "BILLING_DUNNING_DAYS",
+                    format!("rising whole days after the due date, e.g. 0,1,3,5; got {text:?}"),
+                )
+            })?,
+        };
         Ok(Self {
             default_plan,
             tax_rate_bp,
-            due_days: u32::try_from(due_days.min(365)).unwrap_or(365),
+            due_days: days("BILLING_DUE_DAYS", 7)?,
+            grace_days: days("BILLING_GRACE_DAYS", 7)?,
+            dunning_days,
+            cancel_after_days: days("BILLING_CANCEL_AFTER_DAYS", 30)?,
         })
     }
 }
 
-/// `"16"` or `"16.5"` percent as basis points (1600, 1650).
-fn parse_percent(text: &str) -> Option<i32> {
-    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if whole.is_empty() || fraction.len() > 2 {
-        return None;
-    }
-    let whole: i32 = whole.parse().ok()?;
-    let fraction: i32 = if fraction.is_empty() {
-        0
-    } else {
-        format!("{fraction:0<2}").parse().ok()?
-    };
-    let bp = whole.checked_mul(100)?.checked_add(fraction)?;
-    (0..=10_000).contains(&bp).then_some(bp)
+/// `"0,1,3,5"`: at least one day, rising, each at most 365.
+fn parse_days(text: &str) -> Option<Vec<u32>> {
+    let days: Vec<u32> = text
+        .split(',')
+        .map(|d| d.trim().parse().ok().filter(|d| *d <= 365))
+        .collect::<Option<_>>()?;
+    (!days.is_empty() && days.windows(2).all(|w| w[0] < w[1])).then_some(days)
 }

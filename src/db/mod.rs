@@ -33,6 +33,7 @@ use anyhow::Context as _;
 use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+pub use billing::lifecycle::{DueStep, InvoicePaid};
 pub use outbox::PendingJob;
 pub use platform::{Access, SystemTask};
 pub use scope::{AfterCommit, GlobalTx, PlatformTx, TenantScope};
@@ -265,12 +266,21 @@ impl Db {
     /// own jobs still run in it (a suspended tenant's renewals still issue what it owes).
     pub async fn write(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
         let system = matches!(ctx.principal(), crate::tenancy::Principal::System { .. });
-        if ctx.is_suspended() && !system {
+        if let (Some(message), false) = (ctx.write_refusal(), system) {
             return Err(crate::error::AppError::Forbidden {
-                message: "this tenant is suspended: it can be read, not changed".into(),
+                message: message.into(),
                 reason: Some("TENANT_SUSPENDED"),
             });
         }
+        self.pools
+            .tenant(ctx.tenant_id(), ctx.store_id(), true)
+            .await
+    }
+
+    /// Opens a unit of work that may write, in the context's tenant, even when it is
+    /// suspended: for what a suspended tenant may always do with its billing (pay, choose
+    /// or cancel a plan). Only billing's services call it, after their permission check.
+    pub async fn write_billing(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
         self.pools
             .tenant(ctx.tenant_id(), ctx.store_id(), true)
             .await
@@ -344,7 +354,7 @@ fn grants(role: &str) -> String {
          GRANT USAGE ON SCHEMA public TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON {writable} TO {role};\n\
          GRANT SELECT, INSERT ON audit_log, outbox TO {role};\n\
-         GRANT SELECT, UPDATE (name, settings, billing_phone, updated_at) ON tenants TO {role};\n\
+         GRANT SELECT, UPDATE (name, settings, billing_phone, credit_minor, updated_at) ON tenants TO {role};\n\
          GRANT SELECT (id, email, name, phone, email_verified_at, is_platform_admin, created_at) ON users TO {role};\n\
          GRANT SELECT ON member_profiles TO {role};\n\
          GRANT SELECT ON plans TO {role};\n\

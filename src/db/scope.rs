@@ -483,7 +483,8 @@ impl TenantScope {
         self.tx.invalidates(AccessEvent::Tenant(self.tenant));
     }
 
-    pub(super) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    /// Now, by the database's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.tx.now()
     }
 

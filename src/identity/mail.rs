@@ -44,7 +44,7 @@ pub fn link(app_url: &str, path: &str, token: &str) -> String {
     format!("{app_url}/{path}?token={token}")
 }
 
-fn render(
+pub(crate) fn render(
     subject: String,
     greeting: &str,
     body: &str,

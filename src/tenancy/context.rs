@@ -66,6 +66,8 @@ pub struct TenantContext {
     modules: BTreeSet<String>,
     /// The plan's name and limits (`None`: no subscription, no limits).
     plan: Option<(String, crate::billing::Limits)>,
+    /// Where the tenant's subscription is (`None`: it has none).
+    billing: Option<crate::billing::SubscriptionStatus>,
 }
 
 /// The permissions that are effective: those granted whose module the tenant has.
@@ -118,6 +120,7 @@ impl TenantContext {
             granted: grants.tenant,
             modules,
             plan: entitlements.plan,
+            billing: entitlements.billing,
         })
     }
 
@@ -152,6 +155,7 @@ impl TenantContext {
             granted,
             modules,
             plan: entitlements.plan,
+            billing: entitlements.billing,
         })
     }
 
@@ -180,6 +184,7 @@ impl TenantContext {
             granted: BTreeSet::new(),
             modules: BTreeSet::new(),
             plan: None,
+            billing: None,
         })
     }
 
@@ -207,9 +212,27 @@ impl TenantContext {
             .collect()
     }
 
-    /// Whether the tenant is suspended (its members may read, not write).
+    /// Why the tenant's members may read but not write, if they may not: the one rule
+    /// linking the tenant's status and its billing state. The platform suspended the
+    /// tenant, or its subscription is SUSPENDED (grace ran out unpaid) or CANCELED.
+    pub fn write_refusal(&self) -> Option<&'static str> {
+        if self.status == TenantStatus::Suspended {
+            return Some("this tenant is suspended: it can be read, not changed");
+        }
+        match self.billing {
+            Some(crate::billing::SubscriptionStatus::Suspended) => Some(
+                "this tenant is suspended for an unpaid invoice: it can be read and the invoice paid; paying restores it at once",
+            ),
+            Some(crate::billing::SubscriptionStatus::Canceled) => Some(
+                "this tenant's subscription has ended: it can be read; choose a plan (changePlan) to continue",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether the tenant's members may read, not write ([`Self::write_refusal`]).
     pub fn is_suspended(&self) -> bool {
-        self.status == TenantStatus::Suspended
+        self.write_refusal().is_some()
     }
 
     /// The tenant's modules.

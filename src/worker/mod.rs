@@ -19,8 +19,8 @@ use apalis::prelude::{
 };
 use apalis_cron::{CronScheduler, Tick};
 use msingi_jobs::{
-    BillingSweep, CronJob, Job, JobBackend, OutboxCleanup, Permanent, RenewSubscription, SendEmail,
-    register_worker,
+    BillingSweep, CronJob, DunningStep, Job, JobBackend, OutboxCleanup, Permanent,
+    RenewSubscription, SendEmail, register_worker,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -57,8 +57,10 @@ pub struct WorkerDeps {
     pub mailer: Mailer,
     /// How long running jobs get on shutdown.
     pub shutdown_timeout: Duration,
-    /// Tax rate and due days of the invoices renewals issue.
+    /// Tax rate, due days and dunning of the invoices renewals issue.
     pub billing: crate::config::BillingConfig,
+    /// What signs the invoice links billing's emails carry.
+    pub links: crate::billing::invoices::Links,
 }
 
 /// A name unique to this process, so two worker processes never share one (apalis-redis
@@ -159,53 +161,88 @@ impl Handled for SendEmail {
     }
 }
 
-/// What a renewal needs besides its scope.
+/// What billing's jobs need besides their scope.
 #[derive(Debug, Clone)]
-pub struct RenewalDeps {
+pub struct BillingDeps {
     /// The database (and its clock).
     pub db: Db,
-    /// Tax rate and due days.
+    /// Tax rate, due days and dunning.
     pub billing: crate::config::BillingConfig,
+    /// What signs invoice links.
+    pub links: crate::billing::invoices::Links,
+}
+
+impl BillingDeps {
+    fn of(worker: &WorkerDeps) -> Self {
+        Self {
+            db: worker.db.clone(),
+            billing: worker.billing.clone(),
+            links: worker.links.clone(),
+        }
+    }
 }
 
 impl Handled for RenewSubscription {
-    type Deps = RenewalDeps;
-    fn deps(worker: &WorkerDeps) -> RenewalDeps {
-        RenewalDeps {
-            db: worker.db.clone(),
-            billing: worker.billing.clone(),
-        }
+    type Deps = BillingDeps;
+    fn deps(worker: &WorkerDeps) -> BillingDeps {
+        BillingDeps::of(worker)
     }
-    async fn handle(self, deps: RenewalDeps) -> Result<(), BoxDynError> {
+    async fn handle(self, deps: BillingDeps) -> Result<(), BoxDynError> {
         let db = deps.db.clone();
         run_tenant_job(&db, self, deps).await
     }
 }
 
 impl TenantJob for RenewSubscription {
-    type Deps = RenewalDeps;
+    type Deps = BillingDeps;
     fn acts_in(&self) -> crate::ids::TenantId {
         crate::ids::TenantId::from_uuid(self.tenant_id)
     }
     async fn run(
         self,
         scope: crate::db::TenantScope,
-        deps: RenewalDeps,
+        deps: BillingDeps,
     ) -> Result<(), BoxDynError> {
-        crate::billing::renewals::renew(scope, self, &deps.billing).await?;
+        crate::billing::renewals::renew(scope, self, &deps.billing, &deps.links).await?;
+        Ok(())
+    }
+}
+
+impl Handled for DunningStep {
+    type Deps = BillingDeps;
+    fn deps(worker: &WorkerDeps) -> BillingDeps {
+        BillingDeps::of(worker)
+    }
+    async fn handle(self, deps: BillingDeps) -> Result<(), BoxDynError> {
+        let db = deps.db.clone();
+        run_tenant_job(&db, self, deps).await
+    }
+}
+
+impl TenantJob for DunningStep {
+    type Deps = BillingDeps;
+    fn acts_in(&self) -> crate::ids::TenantId {
+        crate::ids::TenantId::from_uuid(self.tenant_id)
+    }
+    async fn run(
+        self,
+        scope: crate::db::TenantScope,
+        deps: BillingDeps,
+    ) -> Result<(), BoxDynError> {
+        crate::billing::dunning::run(scope, self, &deps.billing, &deps.links).await?;
         Ok(())
     }
 }
 
 impl Scheduled for BillingSweep {
-    type Deps = Db;
-    fn deps(worker: &WorkerDeps) -> Db {
-        worker.db.clone()
+    type Deps = BillingDeps;
+    fn deps(worker: &WorkerDeps) -> BillingDeps {
+        BillingDeps::of(worker)
     }
-    async fn tick(db: Db) -> Result<(), BoxDynError> {
-        let queued = crate::billing::renewals::sweep(&db).await?;
+    async fn tick(deps: BillingDeps) -> Result<(), BoxDynError> {
+        let queued = crate::billing::sweep(&deps.db, &deps.billing).await?;
         if queued > 0 {
-            tracing::info!(queued, "renewals queued");
+            tracing::info!(queued, "billing steps queued");
         }
         Ok(())
     }
@@ -229,15 +266,17 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         deps.jobs.clone(),
         shutdown.clone(),
     ));
-    let (email, renewals, cleanup, sweep) = tokio::join!(
+    let (email, renewals, dunning, cleanup, sweep) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
         queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
+        queue_worker::<DunningStep>(&deps, shutdown.clone()),
         cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
         cron_worker::<BillingSweep>(&deps, shutdown.clone()),
     );
     drainer.await.context("outbox drainer")?;
     email.context("email workers")?;
     renewals.context("renewal workers")?;
+    dunning.context("dunning workers")?;
     cleanup.context("cron workers")?;
     sweep.context("billing sweep")
 }

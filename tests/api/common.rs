@@ -737,6 +737,9 @@ const MIGRATION_SOURCES: &[&str] = &[
     include_str!("../../migrations/src/control/m20261201_000015_create_login_throttle.rs"),
     include_str!("../../migrations/src/control/m20261201_000016_create_job_ledger.rs"),
     include_str!("../../migrations/src/control/m20261201_000017_create_plans_and_subscriptions.rs"),
+    include_str!("../../migrations/src/control/m20261201_000018_create_test_clock.rs"),
+    include_str!("../../migrations/src/control/m20261201_000019_create_invoices.rs"),
+    include_str!("../../migrations/src/control/m20261201_000020_add_billing_lifecycle.rs"),
 ];
 
 fn database_url(admin_url: &str, database: &str) -> String {

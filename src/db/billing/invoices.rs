@@ -23,7 +23,7 @@ fn to_line(row: invoice_lines::Model) -> InvoiceLine {
     }
 }
 
-fn to_invoice(row: invoices::Model, lines: Vec<InvoiceLine>) -> Invoice {
+pub(super) fn to_invoice(row: invoices::Model, lines: Vec<InvoiceLine>) -> Invoice {
     Invoice {
         id: row.id,
         tenant_id: row.tenant_id,
@@ -40,6 +40,10 @@ fn to_invoice(row: invoices::Model, lines: Vec<InvoiceLine>) -> Invoice {
         issued_at: row.issued_at,
         due_at: row.due_at,
         paid_at: row.paid_at,
+        subscription_id: row.subscription_id,
+        credit_applied_minor: row.credit_applied_minor,
+        dunning_step: row.dunning_step,
+        next_dunning_at: row.next_dunning_at,
     }
 }
 
@@ -65,6 +69,11 @@ impl TenantScope {
             (InvoiceStatus::Open, None)
         };
         let id = uuid::Uuid::now_v7();
+        let due_at = now + chrono::Duration::days(i64::from(new.due_days));
+        let next_dunning_at = new
+            .first_dunning_day
+            .filter(|_| status == InvoiceStatus::Open)
+            .map(|days| due_at + chrono::Duration::days(i64::from(days)));
         let row = self
             .table::<invoices::Entity>()
             .insert(invoices::ActiveModel {
@@ -81,8 +90,11 @@ impl TenantScope {
                 total_minor: Set(total),
                 amount_paid_minor: Set(0),
                 issued_at: Set(Some(now)),
-                due_at: Set(Some(now + chrono::Duration::days(i64::from(new.due_days)))),
+                due_at: Set(Some(due_at)),
                 paid_at: Set(paid_at),
+                dunning_step: Set(0),
+                next_dunning_at: Set(next_dunning_at),
+                credit_applied_minor: Set(0),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()
@@ -132,30 +144,47 @@ impl TenantScope {
         Ok(next)
     }
 
-    /// Moves subscription `id` to its next period on `plan_id`, with `status`.
-    pub async fn renew_subscription(
+    /// Applies `patch` to subscription `id`.
+    pub async fn update_subscription(
         &self,
         id: uuid::Uuid,
-        plan_id: uuid::Uuid,
-        period: (DateTime<Utc>, DateTime<Utc>),
-        status: crate::billing::SubscriptionStatus,
+        patch: crate::billing::subscriptions::SubscriptionPatch,
     ) -> AppResult<()> {
-        self.table::<subscriptions::Entity>()
+        use subscriptions::Column as C;
+        let mut update = self
+            .table::<subscriptions::Entity>()
             .update()
-            .set(subscriptions::Column::PlanId, Expr::value(plan_id))
-            .set(
-                subscriptions::Column::CurrentPeriodStart,
-                Expr::value(period.0),
-            )
-            .set(
-                subscriptions::Column::CurrentPeriodEnd,
-                Expr::value(period.1),
-            )
-            .set(subscriptions::Column::Status, Expr::value(status.as_str()))
-            .set(subscriptions::Column::UpdatedAt, Expr::value(self.now()))
-            .filter(subscriptions::Column::Id.eq(id))
-            .exec()
-            .await?;
+            .set(C::UpdatedAt, Expr::value(self.now()));
+        if let Some(plan) = patch.plan_id {
+            update = update.set(C::PlanId, Expr::value(plan));
+        }
+        if let Some(status) = patch.status {
+            update = update.set(C::Status, Expr::value(status.as_str()));
+        }
+        if let Some((start, end)) = patch.period {
+            update = update
+                .set(C::CurrentPeriodStart, Expr::value(start))
+                .set(C::CurrentPeriodEnd, Expr::value(end));
+        }
+        if let Some(at) = patch.trial_end {
+            update = update.set(C::TrialEnd, Expr::value(at));
+        }
+        if let Some(flag) = patch.cancel_at_period_end {
+            update = update.set(C::CancelAtPeriodEnd, Expr::value(flag));
+        }
+        if let Some(at) = patch.canceled_at {
+            update = update.set(C::CanceledAt, Expr::value(at));
+        }
+        if let Some(at) = patch.grace_until {
+            update = update.set(C::GraceUntil, Expr::value(at));
+        }
+        if let Some(plan) = patch.pending_plan_id {
+            update = update.set(C::PendingPlanId, Expr::value(plan));
+        }
+        if let Some(at) = patch.suspended_at {
+            update = update.set(C::SuspendedAt, Expr::value(at));
+        }
+        update.filter(C::Id.eq(id)).exec().await?;
         Ok(())
     }
 
@@ -216,8 +245,8 @@ impl TenantScope {
 }
 
 impl PlatformTx {
-    /// Subscriptions whose period ended by `now` and that renew (trialing or active, not
-    /// ending): (tenant, subscription, period end), in (period end, id) order after `after`,
+    /// Subscriptions whose period ended by `now` and that have not ended: (tenant,
+    /// subscription, period end), in (period end, id) order after `after`,
     /// at most `limit`.
     pub async fn due_renewals(
         &self,
@@ -231,11 +260,7 @@ impl PlatformTx {
             .across_tenants::<subscriptions::Entity>()
             .find()
             .filter(subscriptions::Column::CurrentPeriodEnd.lte(now))
-            .filter(subscriptions::Column::Status.is_in([
-                SubscriptionStatus::Trialing.as_str(),
-                SubscriptionStatus::Active.as_str(),
-            ]))
-            .filter(subscriptions::Column::CancelAtPeriodEnd.eq(false));
+            .filter(subscriptions::Column::Status.ne(SubscriptionStatus::Canceled.as_str()));
         if let Some((end, id)) = after {
             query = query.filter(
                 Condition::any()

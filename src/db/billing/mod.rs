@@ -2,6 +2,7 @@
 //! tenant to; invoices in `invoices`.
 
 pub mod invoices;
+pub mod lifecycle;
 
 use std::collections::BTreeSet;
 
@@ -18,7 +19,7 @@ use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
 use crate::tenancy::CORE;
 
-fn to_plan(row: plans::Model) -> Plan {
+pub(super) fn to_plan(row: plans::Model) -> Plan {
     Plan {
         id: row.id,
         code: row.code,
@@ -33,12 +34,14 @@ fn to_plan(row: plans::Model) -> Plan {
         limits: serde_json::from_value(row.limits).unwrap_or_default(),
         metered_prices: serde_json::from_value::<Vec<MeteredPrice>>(row.metered_prices)
             .unwrap_or_default(),
+        grace_days: row.grace_days,
+        tax_rate_bp: row.tax_rate_bp,
         active: row.active,
         created_at: row.created_at,
     }
 }
 
-fn to_subscription(row: subscriptions::Model, plan: Plan) -> Subscription {
+pub(super) fn to_subscription(row: subscriptions::Model, plan: Plan) -> Subscription {
     Subscription {
         id: row.id,
         plan,
@@ -49,6 +52,8 @@ fn to_subscription(row: subscriptions::Model, plan: Plan) -> Subscription {
         cancel_at_period_end: row.cancel_at_period_end,
         canceled_at: row.canceled_at,
         grace_until: row.grace_until,
+        pending_plan_id: row.pending_plan_id,
+        suspended_at: row.suspended_at,
     }
 }
 
@@ -74,6 +79,8 @@ pub struct Entitlements {
     pub modules: BTreeSet<String>,
     /// Its plan's name and limits (`None`: no subscription, no limits).
     pub plan: Option<(String, Limits)>,
+    /// Where its subscription is (`None`: it has none).
+    pub billing: Option<SubscriptionStatus>,
 }
 
 impl crate::db::Db {
@@ -138,6 +145,8 @@ impl PlatformTx {
                 modules: Set(serde_json::json!(new.modules)),
                 limits: Set(serde_json::json!(new.limits)),
                 metered_prices: Set(serde_json::json!(new.metered_prices)),
+                grace_days: Set(new.grace_days),
+                tax_rate_bp: Set(new.tax_rate_bp),
                 active: Set(true),
                 created_at: Set(self.now()),
             })
@@ -154,6 +163,9 @@ impl PlatformTx {
             .filter(subscriptions::Column::TenantId.eq(tenant.into_uuid()))
             .one()
             .await?;
+        let billing = subscription
+            .as_ref()
+            .map(|s| SubscriptionStatus::from_stored(&s.status));
         let plan = match subscription {
             Some(s) => self
                 .across_tenants::<plans::Entity>()
@@ -172,6 +184,7 @@ impl PlatformTx {
         Ok(Entitlements {
             modules: modules_of(plan.as_ref(), overrides),
             plan: plan.map(|p| (p.name, p.limits)),
+            billing,
         })
     }
 
@@ -209,6 +222,16 @@ impl TenantScope {
             .find()
             .filter(plans::Column::Code.eq(code))
             .filter(plans::Column::Active.eq(true))
+            .one()
+            .await?
+            .map(to_plan))
+    }
+
+    /// Plan version `id` (offered or not).
+    pub async fn plan_version(&self, id: uuid::Uuid) -> AppResult<Option<Plan>> {
+        Ok(self
+            .catalogue::<plans::Entity>()
+            .by_id(id)
             .one()
             .await?
             .map(to_plan))

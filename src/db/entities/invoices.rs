@@ -21,6 +21,9 @@ pub struct Model {
     pub issued_at: Option<DateTimeUtc>,
     pub due_at: Option<DateTimeUtc>,
     pub paid_at: Option<DateTimeUtc>,
+    pub dunning_step: i32,
+    pub next_dunning_at: Option<DateTimeUtc>,
+    pub credit_applied_minor: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -18,6 +18,8 @@ pub struct Model {
     pub limits: Json,
     pub metered_prices: Json,
     pub active: bool,
+    pub grace_days: Option<i32>,
+    pub tax_rate_bp: Option<i32>,
     pub created_at: DateTimeUtc,
 }
 

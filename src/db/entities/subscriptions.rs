@@ -15,6 +15,8 @@ pub struct Model {
     pub cancel_at_period_end: bool,
     pub canceled_at: Option<DateTimeUtc>,
     pub grace_until: Option<DateTimeUtc>,
+    pub pending_plan_id: Option<Uuid>,
+    pub suspended_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -71,6 +71,10 @@ pub struct Plan {
     version: i32,
     /// Order among plans: a higher rank is an upgrade.
     rank: i32,
+    /// Days PAST_DUE before SUSPENDED; null: the deployment's default.
+    grace_days: Option<i32>,
+    /// Tax (VAT) percent on its invoices; null: the deployment's default.
+    tax_rate: Option<Decimal>,
 }
 
 impl From<billing::Plan> for Plan {
@@ -98,6 +102,10 @@ impl From<billing::Plan> for Plan {
             active: p.active,
             version: p.version,
             rank: p.rank,
+            grace_days: p.grace_days,
+            tax_rate: p
+                .tax_rate_bp
+                .map(|bp| Decimal(crate::billing::money::decimal(i64::from(bp)))),
         }
     }
 }
@@ -167,6 +175,12 @@ pub struct CreatePlanInput {
     /// Order among plans (a higher rank is an upgrade); the replaced version's, or after
     /// every plan, when absent.
     rank: Option<i32>,
+    /// Days an overdue subscription stays PAST_DUE before it is suspended (0 to 90); the
+    /// deployment's `BILLING_GRACE_DAYS` when absent.
+    grace_days: Option<i32>,
+    /// Tax (VAT) percent on this plan's invoices, e.g. `"16"` (0 allowed); the deployment's
+    /// `BILLING_TAX_RATE` when absent.
+    tax_rate: Option<Decimal>,
 }
 
 impl TryFrom<CreatePlanInput> for NewPlan {
@@ -189,6 +203,8 @@ impl TryFrom<CreatePlanInput> for NewPlan {
                 .into_iter()
                 .map(|m| (m.metric, m.unit_price.0, m.included_units))
                 .collect(),
+            grace_days: input.grace_days,
+            tax_rate: input.tax_rate.map(|d| d.0),
         })
     }
 }
@@ -238,6 +254,35 @@ impl BillingMutation {
         Ok(manage::create(services(ctx)?, caller(ctx)?, new)
             .await?
             .into())
+    }
+
+    /// Moves the active tenant's subscription to plan `planCode`: an upgrade (higher rank)
+    /// at once, with the unused part of the old plan credited and the rest of the period
+    /// charged to the second (PRORATION lines on an invoice issued now); a downgrade at the
+    /// period's end, refused naming the limit when the tenant already exceeds it; in a
+    /// trial, at once. After the subscription ended, a new period starts on the plan now;
+    /// the current plan again resumes one set to end or downgrade. [P:billing.manage]
+    async fn change_plan(&self, ctx: &Context<'_>, plan_code: String) -> Result<PlanSubscription> {
+        Ok(
+            billing::changes::change_plan(services(ctx)?, caller(ctx)?, &plan_code)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Ends the active tenant's subscription: at the period's end (`atPeriodEnd: true`;
+    /// choosing the plan again resumes it), or now, with the unused part of the period
+    /// credited. [P:billing.manage]
+    async fn cancel_subscription(
+        &self,
+        ctx: &Context<'_>,
+        at_period_end: bool,
+    ) -> Result<PlanSubscription> {
+        Ok(
+            billing::changes::cancel(services(ctx)?, caller(ctx)?, at_period_end)
+                .await?
+                .into(),
+        )
     }
 
     /// Test clock only (`MSINGI_TEST_CLOCK=true`, refused in production): moves time

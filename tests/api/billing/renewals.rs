@@ -21,25 +21,87 @@ fn at(value: &serde_json::Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Runs the renewal of `owner`'s current period now, as the worker would at its end, and
-/// returns the id of the invoice it issued (for tests that need an invoice to exist).
+/// Issues an invoice to `owner`'s tenant now, through the API (its subscription ended,
+/// then started again on `starter`, which bills the new period at once), and returns its
+/// id (for tests that need an invoice to exist).
 pub async fn issue_now(app: &TestApp, owner: &Persona) -> String {
-    use msingi::worker::Handled as _;
-    let subscription = owner.gql(app, SUBSCRIPTION, json!({})).await;
-    let subscription = &subscription.data()["subscription"];
-    let job = msingi_jobs::RenewSubscription::new(
-        uuid::Uuid::parse_str(&owner.tenant_id).unwrap(),
-        uuid::Uuid::parse_str(subscription["id"].as_str().unwrap()).unwrap(),
-        at(&subscription["currentPeriodEnd"]),
-    );
-    let deps = msingi_jobs::RenewSubscription::deps(&app.worker_deps());
-    job.handle(deps).await.unwrap();
+    owner
+        .gql(
+            app,
+            "mutation { cancelSubscription(atPeriodEnd: false) { status } }",
+            json!({}),
+        )
+        .await
+        .data();
+    let restarted = owner
+        .gql(
+            app,
+            "mutation { changePlan(planCode: \"starter\") { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(restarted.data()["changePlan"]["status"], "ACTIVE");
     let invoices = owner.gql(app, INVOICES, json!({})).await;
     invoices.data()["invoices"]["edges"][0]["node"]["id"]
         .as_str()
         .unwrap()
         .to_owned()
 }
+
+/// Pays `amount` (a decimal string) on invoice `id` of `owner`'s tenant, as a payment
+/// confirmed by its provider is settled.
+pub async fn pay(app: &TestApp, owner: &Persona, id: &str, amount: &str) {
+    let tenant = msingi::ids::TenantId::from_uuid(uuid::Uuid::parse_str(&owner.tenant_id).unwrap());
+    let ctx = msingi::worker::context_for(&app.db, tenant, "test payment")
+        .await
+        .unwrap();
+    let scope = app.db.write(&ctx).await.unwrap();
+    let minor = msingi::billing::money::parse_amount(amount, "amount").unwrap();
+    let settled =
+        msingi::billing::lifecycle::pay(&scope, uuid::Uuid::parse_str(id).unwrap(), minor)
+            .await
+            .unwrap();
+    let entry =
+        msingi::audit::AuditEntry::new("billing.payment.test", "invoice", settled.invoice.id);
+    scope
+        .commit(msingi::audit::Audit::by(Default::default(), entry))
+        .await
+        .unwrap();
+}
+
+/// Moves the test clock by `seconds` as the platform admin; returns the new time.
+pub async fn advance(app: &TestApp, seconds: i64) -> DateTime<Utc> {
+    let admin = app.admin_token().await;
+    let moved = app
+        .graphql_as(&admin, &[], ADVANCE, json!({ "s": seconds }))
+        .await;
+    assert!(moved.body()["errors"].is_null(), "{}", moved.body());
+    at(&moved.data()["advanceClock"])
+}
+
+/// The tenant's invoices, oldest first.
+pub async fn invoices(app: &TestApp, owner: &mut Persona) -> Vec<serde_json::Value> {
+    owner.access = app.access_token(&owner.email, &owner.password).await;
+    let invoices = owner.gql(app, INVOICES, json!({})).await;
+    let mut list: Vec<serde_json::Value> = invoices.data()["invoices"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    list.reverse();
+    list
+}
+
+/// The tenant's subscription.
+pub async fn subscription(app: &TestApp, owner: &mut Persona) -> serde_json::Value {
+    owner.access = app.access_token(&owner.email, &owner.password).await;
+    let response = owner.gql(app, SUBSCRIPTION_FULL, json!({})).await;
+    response.data()["subscription"].clone()
+}
+
+const SUBSCRIPTION_FULL: &str = "{ subscription { id status currentPeriodStart currentPeriodEnd \
+    trialEnd graceUntil cancelAtPeriodEnd canceledAt plan { code } } }";
 
 #[tokio::test]
 async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_without_gaps() {
@@ -48,26 +110,15 @@ async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_w
         .with_platform_admin()
         .spawn()
         .await;
-    let owner = app.register("asha@duka.example", "Duka").await;
+    let mut owner = app.register("asha@duka.example", "Duka").await;
     let first = owner.gql(&app, SUBSCRIPTION, json!({})).await;
     let trial_end = at(&first.data()["subscription"]["trialEnd"]);
-    let admin = app.admin_token().await;
 
     // Past the trial: the first invoice, for the first month after it.
-    let moved = app
-        .graphql_as(&admin, &[], ADVANCE, json!({ "s": 15 * 86_400 }))
-        .await;
-    let mut now = at(&moved.data()["advanceClock"]);
-    let token = app
-        .access_token("asha@duka.example", "correct horse battery")
-        .await;
-    let invoices = app.graphql_as(&token, &[], INVOICES, json!({})).await;
-    let list = invoices.data()["invoices"]["edges"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(list.len(), 1, "{}", invoices.body());
-    let invoice = &list[0]["node"];
+    advance(&app, 15 * 86_400).await;
+    let list = invoices(&app, &mut owner).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let invoice = &list[0];
     assert_eq!(invoice["number"], "DUKA-000001");
     assert_eq!(invoice["status"], "OPEN");
     assert_eq!(at(&invoice["periodStart"]), trial_end);
@@ -89,51 +140,95 @@ async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_w
         (at(&invoice["dueAt"]) - at(&invoice["issuedAt"])).num_days(),
         7
     );
-    let subscription = app.graphql_as(&token, &[], SUBSCRIPTION, json!({})).await;
-    assert_eq!(subscription.data()["subscription"]["status"], "ACTIVE");
-    assert_eq!(
-        at(&subscription.data()["subscription"]["currentPeriodStart"]),
-        trial_end
-    );
+    let sub = subscription(&app, &mut owner).await;
+    assert_eq!(sub["status"], "ACTIVE");
+    assert_eq!(at(&sub["currentPeriodStart"]), trial_end);
+    pay(&app, &owner, invoice["id"].as_str().unwrap(), "1740.00").await;
 
-    // A year on, in one move: every month's renewal, each period starting where the
-    // last one ended, the numbers consecutive. (The admin's token expired too.)
-    let admin = app.admin_token().await;
-    let moved = app
-        .graphql_as(&admin, &[], ADVANCE, json!({ "s": 365 * 86_400 }))
-        .await;
-    assert!(moved.body()["errors"].is_null(), "{}", moved.body());
-    now = at(&moved.data()["advanceClock"]).max(now);
-    let mut expected = 0;
-    let mut end = trial_end;
-    while end <= now {
-        expected += 1;
-        end = end.checked_add_months(Months::new(1)).unwrap();
+    // Eleven more months, each invoice paid when it comes, except the sixth month's.
+    for month in 2..=12 {
+        let sub = subscription(&app, &mut owner).await;
+        let end = at(&sub["currentPeriodEnd"]);
+        let now = advance(&app, 1).await;
+        advance(&app, (end - now).num_seconds() + 1).await;
+        let list = invoices(&app, &mut owner).await;
+        assert_eq!(list.len(), month, "one invoice per period");
+        let newest = list.last().unwrap().clone();
+        assert_eq!(at(&newest["periodStart"]), end, "periods are contiguous");
+        if month == 6 {
+            // Unpaid: due a week after issue, then PAST_DUE with a week's grace...
+            advance(&app, 7 * 86_400).await;
+            let sub = subscription(&app, &mut owner).await;
+            assert_eq!(sub["status"], "PAST_DUE", "{sub}");
+            assert_eq!(
+                at(&sub["graceUntil"]),
+                at(&newest["dueAt"]) + chrono::Duration::days(7)
+            );
+            // ...still allowed to work while the grace runs...
+            let store = owner
+                .gql(
+                    &app,
+                    crate::ops::CREATE_STORE,
+                    json!({ "input": { "name": "Grace" } }),
+                )
+                .await;
+            assert!(store.body()["errors"].is_null(), "{}", store.body());
+            // ...then SUSPENDED: reads and paying only.
+            advance(&app, 7 * 86_400).await;
+            let sub = subscription(&app, &mut owner).await;
+            assert_eq!(sub["status"], "SUSPENDED", "{sub}");
+            let refused = owner
+                .gql(
+                    &app,
+                    crate::ops::CREATE_STORE,
+                    json!({ "input": { "name": "More" } }),
+                )
+                .await;
+            assert_eq!(refused.error()["extensions"]["reason"], "TENANT_SUSPENDED");
+            // Paying restores it at once, on the very next request.
+            pay(&app, &owner, newest["id"].as_str().unwrap(), "1740.00").await;
+            let sub = subscription(&app, &mut owner).await;
+            assert_eq!(sub["status"], "ACTIVE", "{sub}");
+            assert!(sub["graceUntil"].is_null());
+            let store = owner
+                .gql(
+                    &app,
+                    crate::ops::CREATE_STORE,
+                    json!({ "input": { "name": "Back" } }),
+                )
+                .await;
+            assert!(store.body()["errors"].is_null(), "{}", store.body());
+        } else {
+            pay(&app, &owner, newest["id"].as_str().unwrap(), "1740.00").await;
+        }
     }
-    assert!(expected >= 13, "{expected}");
-    let token = app
-        .access_token("asha@duka.example", "correct horse battery")
-        .await;
-    let invoices = app.graphql_as(&token, &[], INVOICES, json!({})).await;
-    let mut list: Vec<serde_json::Value> = invoices.data()["invoices"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect();
-    assert_eq!(list.len(), expected, "one invoice per period");
-    list.reverse(); // oldest first
-    for (n, pair) in list.windows(2).enumerate() {
-        assert_eq!(
-            pair[1]["periodStart"], pair[0]["periodEnd"],
-            "periods are contiguous"
-        );
-        assert_eq!(
-            pair[1]["number"],
-            format!("DUKA-{:06}", n + 2),
-            "numbers have no gap"
-        );
+    let list = invoices(&app, &mut owner).await;
+    assert_eq!(list.len(), 12);
+    for (n, invoice) in list.iter().enumerate() {
+        assert_eq!(invoice["number"], format!("DUKA-{:06}", n + 1), "no gap");
+        assert_eq!(invoice["status"], "PAID");
+        assert_eq!(invoice["amountDue"]["amount"], "0.00");
     }
+    for pair in list.windows(2) {
+        assert_eq!(pair[1]["periodStart"], pair[0]["periodEnd"]);
+    }
+    // The owner heard of each step by email (the SMTP sink got them all: advanceClock
+    // answered once the mail queue was empty).
+    let mails = app.smtp.mails();
+    let subjects = |prefix: &str| {
+        mails
+            .iter()
+            .filter(|m| m.subject().starts_with(prefix))
+            .count()
+    };
+    assert_eq!(subjects("Invoice DUKA-"), 12, "one per invoice");
+    assert_eq!(subjects("Payment overdue: invoice DUKA-000006"), 1);
+    assert_eq!(
+        subjects("Reminder: invoice DUKA-000006 is unpaid"),
+        3,
+        "days 1, 3 and 5"
+    );
+    assert_eq!(subjects("Duka is suspended"), 1);
 }
 
 #[tokio::test]
@@ -271,9 +366,18 @@ async fn the_hosted_link_shows_the_invoice_and_nothing_else() {
 
 #[tokio::test]
 async fn a_suspended_tenant_still_gets_its_renewal_invoice_and_can_read_it() {
+    use msingi::worker::Handled as _;
     const SUSPEND: &str = include_str!("../graphql/tenancy/suspend_tenant.graphql");
-    let (app, admin) = TestApp::with_platform_admin().await;
-    let owner = app.register("asha@duka.example", "Duka").await;
+    let clock = std::sync::Arc::new(msingi::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::builder()
+        .clock(clock.clone())
+        .with_platform_admin()
+        .spawn()
+        .await;
+    let admin = app.admin_token().await;
+    let mut owner = app.register("asha@duka.example", "Duka").await;
+    let subscription = owner.gql(&app, SUBSCRIPTION, json!({})).await;
+    let subscription = subscription.data()["subscription"].clone();
     app.graphql_as(
         &admin,
         &[],
@@ -291,15 +395,44 @@ async fn a_suspended_tenant_still_gets_its_renewal_invoice_and_can_read_it() {
         )
         .await;
     assert_eq!(refused.error()["extensions"]["reason"], "TENANT_SUSPENDED");
-    // ...but the system's renewal still issues what it owes, and the owner reads it.
-    let id = issue_now(&app, &owner).await;
-    let invoice = owner
-        .gql(
-            &app,
-            "query($id: ID!) { invoice(id: $id) { number status } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(invoice.data()["invoice"]["number"], "DUKA-000001");
-    assert_eq!(invoice.data()["invoice"]["status"], "OPEN");
+    // ...but at the trial's end the system's renewal still issues what it owes, and the
+    // owner reads it.
+    clock.advance(chrono::Duration::days(15));
+    owner.access = app.access_token(&owner.email, &owner.password).await;
+    let job = msingi_jobs::RenewSubscription::new(
+        uuid::Uuid::parse_str(&owner.tenant_id).unwrap(),
+        uuid::Uuid::parse_str(subscription["id"].as_str().unwrap()).unwrap(),
+        at(&subscription["currentPeriodEnd"]),
+    );
+    job.handle(msingi_jobs::RenewSubscription::deps(&app.worker_deps()))
+        .await
+        .unwrap();
+    let list = invoices(&app, &mut owner).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["number"], "DUKA-000001");
+    assert_eq!(list[0]["status"], "OPEN");
+}
+
+#[tokio::test]
+async fn a_renewal_delivered_before_its_period_ends_issues_nothing() {
+    use msingi::worker::Handled as _;
+    let app = TestApp::spawn().await;
+    let mut owner = app.register("asha@duka.example", "Duka").await;
+    let subscription = owner.gql(&app, SUBSCRIPTION, json!({})).await;
+    let subscription = subscription.data()["subscription"].clone();
+    let job = msingi_jobs::RenewSubscription::new(
+        uuid::Uuid::parse_str(&owner.tenant_id).unwrap(),
+        uuid::Uuid::parse_str(subscription["id"].as_str().unwrap()).unwrap(),
+        at(&subscription["currentPeriodEnd"]),
+    );
+    job.handle(msingi_jobs::RenewSubscription::deps(&app.worker_deps()))
+        .await
+        .unwrap();
+    assert!(invoices(&app, &mut owner).await.is_empty());
+    let after = owner.gql(&app, SUBSCRIPTION, json!({})).await;
+    assert_eq!(
+        after.data()["subscription"],
+        subscription,
+        "still in its trial"
+    );
 }

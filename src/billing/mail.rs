@@ -1,0 +1,133 @@
+//! The emails billing sends a tenant's owners, rendered when the job is written (in the
+//! unit of work that causes them, so a rolled-back change never mails).
+
+use chrono::{DateTime, Utc};
+
+use super::invoices::Invoice;
+use crate::db::TenantScope;
+use crate::error::AppResult;
+use crate::identity::mail::{Mail, render};
+use crate::tenancy::Tenant;
+
+fn day(at: DateTime<Utc>) -> String {
+    at.format("%-d %b %Y").to_string()
+}
+
+fn due(invoice: &Invoice) -> String {
+    invoice.money(invoice.amount_due_minor()).to_string()
+}
+
+fn number(invoice: &Invoice) -> &str {
+    invoice.number.as_deref().unwrap_or("draft")
+}
+
+const FOOTER: &str = "You receive this because you own this team on Msingi.";
+
+/// A new invoice, with its hosted link.
+pub fn invoice_issued(tenant: &Tenant, invoice: &Invoice, link: &str) -> Mail {
+    let body = match invoice.due_at {
+        Some(at) if invoice.amount_due_minor() > 0 => format!(
+            "Invoice {} for {} is ready: {} is due by {}.",
+            number(invoice),
+            tenant.name,
+            due(invoice),
+            day(at)
+        ),
+        _ => format!(
+            "Invoice {} for {} is ready; nothing is due on it.",
+            number(invoice),
+            tenant.name
+        ),
+    };
+    render(
+        format!("Invoice {} from Msingi", number(invoice)),
+        "Hello,",
+        &body,
+        "View the invoice",
+        link,
+        FOOTER,
+    )
+}
+
+/// The invoice is overdue: the subscription is past due until `grace_until`.
+pub fn past_due(
+    tenant: &Tenant,
+    invoice: &Invoice,
+    grace_until: DateTime<Utc>,
+    link: &str,
+) -> Mail {
+    render(
+        format!("Payment overdue: invoice {}", number(invoice)),
+        "Hello,",
+        &format!(
+            "Invoice {} for {} is overdue: {} is still due. Pay it by {} to keep {} running; after that it can be read but not changed.",
+            number(invoice),
+            tenant.name,
+            due(invoice),
+            day(grace_until),
+            tenant.name
+        ),
+        "Pay the invoice",
+        link,
+        FOOTER,
+    )
+}
+
+/// A reminder that an invoice is still unpaid.
+pub fn payment_due(tenant: &Tenant, invoice: &Invoice, link: &str) -> Mail {
+    render(
+        format!("Reminder: invoice {} is unpaid", number(invoice)),
+        "Hello,",
+        &format!(
+            "{} is still due on invoice {} for {}.",
+            due(invoice),
+            number(invoice),
+            tenant.name
+        ),
+        "Pay the invoice",
+        link,
+        FOOTER,
+    )
+}
+
+/// Grace ran out: the tenant is suspended until it pays.
+pub fn suspended(tenant: &Tenant, owed: &str, link: &str) -> Mail {
+    render(
+        format!("{} is suspended for an unpaid invoice", tenant.name),
+        "Hello,",
+        &format!(
+            "{} is suspended: {owed} is overdue. Your team can still sign in, read everything and pay; nothing can be changed until the invoice is paid, which restores it at once.",
+            tenant.name
+        ),
+        "Pay the invoice",
+        link,
+        FOOTER,
+    )
+}
+
+/// The subscription ended.
+pub fn canceled(tenant: &Tenant, why: &str, link: &str) -> Mail {
+    render(
+        format!("The subscription of {} has ended", tenant.name),
+        "Hello,",
+        &format!(
+            "The subscription of {} has ended ({why}). Its data stays readable; choose a plan to continue.",
+            tenant.name
+        ),
+        "Choose a plan",
+        link,
+        FOOTER,
+    )
+}
+
+/// Queues `mail` to every owner of the scope's tenant.
+pub async fn to_owners(scope: &TenantScope, tenant: &Tenant, mail: Mail) -> AppResult<()> {
+    for owner in scope.owner_ids().await? {
+        if let Some(member) = scope.get_member(owner).await? {
+            scope
+                .enqueue(&mail.clone().to_job(&member.user.email, Some(tenant.id)))
+                .await?;
+        }
+    }
+    Ok(())
+}
