@@ -50,11 +50,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Billing.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
     /// The job queues: what waits, runs and failed; dead letters to retry or discard.
     Jobs {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+}
+
+#[derive(Subcommand)]
+enum BillingCommand {
+    /// Queue every billing step that fell due now (period ends, dunning steps, grace
+    /// expiries, cancellations), as the workers' minute sweep does, and print how many.
+    /// Safe to run at any time, on any node: each step is queued under an id derived from
+    /// what it is for.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -271,6 +285,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if broken > 0 {
                 anyhow::bail!("{broken} audit chain(s) broken");
             }
+            Ok(())
+        }
+        Command::Billing {
+            command: BillingCommand::Sweep,
+        } => {
+            let (clock, test_clock) = app::process_clock(&config, Arc::new(SystemClock));
+            let (db, _jobs) = app::open_stores(&config, clock).await?;
+            if let Some(test) = &test_clock {
+                app::follow_test_clock(test, &db).await?;
+            }
+            let queued = msingi::billing::sweep(&db, &config.billing).await?;
+            println!("{queued} billing jobs queued");
             Ok(())
         }
         Command::Jobs { command } => {

@@ -237,6 +237,10 @@ mod tests {
             ("MAX_BODY_BYTES", "-5"),
             ("MSINGI_IN_PROCESS_WORKERS", "maybe"),
             ("CORS_ORIGINS", "example.com"),
+            ("BILLING_DUNNING_DAYS", "3,1"),
+            ("BILLING_DUNNING_DAYS", "0,x"),
+            ("BILLING_GRACE_DAYS", "-1"),
+            ("BILLING_CANCEL_AFTER_DAYS", "soon"),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
             assert_eq!(err.var, name, "{value}");
@@ -247,5 +251,15 @@ mod tests {
             load(&[("MSINGI_ADMIN_EMAIL", "a@b.c")]).unwrap_err().var,
             "MSINGI_ADMIN_PASSWORD"
         );
+    }
+
+    #[test]
+    fn dunning_days_are_read_in_order() {
+        let config = load(&[("BILLING_DUNNING_DAYS", " 0, 2 ,9")]).unwrap();
+        assert_eq!(config.billing.dunning_days, vec![0, 2, 9]);
+        let config = load(&[]).unwrap();
+        assert_eq!(config.billing.dunning_days, vec![0, 1, 3, 5]);
+        assert_eq!(config.billing.grace_days, 7);
+        assert_eq!(config.billing.cancel_after_days, 30);
     }
 }

@@ -1,5 +1,7 @@
-//! Billing: plans, subscriptions, entitlements and limits.
+//! Billing: plans, subscriptions, entitlements and limits, renewals, the lifecycle and
+//! what owners change.
 
+mod changes;
 mod clock;
 mod plans;
 pub mod renewals;

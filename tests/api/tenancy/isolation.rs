@@ -40,6 +40,8 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "platformTenants",
     "subscription",
     "invoices",
+    "changePlan",
+    "cancelSubscription",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -435,6 +437,11 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
+/// A's subscription and invoices.
+const BILLING: &str = "{ subscription { id status cancelAtPeriodEnd plan { code } } \
+    invoices { totalCount edges { node { id status amountPaid { amount } } } } \
+    tenant { credit { amount } } }";
+
 /// Everything of A that an attack could change, as A's owner sees it.
 async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
     let mut state = json!({});
@@ -445,6 +452,7 @@ async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
         ("members", MEMBERS),
         ("invitations", INVITATIONS),
         ("apiKeys", API_KEYS),
+        ("billing", BILLING),
     ] {
         let mut data = owner.gql(app, query, json!({})).await.data().clone();
         // lastUsedAt moves with the key's own use, not with attacks.
@@ -619,6 +627,22 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             );
         }
     }
+    // B's owner changes and cancels B's plan: the operations act on the caller's tenant only.
+    for (query, vars) in [
+        (
+            "mutation { changePlan(planCode: \"pro\") { id } }",
+            json!({}),
+        ),
+        (
+            "mutation { cancelSubscription(atPeriodEnd: false) { id } }",
+            json!({}),
+        ),
+    ] {
+        let own = other_owner.gql(&app, query, vars).await;
+        assert!(own.body()["errors"].is_null(), "{}", own.body());
+        let body = own.body().to_string();
+        assert!(!body.contains(&v.owner.tenant_id), "{body}");
+    }
     assert_eq!(
         snapshot(&app, &v.owner).await,
         before,
@@ -633,6 +657,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         &v.invitation,
         &v.api_key,
         &v.owner.tenant_id,
+        &v.invoice,
     ];
     for query in [
         TENANT,
@@ -642,6 +667,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         INVITATIONS,
         API_KEYS,
         AUDIT_LOG,
+        BILLING,
     ] {
         let body = other_owner
             .gql(&app, query, json!({}))
