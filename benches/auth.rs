@@ -70,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
     let services = Services {
         jobs,
         test_clock: None,
+        mpesa: None,
+        daraja_simulator: None,
         db: db.clone(),
         keys: Arc::new(keys),
         throttle: Throttle::new(None, None, "bench", clock, config.auth.login_lockout).await?,

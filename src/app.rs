@@ -124,17 +124,35 @@ pub async fn follow_test_clock(test: &Arc<crate::clock::TestClock>, db: &Db) -> 
 /// What the workers need, from the configuration and the open stores.
 pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<WorkerDeps> {
     let keys = Arc::new(load_keys(config)?);
+    let mpesa = mpesa(config, &db)?;
     Ok(WorkerDeps {
         db,
         jobs,
         mailer: Mailer::from_config(config)?,
         shutdown_timeout: config.http.shutdown_timeout,
         billing: config.billing.clone(),
+        mpesa,
+        mpesa_config: config.mpesa.clone(),
         links: crate::billing::invoices::Links::new(
             keys,
             &config.http.public_url,
             &config.http.app_url,
         ),
+    })
+}
+
+/// M-Pesa as the configuration asks: the Daraja client (tokens shared through `db`) and
+/// the callback key.
+pub fn mpesa(config: &Config, db: &Db) -> anyhow::Result<crate::payments::pay::Mpesa> {
+    Ok(crate::payments::pay::Mpesa {
+        daraja: crate::payments::mpesa::client::Daraja::new(
+            &config.mpesa,
+            &config.http.public_url,
+            db.clone(),
+        )?,
+        callbacks: crate::payments::callbacks::CallbackKey::load(&config.mpesa)
+            .map_err(|e| ConfigError::at_start("MPESA_CALLBACK_SECRET", &e))?,
+        public_url: config.http.public_url.clone(),
     })
 }
 
@@ -209,6 +227,13 @@ impl Application {
             access,
             jobs: jobs.clone(),
             test_clock,
+            mpesa: Some(mpesa(&config, &db)?),
+            daraja_simulator: (config.mpesa.env == crate::config::MpesaEnv::Simulator).then(|| {
+                crate::payments::mpesa::simulator::Simulator::new(
+                    crate::payments::mpesa::simulator::SimConfig::of(&config.mpesa),
+                    db.clock().clone(),
+                )
+            }),
             db: db.clone(),
             keys: Arc::new(keys),
             throttle,

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod name;
 pub mod notify;
 pub mod page;
+pub mod payments;
 pub mod rbac;
 pub mod request;
 pub mod services;

@@ -50,6 +50,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The Daraja simulator alone (STK push, STK Query, callbacks, the control API), for
+    /// testing any app's M-Pesa integration offline; credentials from MPESA_* (the
+    /// sandbox's by default).
+    DarajaSim {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        bind: std::net::SocketAddr,
+    },
+    /// M-Pesa payments.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
     /// Billing.
     Billing {
         #[command(subcommand)]
@@ -60,6 +73,14 @@ enum Command {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// The reconciliation report: callbacks and payments flagged for review (amount or
+    /// phone mismatches, late successes, forged or malformed callbacks) and what to do, as
+    /// JSON lines.
+    Reconcile,
 }
 
 #[derive(Subcommand)]
@@ -284,6 +305,34 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             if broken > 0 {
                 anyhow::bail!("{broken} audit chain(s) broken");
+            }
+            Ok(())
+        }
+        Command::DarajaSim { bind } => {
+            use msingi::payments::mpesa::simulator::{SimConfig, Simulator};
+            let simulator = Simulator::new(SimConfig::of(&config.mpesa), Arc::new(SystemClock));
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            println!(
+                "Daraja simulator on http://{} (consumer key {:?}, shortcode {})",
+                listener.local_addr()?,
+                config.mpesa.consumer_key,
+                config.mpesa.shortcode
+            );
+            axum::serve(listener, simulator.router())
+                .with_graceful_shutdown(async {
+                    shutdown_on_signal().cancelled().await;
+                })
+                .await?;
+            Ok(())
+        }
+        Command::Payments {
+            command: PaymentsCommand::Reconcile,
+        } => {
+            let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
+            for (flagged, todo) in msingi::payments::reconcile::report(&db).await? {
+                let mut line = serde_json::to_value(&flagged)?;
+                line["todo"] = serde_json::json!(todo);
+                println!("{line}");
             }
             Ok(())
         }

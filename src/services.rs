@@ -25,6 +25,10 @@ pub struct Services {
     pub jobs: msingi_jobs::JobBackend,
     /// The test clock, when `MSINGI_TEST_CLOCK=true`.
     pub test_clock: Option<Arc<crate::clock::TestClock>>,
+    /// M-Pesa: the Daraja client and the callback key.
+    pub mpesa: Option<crate::payments::pay::Mpesa>,
+    /// The Daraja simulator this server mounts at `/_daraja` (`MPESA_ENV=simulator`).
+    pub daraja_simulator: Option<crate::payments::mpesa::simulator::Simulator>,
 }
 
 impl std::fmt::Debug for Services {

@@ -36,6 +36,7 @@ pub const CATALOGUE: &[QueuedJob] = &[
     QueuedJob::of::<SendEmail>(),
     QueuedJob::of::<RenewSubscription>(),
     QueuedJob::of::<DunningStep>(),
+    QueuedJob::of::<ProcessMpesaCallback>(),
 ];
 
 /// Renew one subscription whose period ended: issue the next period's invoice and move
@@ -165,6 +166,43 @@ impl Job for DunningStep {
     }
 }
 
+/// Process one stored M-Pesa callback: settle, fail or flag its payment. Queued in the
+/// transaction that stored the callback; idempotent (what it does depends only on the
+/// payment's state, under its lock), so a replay or a second delivery changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessMpesaCallback {
+    /// Derived from the callback.
+    pub job_id: Uuid,
+    /// The stored callback.
+    pub callback_id: Uuid,
+}
+
+impl ProcessMpesaCallback {
+    /// The processing of stored callback `callback_id`.
+    pub fn new(callback_id: Uuid) -> Self {
+        let key = format!("mpesa-callback:{callback_id}");
+        Self {
+            job_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+            callback_id,
+        }
+    }
+}
+
+impl Job for ProcessMpesaCallback {
+    const NAME: &'static str = "process_mpesa_callback";
+    const QUEUE: &'static str = "payments";
+    const EFFECT: Effect = Effect::Idempotent;
+    const RETRIES: usize = 12;
+    const MIN_BACKOFF: Duration = Duration::from_millis(100);
+    const MAX_BACKOFF: Duration = Duration::from_secs(60);
+    fn id(&self) -> Uuid {
+        self.job_id
+    }
+    fn tenant(&self) -> Option<Uuid> {
+        None
+    }
+}
+
 /// Finds subscriptions whose period ended and queues their renewals (idempotent: a
 /// renewal's id is derived from its subscription and period, so every node may run it).
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +252,17 @@ pub trait CronJob {
     const NAME: &'static str;
     /// Cron expression, seconds first (`"0 0 3 * * *"` is daily at 03:00 UTC).
     const SCHEDULE: &'static str;
+}
+
+/// Asks STK Query about M-Pesa payments pending too long (a lost callback still settles)
+/// and times out those pending past the limit. Idempotent: each payment is re-read under
+/// its lock, so every node may run it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcilePayments;
+
+impl CronJob for ReconcilePayments {
+    const NAME: &'static str = "reconcile_payments";
+    const SCHEDULE: &'static str = "*/15 * * * * *";
 }
 
 /// Deletes outbox rows dispatched more than a week ago. Idempotent, so it is safe for every

@@ -20,8 +20,8 @@ pub use backend::{
     DEFAULT_LEASE, JobBackend, JobBackendError, QueueStats, Storage, Ticker, ticker,
 };
 pub use catalogue::{
-    BillingSweep, CATALOGUE, CronJob, Dunning, DunningStep, OutboxCleanup, QueuedJob,
-    RenewSubscription, SendEmail,
+    BillingSweep, CATALOGUE, CronJob, Dunning, DunningStep, OutboxCleanup, ProcessMpesaCallback,
+    QueuedJob, ReconcilePayments, RenewSubscription, SendEmail,
 };
 
 use std::time::Duration;

@@ -41,12 +41,13 @@ pub const TENANT_TABLES: &[&str] = &[
     "invoices",
     "invoice_lines",
     "invoice_counters",
+    "payments",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`
 /// (the current one only), `users` (members of the current tenant only) and the
-/// platform's own `sessions`, `refresh_tokens`, `user_tokens`, `job_dead_letters` (no
-/// tenant policy at all).
+/// platform's own `sessions`, `refresh_tokens`, `user_tokens`, `job_dead_letters`, `mpesa_callbacks`,
+/// `mpesa_tokens` (no tenant policy at all).
 pub const GLOBAL_RLS_TABLES: &[&str] = &[
     "tenants",
     "users",
@@ -54,6 +55,8 @@ pub const GLOBAL_RLS_TABLES: &[&str] = &[
     "refresh_tokens",
     "user_tokens",
     "job_dead_letters",
+    "mpesa_callbacks",
+    "mpesa_tokens",
 ];
 
 /// `created_at`/`updated_at` columns, UTC, set by the application.

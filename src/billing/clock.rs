@@ -56,6 +56,16 @@ pub async fn advance(
         test.set_offset(offset);
         // What fell due, then whatever that queues, until nothing more is due.
         loop {
+            if let Some(mpesa) = &services.mpesa {
+                let links = super::invoices::Links::of(services);
+                crate::payments::reconcile::sweep(
+                    &services.db,
+                    mpesa,
+                    &services.config.mpesa,
+                    &links,
+                )
+                .await?;
+            }
             let queued = super::sweep(&services.db, &services.config.billing).await?;
             settle(services, deadline).await?;
             if queued == 0 {

@@ -66,34 +66,53 @@ pub fn cancel_after(billing: &BillingConfig) -> chrono::Duration {
     chrono::Duration::days(i64::from(billing.cancel_after_days))
 }
 
-/// Runs one step in `scope` (the job's tenant), which holds the claim on its effect.
+/// The M-Pesa prompt a dunning step asks for, once it committed: the tenant's
+/// `billingPhone` asked to pay the invoice (the payments module decides whether it may).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The tenant.
+    pub tenant: crate::ids::TenantId,
+    /// The invoice.
+    pub invoice_id: uuid::Uuid,
+    /// The tenant's billing phone.
+    pub phone: String,
+}
+
+/// Runs one step in `scope` (the job's tenant), which holds the claim on its effect; a
+/// reminder of a tenant with a `billingPhone` returns the prompt to push.
 pub async fn run(
     scope: TenantScope,
     job: DunningStep,
     billing: &BillingConfig,
     links: &Links,
-) -> AppResult<()> {
+) -> AppResult<Option<Prompt>> {
     scope.lock_renewals().await?;
     let now = scope.now();
     let Some(subscription) = scope.subscription().await? else {
-        return Ok(());
+        return Ok(None);
     };
     let tenant = scope
         .own_tenant()
         .await?
         .ok_or(AppError::NotFound { entity: "tenant" })?;
     let pay_link = format!("{}/billing", links.app_url());
+    let mut prompt = None;
     let entry = match job.step {
         Dunning::Remind { invoice_id, step } => {
             let Some(invoice) = scope.invoice(invoice_id).await? else {
-                return Ok(());
+                return Ok(None);
             };
             if invoice.status != InvoiceStatus::Open
                 || invoice.dunning_step != step
                 || invoice.next_dunning_at.is_none_or(|at| at > now)
             {
-                return Ok(());
+                return Ok(None);
             }
+            prompt = tenant.billing_phone.clone().map(|phone| Prompt {
+                tenant: tenant.id,
+                invoice_id: invoice.id,
+                phone,
+            });
             let link = links.hosted_url(&invoice, now)?;
             let index = usize::try_from(step).unwrap_or(usize::MAX);
             let due_at = invoice.due_at.unwrap_or(now);
@@ -148,7 +167,7 @@ pub async fn run(
                 || subscription.grace_until != Some(grace_until)
                 || grace_until > now
             {
-                return Ok(());
+                return Ok(None);
             }
             scope
                 .update_subscription(
@@ -184,7 +203,7 @@ pub async fn run(
                 || subscription.suspended_at != Some(suspended_at)
                 || suspended_at + cancel_after(billing) > now
             {
-                return Ok(());
+                return Ok(None);
             }
             scope
                 .update_subscription(
@@ -213,7 +232,8 @@ pub async fn run(
             .with_changes(serde_json::json!({ "reason": "unpaid", "suspendedAt": suspended_at }))
         }
     };
-    scope.commit(Audit::by(Default::default(), entry)).await
+    scope.commit(Audit::by(Default::default(), entry)).await?;
+    Ok(prompt)
 }
 
 /// What the tenant's open invoices still owe, for the suspension email.

@@ -120,6 +120,33 @@ pub fn canceled(tenant: &Tenant, why: &str, link: &str) -> Mail {
     )
 }
 
+/// A payment was received (with its M-Pesa receipt).
+pub fn payment_received(
+    tenant: &Tenant,
+    invoice: &Invoice,
+    amount: &super::Money,
+    receipt: &str,
+    link: &str,
+) -> Mail {
+    let left = if invoice.amount_due_minor() > 0 {
+        format!(" {} is still due on it.", due(invoice))
+    } else {
+        " It is paid in full.".to_owned()
+    };
+    render(
+        format!("Payment received: {amount} (M-Pesa {receipt})"),
+        "Hello,",
+        &format!(
+            "We received {amount} by M-Pesa for invoice {} of {} (receipt {receipt}).{left}",
+            number(invoice),
+            tenant.name
+        ),
+        "View the invoice",
+        link,
+        FOOTER,
+    )
+}
+
 /// Queues `mail` to every owner of the scope's tenant.
 pub async fn to_owners(scope: &TenantScope, tenant: &Tenant, mail: Mail) -> AppResult<()> {
     for owner in scope.owner_ids().await? {

@@ -93,18 +93,21 @@ impl HttpConfig {
 
 /// `TRUSTED_PROXIES`: comma-separated addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
 fn trusted_proxies(list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    address_ranges("TRUSTED_PROXIES", list)
+}
+
+/// `var`'s comma-separated addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
+pub(super) fn address_ranges(
+    var: &'static str,
+    list: &str,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     list.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
         .map(|item| {
             item.parse::<ipnet::IpNet>()
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    invalid(
-                        "TRUSTED_PROXIES",
-                        format!("{item:?} is not an IP address or CIDR range"),
-                    )
-                })
+                .map_err(|_| invalid(var, format!("{item:?} is not an IP address or CIDR range")))
         })
         .collect()
 }

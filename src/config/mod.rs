@@ -12,6 +12,7 @@ mod graphql;
 mod http;
 mod jobs;
 mod mail;
+mod mpesa;
 mod vars;
 
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ pub use graphql::{GraphqlConfig, GraphqlLimits};
 pub use http::{CorsOrigins, HttpConfig};
 pub use jobs::JobsConfig;
 pub use mail::MailConfig;
+pub use mpesa::{
+    MpesaConfig, MpesaEnv, SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIMULATOR_KEY, SIMULATOR_SECRET,
+};
 use vars::{Vars, invalid};
 
 /// A configuration value that cannot be used.
@@ -87,6 +91,8 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     /// Plans and subscriptions.
     pub billing: BillingConfig,
+    /// M-Pesa (Daraja).
+    pub mpesa: MpesaConfig,
     /// `MSINGI_TEST_CLOCK` (default off; refused with `MSINGI_ENV=production`): the clock
     /// is the test clock, which `advanceClock` moves forward.
     pub test_clock: bool,
@@ -134,6 +140,7 @@ impl Config {
         let auth = AuthConfig::parse(&vars, &data_dir)?;
         let graphql = GraphqlConfig::parse(&vars, environment)?;
         let billing = BillingConfig::parse(&vars)?;
+        let mpesa = MpesaConfig::parse(&vars, &data_dir)?;
         let test_clock = vars.flag("MSINGI_TEST_CLOCK", false)?;
         if test_clock && environment == Environment::Production {
             return Err(invalid(
@@ -152,6 +159,7 @@ impl Config {
             auth,
             graphql,
             billing,
+            mpesa,
             test_clock,
         })
     }

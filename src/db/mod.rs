@@ -22,6 +22,7 @@ mod global;
 pub(in crate::db) mod identity;
 mod jobs;
 mod outbox;
+mod payments;
 mod platform;
 mod rbac;
 mod scope;
@@ -35,6 +36,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 pub use billing::lifecycle::{DueStep, InvoicePaid};
 pub use outbox::PendingJob;
+pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};
 pub use scope::{AfterCommit, GlobalTx, PlatformTx, TenantScope};
 
@@ -341,6 +343,7 @@ const TENANT_WRITABLE: &[&str] = &[
     "invoices",
     "invoice_lines",
     "invoice_counters",
+    "payments",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security

@@ -45,6 +45,11 @@ pub enum SystemTask {
     BillingSweep,
     /// Showing the invoice a signed hosted link names, whose tenant is in the link.
     InvoiceLink,
+    /// The shared Daraja access token.
+    Daraja,
+    /// Storing and processing M-Pesa callbacks (whose tenant is in the URL's token),
+    /// asking STK Query about pending payments, the reconciliation report.
+    Mpesa,
 }
 
 /// The proof that opens the platform door.

@@ -1,18 +1,23 @@
 //! The `Subscription` root (named `Live` in Rust: billing's plan subscriptions take the
 //! word): live events over WebSocket.
 
-use async_graphql::{Context, Result, Subscription};
+use async_graphql::{Context, MergedSubscription, Result, Subscription};
 use futures::Stream;
 
 use super::{caller, services};
 use crate::rbac;
 
-/// Live events.
-#[derive(Default)]
-pub struct Live;
+/// Live events, merged from each feature's.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct Live(AccessLive, super::payments::PaymentsLive);
 
-#[Subscription(name = "Subscription")]
-impl Live {
+/// Live changes of access.
+#[derive(Default)]
+pub struct AccessLive;
+
+#[Subscription]
+impl AccessLive {
     /// Fires when the caller's effective permissions change (a role toggled, assigned or
     /// revoked), with the new set.
     async fn my_permissions_changed(

@@ -13,6 +13,7 @@ mod inputs;
 mod introspection;
 pub mod limits;
 mod live;
+mod payments;
 pub mod persisted;
 mod platform;
 mod rbac;
@@ -43,6 +44,7 @@ pub struct Query(
     platform::tenants::PlatformTenantsQuery,
     billing::plans::BillingQuery,
     billing::invoices::InvoicesQuery,
+    payments::PaymentsQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -58,6 +60,7 @@ pub struct Mutation(
     rbac::roles::RolesMutation,
     platform::tenants::PlatformTenantsMutation,
     billing::plans::BillingMutation,
+    payments::PaymentsMutation,
 );
 
 /// The executable schema.
@@ -96,8 +99,8 @@ pub fn schema(
     persisted: Option<persisted::PersistedQueries>,
     services: Option<Services>,
 ) -> AppSchema {
-    let mut builder =
-        Schema::build(Query::default(), Mutation::default(), live::Live).extension(ErrorMapping);
+    let mut builder = Schema::build(Query::default(), Mutation::default(), live::Live::default())
+        .extension(ErrorMapping);
     if let Some(persisted) = persisted {
         // Before the limits: a hash is resolved to its text first.
         builder = builder.extension(persisted);

@@ -106,7 +106,7 @@ async fn authenticate(
 
 /// The client's address: the peer's, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-fn client_ip(
+pub(super) fn client_ip(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     trusted: &[ipnet::IpNet],
@@ -173,7 +173,7 @@ fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> Re
 }
 
 /// The client's address, when the server was started with connection info.
-fn client_addr(parts: &Parts) -> Option<SocketAddr> {
+pub(super) fn client_addr(parts: &Parts) -> Option<SocketAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

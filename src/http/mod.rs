@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 mod invoice_page;
 mod middleware;
+mod mpesa;
 mod pages;
 
 use std::sync::Arc;
@@ -63,7 +64,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/invoices/{id}", get(invoice_page::show));
+        .route("/invoices/{id}", get(invoice_page::show))
+        .route(
+            "/webhooks/mpesa/{*rest}",
+            axum::routing::post(mpesa::callback),
+        );
     if !config.http.app_url_configured {
         routes = routes
             .route(
@@ -79,7 +84,11 @@ pub fn router(state: AppState) -> Router {
                 get(pages::accept_invitation_form).post(pages::accept_invitation),
             );
     }
-    let routes = routes.with_state(state);
+    let simulator = state.services.daraja_simulator.clone();
+    let mut routes = routes.with_state(state);
+    if let Some(simulator) = simulator {
+        routes = routes.nest("/_daraja", simulator.router());
+    }
 
     routes.layer(
         ServiceBuilder::new()

@@ -20,7 +20,7 @@ use apalis::prelude::{
 use apalis_cron::{CronScheduler, Tick};
 use msingi_jobs::{
     BillingSweep, CronJob, DunningStep, Job, JobBackend, OutboxCleanup, Permanent,
-    RenewSubscription, SendEmail, register_worker,
+    ProcessMpesaCallback, ReconcilePayments, RenewSubscription, SendEmail, register_worker,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +61,10 @@ pub struct WorkerDeps {
     pub billing: crate::config::BillingConfig,
     /// What signs the invoice links billing's emails carry.
     pub links: crate::billing::invoices::Links,
+    /// M-Pesa (STK Query for the sweeper, pushes for dunning).
+    pub mpesa: crate::payments::pay::Mpesa,
+    /// M-Pesa's settings (the sweeper's timings).
+    pub mpesa_config: crate::config::MpesaConfig,
 }
 
 /// A name unique to this process, so two worker processes never share one (apalis-redis
@@ -170,6 +174,10 @@ pub struct BillingDeps {
     pub billing: crate::config::BillingConfig,
     /// What signs invoice links.
     pub links: crate::billing::invoices::Links,
+    /// M-Pesa: dunning prompts by STK push, the sweeper asks STK Query.
+    pub mpesa: crate::payments::pay::Mpesa,
+    /// M-Pesa's timings.
+    pub mpesa_config: crate::config::MpesaConfig,
 }
 
 impl BillingDeps {
@@ -178,7 +186,40 @@ impl BillingDeps {
             db: worker.db.clone(),
             billing: worker.billing.clone(),
             links: worker.links.clone(),
+            mpesa: worker.mpesa.clone(),
+            mpesa_config: worker.mpesa_config.clone(),
         }
+    }
+}
+
+impl Handled for ProcessMpesaCallback {
+    type Deps = BillingDeps;
+    fn deps(worker: &WorkerDeps) -> BillingDeps {
+        BillingDeps::of(worker)
+    }
+    async fn handle(self, deps: BillingDeps) -> Result<(), BoxDynError> {
+        crate::payments::callbacks::process(&deps.db, &deps.links, self.callback_id).await?;
+        Ok(())
+    }
+}
+
+impl Scheduled for ReconcilePayments {
+    type Deps = BillingDeps;
+    fn deps(worker: &WorkerDeps) -> BillingDeps {
+        BillingDeps::of(worker)
+    }
+    async fn tick(deps: BillingDeps) -> Result<(), BoxDynError> {
+        let changed = crate::payments::reconcile::sweep(
+            &deps.db,
+            &deps.mpesa,
+            &deps.mpesa_config,
+            &deps.links,
+        )
+        .await?;
+        if changed > 0 {
+            tracing::info!(changed, "pending M-Pesa payments reconciled");
+        }
+        Ok(())
     }
 }
 
@@ -229,7 +270,12 @@ impl TenantJob for DunningStep {
         scope: crate::db::TenantScope,
         deps: BillingDeps,
     ) -> Result<(), BoxDynError> {
-        crate::billing::dunning::run(scope, self, &deps.billing, &deps.links).await?;
+        let db = deps.db.clone();
+        if let Some(prompt) =
+            crate::billing::dunning::run(scope, self, &deps.billing, &deps.links).await?
+        {
+            crate::payments::dunning::prompt(&db, &deps.mpesa, prompt).await?;
+        }
         Ok(())
     }
 }
@@ -266,17 +312,21 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         deps.jobs.clone(),
         shutdown.clone(),
     ));
-    let (email, renewals, dunning, cleanup, sweep) = tokio::join!(
+    let (email, renewals, dunning, callbacks, cleanup, sweep, reconcile) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
         queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
         queue_worker::<DunningStep>(&deps, shutdown.clone()),
+        queue_worker::<ProcessMpesaCallback>(&deps, shutdown.clone()),
         cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
         cron_worker::<BillingSweep>(&deps, shutdown.clone()),
+        cron_worker::<ReconcilePayments>(&deps, shutdown.clone()),
     );
     drainer.await.context("outbox drainer")?;
     email.context("email workers")?;
     renewals.context("renewal workers")?;
     dunning.context("dunning workers")?;
+    callbacks.context("M-Pesa callback workers")?;
+    reconcile.context("payment sweeper")?;
     cleanup.context("cron workers")?;
     sweep.context("billing sweep")
 }

@@ -84,7 +84,7 @@ pub struct TestApp {
     pub owner_database_url: String,
     /// The platform door's URL (PostgreSQL: the role with the `platform_door` policies).
     pub platform_database_url: String,
-    config: Config,
+    pub config: Config,
     /// The environment the server was configured from.
     env: HashMap<String, String>,
     clock: SharedClock,
@@ -136,7 +136,15 @@ impl TestAppBuilder {
         let dir = tempfile::tempdir().expect("temporary directory");
         let data_dir = dir.path().to_owned();
         let mut env: HashMap<String, String> = HashMap::new();
-        env.insert("MSINGI_BIND".into(), "127.0.0.1:0".into());
+        // A port known before the server starts, so PUBLIC_URL (Daraja's CallBackURL, the
+        // simulator's address) points at this server.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        env.insert("MSINGI_BIND".into(), format!("127.0.0.1:{port}"));
+        env.insert("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}"));
+        env.insert("MPESA_SIM_CALLBACK_DELAY_MS".into(), "0".into());
         env.insert("MSINGI_DATA_DIR".into(), data_dir.display().to_string());
         env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
         env.insert("MSINGI_AUTO_MIGRATE".into(), "true".into());
@@ -740,6 +748,7 @@ const MIGRATION_SOURCES: &[&str] = &[
     include_str!("../../migrations/src/control/m20261201_000018_create_test_clock.rs"),
     include_str!("../../migrations/src/control/m20261201_000019_create_invoices.rs"),
     include_str!("../../migrations/src/control/m20261201_000020_add_billing_lifecycle.rs"),
+    include_str!("../../migrations/src/control/m20261201_000021_create_payments.rs"),
 ];
 
 fn database_url(admin_url: &str, database: &str) -> String {

@@ -17,6 +17,7 @@ mod db;
 mod examples;
 mod http;
 mod identity;
+mod payments;
 mod platform;
 mod schema;
 mod tenancy;

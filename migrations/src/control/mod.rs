@@ -23,6 +23,7 @@ pub(crate) mod m20261201_000017_create_plans_and_subscriptions;
 pub(crate) mod m20261201_000018_create_test_clock;
 pub(crate) mod m20261201_000019_create_invoices;
 pub(crate) mod m20261201_000020_add_billing_lifecycle;
+pub(crate) mod m20261201_000021_create_payments;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_create_test_clock::Migration),
             Box::new(m20261201_000019_create_invoices::Migration),
             Box::new(m20261201_000020_add_billing_lifecycle::Migration),
+            Box::new(m20261201_000021_create_payments::Migration),
         ]
     }
 }

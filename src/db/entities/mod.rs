@@ -12,7 +12,10 @@ pub(super) mod job_dead_letters;
 pub(super) mod job_effects;
 pub(super) mod member_profiles;
 pub(super) mod memberships;
+pub(super) mod mpesa_callbacks;
+pub(super) mod mpesa_tokens;
 pub(super) mod outbox;
+pub(super) mod payments;
 pub(super) mod plans;
 pub(super) mod refresh_tokens;
 pub(super) mod role_assignments;
@@ -52,6 +55,7 @@ tenant_owned!(
     invoices,
     memberships,
     outbox,
+    payments,
     role_assignments,
     role_permissions,
     roles,

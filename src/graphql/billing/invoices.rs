@@ -77,6 +77,11 @@ pub struct Invoice {
 
 #[async_graphql::ComplexObject]
 impl Invoice {
+    /// Its payments (M-Pesa pushes and what came of them), oldest first.
+    async fn payments(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::payments::Payment>> {
+        crate::graphql::payments::of_invoice(ctx, self.record.id).await
+    }
+
     /// A signed link (valid 90 days) to the invoice's printable page: the tenant's name
     /// and branding, the lines, tax and payments.
     async fn hosted_url(&self, ctx: &Context<'_>) -> Result<String> {
