@@ -42,6 +42,7 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "invoices",
     "changePlan",
     "cancelSubscription",
+    "payments",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -64,7 +65,7 @@ const NO_TENANT_DATA: &[&str] = &[
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
-const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice"];
+const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice", "payment"];
 
 /// One field of an SDL type: its name and its arguments' (name, type); an input field is
 /// kept as one pseudo-argument carrying its type.
@@ -285,6 +286,7 @@ struct Victim {
     invitation: String,
     api_key: String,
     invoice: String,
+    payment: String,
 }
 
 impl Victim {
@@ -307,6 +309,7 @@ impl Victim {
             invitation: "i".into(),
             api_key: "k".into(),
             invoice: "v".into(),
+            payment: "p".into(),
         }
     }
 }
@@ -352,6 +355,18 @@ async fn victim(app: &TestApp) -> Victim {
         .unwrap()
         .to_owned();
     let invoice = crate::billing::renewals::issue_now(app, &owner).await;
+    // A push whose callback never comes (the simulator's 9999): it stays PENDING.
+    let payment = owner
+        .gql(
+            app,
+            crate::payments::mpesa::PAY,
+            json!({ "invoice": invoice, "phone": "0708379999" }),
+        )
+        .await
+        .data()["payInvoice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     Victim {
         owner,
         store,
@@ -360,6 +375,7 @@ async fn victim(app: &TestApp) -> Victim {
         invitation,
         api_key,
         invoice,
+        payment,
     }
 }
 
@@ -370,6 +386,21 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
             "invoice",
             "query($id: ID!) { invoice(id: $id) { id number total { amount } } }",
             json!({ "id": v.invoice }),
+        ),
+        (
+            "payment",
+            "query($id: ID!) { payment(id: $id) { id status amount { amount } } }",
+            json!({ "id": v.payment }),
+        ),
+        (
+            "payInvoice",
+            "mutation($id: ID!) { payInvoice(invoiceId: $id, phoneNumber: \"0708374149\") { id } }",
+            json!({ "id": v.invoice }),
+        ),
+        (
+            "paymentUpdated",
+            "subscription($id: ID!) { paymentUpdated(paymentId: $id) { id status } }",
+            json!({ "id": v.payment }),
         ),
         (
             "updateStore",
@@ -440,7 +471,7 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
 /// A's subscription and invoices.
 const BILLING: &str = "{ subscription { id status cancelAtPeriodEnd plan { code } } \
     invoices { totalCount edges { node { id status amountPaid { amount } } } } \
-    tenant { credit { amount } } }";
+    payments { totalCount edges { node { id status } } } tenant { credit { amount } } }";
 
 /// Everything of A that an attack could change, as A's owner sees it.
 async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
@@ -481,6 +512,39 @@ fn refused(response: &GqlResponse, op: &str, allowed: &[&str]) -> bool {
                 && response.body()["data"][op].is_null()
         }
     }
+}
+
+/// A subscription that takes an id, run over `graphql-transport-ws` with `token` (and the
+/// headers as `connection_init` fields): refused when the connection is, or when its first
+/// message is an error with one of the allowed codes and no data.
+async fn live_refused(
+    app: &TestApp,
+    token: &str,
+    headers: &[(&str, &str)],
+    query: &str,
+    vars: Value,
+    allowed: &[&str],
+) -> bool {
+    let mut init = json!({ "authorization": format!("Bearer {token}") });
+    for (name, value) in headers {
+        init[*name] = json!(value);
+    }
+    let (mut ws, ack) = app.websocket_init("/graphql/ws", init).await;
+    if ack["type"] != "connection_ack" {
+        return true;
+    }
+    ws.subscribe("1", query, vars).await;
+    let first = ws.next_message().await;
+    let errors = match first["type"].as_str() {
+        Some("error") => first["payload"].clone(),
+        Some("next") => first["payload"]["errors"].clone(),
+        _ => return false,
+    };
+    let code = errors[0]["extensions"]["code"].as_str().unwrap_or_default();
+    allowed.contains(&code)
+        && first["payload"]["data"]
+            .as_object()
+            .is_none_or(|d| d.values().all(Value::is_null))
 }
 
 #[tokio::test]
@@ -605,6 +669,13 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             if op == "switchTenant" && *who == "an employee scoped to another store" {
                 continue; // entering their own tenant is theirs to do
             }
+            if query.starts_with("subscription") {
+                assert!(
+                    live_refused(&app, token, &headers, query, vars, allowed).await,
+                    "{who} / {op} over WebSocket"
+                );
+                continue;
+            }
             let response = app.graphql_as(token, &headers, query, vars).await;
             // Switching tenant and platform work are for users: a key is refused as
             // unauthenticated there.
@@ -658,6 +729,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         &v.api_key,
         &v.owner.tenant_id,
         &v.invoice,
+        &v.payment,
     ];
     for query in [
         TENANT,
@@ -701,6 +773,10 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
             ![
                 "store",
                 "invoice",
+                "payment",
+                "paymentUpdated",
+                // Paying is what a suspended tenant may always do.
+                "payInvoice",
                 "switchTenant",
                 "suspendTenant",
                 "reactivateTenant",
