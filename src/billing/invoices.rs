@@ -305,13 +305,17 @@ pub mod read {
         services.db.read(ctx).await?.invoice(id).await
     }
 
-    /// The invoice a hosted link names, with its tenant: NOT_FOUND for a link that is not
+    /// The invoice a hosted link names, with its tenant and payments: NOT_FOUND for a link that is not
     /// ours, is for another invoice, or has expired.
     pub async fn by_link(
         services: &Services,
         id: uuid::Uuid,
         token: &str,
-    ) -> AppResult<(Invoice, crate::tenancy::Tenant)> {
+    ) -> AppResult<(
+        Invoice,
+        crate::tenancy::Tenant,
+        Vec<crate::payments::Payment>,
+    )> {
         let not_found = crate::error::AppError::NotFound { entity: "invoice" };
         let claims = services
             .keys
@@ -332,7 +336,8 @@ pub mod read {
         };
         let scope = tx.into_tenant(&tenant).await?;
         let invoice = scope.invoice(id).await?.ok_or(not_found)?;
-        Ok((invoice, tenant))
+        let payments = scope.payments_of(vec![invoice.id]).await?;
+        Ok((invoice, tenant, payments))
     }
 
     /// The signed link to `invoice`'s printable page (valid for [`LINK_TTL`]).

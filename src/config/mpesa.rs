@@ -115,6 +115,13 @@ impl MpesaConfig {
             Some(list) => super::http::address_ranges("MPESA_CALLBACK_ALLOW", &list)?,
             None => Vec::new(),
         };
+        let callback_secret = vars.get("MPESA_CALLBACK_SECRET");
+        if env == MpesaEnv::Production && callback_secret.is_none() {
+            return Err(invalid(
+                "MPESA_CALLBACK_SECRET",
+                "required with MPESA_ENV=production (the same on every node)",
+            ));
+        }
         Ok(Self {
             env,
             base_url,
@@ -123,7 +130,7 @@ impl MpesaConfig {
             shortcode,
             passkey: needed("MPESA_PASSKEY", SANDBOX_PASSKEY)?,
             transaction_type,
-            callback_secret: vars.get("MPESA_CALLBACK_SECRET"),
+            callback_secret,
             callback_secret_file: data_dir.join("mpesa-callback-secret"),
             callback_allow,
             sim_callback_delay: Duration::from_millis(vars.number(

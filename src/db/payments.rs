@@ -206,6 +206,7 @@ impl TenantScope {
                 .set(C::PaidPhone, Expr::value(phone));
         }
         if let Some(flag) = change.flag {
+            let flag: String = flag.chars().take(300).collect();
             update = update.set(C::Flag, Expr::value(flag));
         }
         if change.queried {

@@ -1,6 +1,7 @@
 //! `GET /invoices/{id}?token=…`: the printable page of an invoice, for whoever holds its
 //! signed link (`Invoice.hostedUrl`): the tenant's name and branding (`settings.logoUrl`,
-//! `settings.brandColor`), the lines, tax, totals. No script, no external asset but the
+//! `settings.brandColor`), the lines, tax, totals, and the payments with their M-Pesa
+//! receipts. No script, no external asset but the
 //! tenant's own logo.
 
 use std::collections::HashMap;
@@ -27,7 +28,11 @@ fn colour(settings: &serde_json::Value) -> String {
     }
 }
 
-fn render(invoice: &Invoice, tenant: &crate::tenancy::Tenant) -> String {
+fn render(
+    invoice: &Invoice,
+    tenant: &crate::tenancy::Tenant,
+    payments: &[crate::payments::Payment],
+) -> String {
     let currency = escape(&invoice.currency);
     let amount = |minor: i64| format!("{currency} {}", decimal(minor));
     let logo = tenant.settings["logoUrl"]
@@ -65,6 +70,33 @@ fn render(invoice: &Invoice, tenant: &crate::tenancy::Tenant) -> String {
             .unwrap_or_default()
     };
     let rate = invoice.tax_rate_bp;
+    let mut received: String = payments
+        .iter()
+        .filter(|p| p.status == crate::payments::PaymentStatus::Succeeded)
+        .map(|p| {
+            format!(
+                "<tr><td>{} · M-Pesa {}</td><td class=\"n\">{}</td></tr>",
+                date(p.completed_at),
+                escape(
+                    p.receipt_number
+                        .as_deref()
+                        .unwrap_or("(confirmed by STK Query)")
+                ),
+                amount(p.amount_minor)
+            )
+        })
+        .collect();
+    if invoice.credit_applied_minor > 0 {
+        received.push_str(&format!(
+            "<tr><td>From the account's credit</td><td class=\"n\">{}</td></tr>",
+            amount(invoice.credit_applied_minor)
+        ));
+    }
+    let received = if received.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Payments</h2><table>{received}</table>")
+    };
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -81,7 +113,7 @@ fn render(invoice: &Invoice, tenant: &crate::tenancy::Tenant) -> String {
          <tr><td><strong>Total</strong></td><td class=\"n\"><strong>{total}</strong></td></tr>\
          <tr><td>Paid</td><td class=\"n\">{paid}</td></tr>\
          <tr><td><strong>Amount due</strong></td><td class=\"n\"><strong>{due_amount}</strong></td></tr>\
-         </table></body></html>",
+         </table>{received}</body></html>",
         number = escape(invoice.number.as_deref().unwrap_or("draft")),
         tenant = escape(&tenant.name),
         colour = colour(&tenant.settings),
@@ -107,7 +139,9 @@ pub(super) async fn show(
         return (StatusCode::NOT_FOUND, "no such invoice\n").into_response();
     };
     match crate::billing::invoices::read::by_link(&state.services, id, token).await {
-        Ok((invoice, tenant)) => Html(render(&invoice, &tenant)).into_response(),
+        Ok((invoice, tenant, payments)) => {
+            Html(render(&invoice, &tenant, &payments)).into_response()
+        }
         Err(crate::error::AppError::NotFound { .. }) => (
             StatusCode::NOT_FOUND,
             "no such invoice, or the link has expired\n",

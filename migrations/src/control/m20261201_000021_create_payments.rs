@@ -48,7 +48,7 @@ impl MigrationTrait for Migration {
                 col("result_desc").string_len(300).null().to_owned(),
                 col("paid_amount_minor").big_integer().null().to_owned(),
                 col("paid_phone").string_len(15).null().to_owned(),
-                col("flag").string_len(40).null().to_owned(),
+                col("flag").string_len(300).null().to_owned(),
                 col("initiated_by").string_len(20).not_null().to_owned(),
                 timestamp(Alias::new("created_at")),
                 timestamp(Alias::new("updated_at")),

@@ -87,6 +87,28 @@ async fn an_stk_push_settles_the_invoice_when_safaricom_calls_back() {
         .wait_for("asha@duka.example", "Payment received")
         .await;
     assert!(mail.subject().contains(&receipt), "{}", mail.subject());
+    // The printable page lists the payment with its receipt.
+    let hosted = owner
+        .gql(
+            &app,
+            "query($id: ID!) { invoice(id: $id) { hostedUrl } }",
+            json!({ "id": invoice }),
+        )
+        .await;
+    let url = hosted.data()["invoice"]["hostedUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("M-Pesa {receipt}")), "{page}");
     // A paid invoice has nothing to pay.
     let again = pay(&app, &owner, &invoice, "0708374149").await;
     assert_eq!(again.error_code(), "CONFLICT", "{}", again.body());
