@@ -453,6 +453,59 @@ impl TokenLease {
 }
 
 impl super::Db {
+    /// Stores a callback as it arrived (see [`PlatformTx::insert_callback`]) and, unless it
+    /// is flagged, queues `job(id)` to process it: both or neither. On PostgreSQL one
+    /// statement (one round trip, atomic on its own), so acknowledging a callback costs one
+    /// commit; elsewhere one transaction.
+    pub async fn receive_callback<J: msingi_jobs::Job>(
+        &self,
+        payment: Option<(TenantId, uuid::Uuid)>,
+        source: Option<String>,
+        body: String,
+        flag: Option<String>,
+        job: impl FnOnce(uuid::Uuid) -> J,
+    ) -> AppResult<uuid::Uuid> {
+        let Some(pool) = self.platform_postgres_pool() else {
+            let tx = self.platform_write(Access::Task(SystemTask::Mpesa)).await?;
+            let queue = flag.is_none();
+            let id = tx.insert_callback(payment, source, body, flag).await?;
+            if queue {
+                tx.enqueue(&job(id)).await?;
+            }
+            tx.commit().await?;
+            return Ok(id);
+        };
+        tracing::debug!(access = %Access::Task(SystemTask::Mpesa), "platform door, one statement");
+        let id = uuid::Uuid::now_v7();
+        let now = self.clock().now();
+        let queued = flag.is_none();
+        let payload = serde_json::to_value(job(id)).map_err(AppError::internal)?;
+        sqlx::query(
+            "WITH stored AS (\
+               INSERT INTO mpesa_callbacks \
+                 (id, received_at, tenant_id, payment_id, source, body, status, flag) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id) \
+             INSERT INTO outbox (tenant_id, job, queue, payload, created_at, attempts) \
+             SELECT NULL, $9, $10, $11, $2, 0 FROM stored WHERE $12",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(payment.map(|(t, _)| t.into_uuid()))
+        .bind(payment.map(|(_, p)| p))
+        .bind(source.map(|s| s.chars().take(60).collect::<String>()))
+        .bind(body)
+        .bind(if queued { "RECEIVED" } else { "FLAGGED" })
+        .bind(flag)
+        .bind(J::NAME)
+        .bind(J::QUEUE)
+        .bind(sqlx::types::Json(payload))
+        .bind(queued)
+        .execute(&pool)
+        .await
+        .map_err(AppError::internal)?;
+        Ok(id)
+    }
+
     /// The stored Daraja token of `consumer` if it is still good at `valid_at`.
     pub async fn daraja_token(
         &self,

@@ -99,14 +99,10 @@ pub async fn receive(
         (Some(_), false) => Some("from an address outside MPESA_CALLBACK_ALLOW".to_owned()),
         _ => None,
     };
-    let tx = db.platform_write(Access::Task(SystemTask::Mpesa)).await?;
-    let id = tx
-        .insert_callback(named.filter(|_| flag.is_none()), source, body, flag.clone())
+    let named = named.filter(|_| flag.is_none());
+    let id = db
+        .receive_callback(named, source, body, flag.clone(), ProcessMpesaCallback::new)
         .await?;
-    if flag.is_none() {
-        tx.enqueue(&ProcessMpesaCallback::new(id)).await?;
-    }
-    tx.commit().await?;
     if let Some(flag) = flag {
         tracing::warn!(callback = %id, %flag, "M-Pesa callback flagged");
     }
