@@ -47,6 +47,21 @@ async fn pay(
         .await
 }
 
+/// An app whose simulator holds its answers back (and `env`), a tenant with an open
+/// invoice, and a pending push for it: (app, owner, invoice id, the payment).
+async fn held_push(env: &[(&str, &str)]) -> (TestApp, Persona, String, Value) {
+    let mut builder = TestApp::builder().env("MPESA_SIM_CALLBACK_DELAY_MS", "3600000");
+    for (name, value) in env {
+        builder = builder.env(name, value);
+    }
+    let app = builder.spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let invoice = issue_now(&app, &owner).await;
+    let pushed = pay(&app, &owner, &invoice, "0708374149").await;
+    let payment = pushed.data()["payInvoice"].clone();
+    (app, owner, invoice, payment)
+}
+
 #[tokio::test]
 async fn an_stk_push_settles_the_invoice_when_safaricom_calls_back() {
     let app = TestApp::spawn().await;
@@ -199,15 +214,8 @@ async fn a_lost_callback_is_settled_by_the_sweeper_through_stk_query() {
 
 #[tokio::test]
 async fn a_pending_push_is_returned_again_and_the_control_api_decides_it() {
-    let app = TestApp::builder()
-        .env("MPESA_SIM_CALLBACK_DELAY_MS", "600000")
-        .spawn()
-        .await;
-    let owner = app.register("asha@duka.example", "Duka").await;
-    let invoice = issue_now(&app, &owner).await;
-    let first = pay(&app, &owner, &invoice, "0708374149").await;
+    let (app, owner, invoice, first) = held_push(&[]).await;
     let second = pay(&app, &owner, &invoice, "0708374149").await;
-    let first = first.data()["payInvoice"].clone();
     assert_eq!(
         second.data()["payInvoice"]["id"],
         first["id"],
@@ -265,14 +273,7 @@ fn callback_path(app: &TestApp, owner: &Persona, payment: &str) -> String {
 
 #[tokio::test]
 async fn a_hundred_identical_callbacks_settle_once_and_forgeries_change_nothing() {
-    let app = TestApp::builder()
-        .env("MPESA_SIM_CALLBACK_DELAY_MS", "600000")
-        .spawn()
-        .await;
-    let owner = app.register("asha@duka.example", "Duka").await;
-    let invoice = issue_now(&app, &owner).await;
-    let pushed = pay(&app, &owner, &invoice, "0708374149").await;
-    let p = pushed.data()["payInvoice"].clone();
+    let (app, owner, invoice, p) = held_push(&[]).await;
     let id = p["id"].as_str().unwrap().to_owned();
     let checkout = p["checkoutRequestId"].as_str().unwrap().to_owned();
     let body = success_body(&checkout, 1740.0, "NLJ7RT61SV", 254708374149);
@@ -351,14 +352,7 @@ async fn a_hundred_identical_callbacks_settle_once_and_forgeries_change_nothing(
 
 #[tokio::test]
 async fn an_amount_mismatch_is_flagged_for_review_not_settled() {
-    let app = TestApp::builder()
-        .env("MPESA_SIM_CALLBACK_DELAY_MS", "600000")
-        .spawn()
-        .await;
-    let owner = app.register("asha@duka.example", "Duka").await;
-    let invoice = issue_now(&app, &owner).await;
-    let pushed = pay(&app, &owner, &invoice, "0708374149").await;
-    let p = pushed.data()["payInvoice"].clone();
+    let (app, owner, _, p) = held_push(&[]).await;
     let id = p["id"].as_str().unwrap().to_owned();
     let body = success_body(
         p["checkoutRequestId"].as_str().unwrap(),
@@ -399,14 +393,7 @@ async fn an_amount_mismatch_is_flagged_for_review_not_settled() {
 
 #[tokio::test]
 async fn payment_updated_sends_the_current_state_then_the_final_one_over_websocket() {
-    let app = TestApp::builder()
-        .env("MPESA_SIM_CALLBACK_DELAY_MS", "600000")
-        .spawn()
-        .await;
-    let owner = app.register("asha@duka.example", "Duka").await;
-    let invoice = issue_now(&app, &owner).await;
-    let pushed = pay(&app, &owner, &invoice, "0708374149").await;
-    let p = pushed.data()["payInvoice"].clone();
+    let (app, owner, _, p) = held_push(&[]).await;
     let mut ws = app
         .websocket(
             "/graphql/ws",
@@ -500,4 +487,63 @@ async fn a_suspended_tenant_can_still_pay_and_bad_numbers_are_refused_by_name() 
         .to_owned();
     let done = settled(&app, &owner, &id, Duration::from_secs(15)).await;
     assert_eq!(done["status"], "SUCCEEDED");
+}
+
+#[tokio::test]
+async fn a_callback_acknowledged_by_a_node_killed_at_once_settles_when_a_worker_runs() {
+    let (app, owner, _, p) = held_push(&[("MSINGI_IN_PROCESS_WORKERS", "false")]).await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    // A second API node, in its own process, on the same database.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let node = format!("http://127.0.0.1:{port}");
+    let mut serve = app
+        .msingi(&["serve"])
+        .env("MSINGI_BIND", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_URL", &node)
+        .spawn()
+        .expect("start a node");
+    let ready = app
+        .eventually(Duration::from_secs(20), || async {
+            app.client
+                .get(format!("{node}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+    assert!(ready, "the node did not start");
+    // Safaricom's callback reaches it and is acknowledged; the node dies right after.
+    let body = success_body(
+        p["checkoutRequestId"].as_str().unwrap(),
+        1740.0,
+        "NLJ7RT61SZ",
+        254708374149,
+    );
+    let path = callback_path(&app, &owner, &id);
+    let ack = app
+        .client
+        .post(format!("{node}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 200);
+    serve.kill().expect("SIGKILL the node");
+    serve.wait().unwrap();
+    assert_eq!(
+        payment(&app, &owner, &id).await["status"],
+        "PENDING",
+        "nothing ran yet"
+    );
+    // A worker starts later: what was acknowledged is settled.
+    let mut worker = app.msingi(&["worker"]).spawn().expect("start a worker");
+    let done = settled(&app, &owner, &id, Duration::from_secs(30)).await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["receiptNumber"], "NLJ7RT61SZ");
+    assert_eq!(done["invoice"]["status"], "PAID");
 }
