@@ -46,7 +46,8 @@ pub fn grace(plan: &Plan, billing: &BillingConfig) -> Duration {
     Duration::days(days)
 }
 
-/// The invoice of `lines` for `subscription` over `period` on `plan`, for `tenant`.
+/// The invoice of `lines` for `subscription` over `period` on `plan`, for `tenant`, taxed
+/// at the tenant's own rate, else the plan's, else the deployment's.
 pub fn invoice_of(
     subscription: uuid::Uuid,
     period: (DateTime<Utc>, DateTime<Utc>),
@@ -60,7 +61,9 @@ pub fn invoice_of(
         period,
         currency: plan.price.currency.clone(),
         lines,
-        tax_rate_bp: tax_rate_bp(plan, billing),
+        tax_rate_bp: tenant
+            .tax_rate_bp
+            .unwrap_or_else(|| tax_rate_bp(plan, billing)),
         due_days: billing.due_days,
         slug: tenant.slug.as_str().to_owned(),
         first_dunning_day: billing.dunning_days.first().copied(),

@@ -86,6 +86,9 @@ pub struct Tenant {
     pub billing_phone: Option<String>,
     /// Credit applied to the next invoices, in minor units.
     pub credit_minor: i64,
+    /// Its own tax rate in basis points, set by platform admins (`None`: its plan's, else
+    /// the deployment's).
+    pub tax_rate_bp: Option<i32>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -326,6 +329,36 @@ pub mod manage {
         tx.invalidates_access_of(id);
         tx.commit().await?;
         Ok((after, modules))
+    }
+
+    /// Sets (or with `None` clears) a tenant's own tax rate, in basis points, over its
+    /// plan's and the deployment's: its next invoices use it. [PA]
+    pub async fn set_tax_rate(
+        services: &Services,
+        caller: &Caller,
+        id: TenantId,
+        rate_bp: Option<i32>,
+    ) -> AppResult<(Tenant, Vec<String>)> {
+        let admin = caller.platform_admin()?;
+        let tx = services
+            .db
+            .platform_write(Access::Admin(&admin, "tenant tax rate"))
+            .await?;
+        let tenant = tx
+            .set_tenant_tax_rate(id, rate_bp)
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
+        let changes = serde_json::json!({
+            "taxRate": rate_bp.map(|bp| crate::billing::money::decimal(i64::from(bp))),
+        });
+        for chain in [None, Some(id)] {
+            let entry = AuditEntry::new("platform.tenant.tax_rate", "tenant", id)
+                .with_changes(changes.clone());
+            tx.audit(chain, &caller.actor(), entry).await?;
+        }
+        let modules = tx.tenant_modules(id).await?.into_iter().collect();
+        tx.commit().await?;
+        Ok((tenant, modules))
     }
 
     /// Switches a module on or off for a tenant over what its plan says.

@@ -24,6 +24,7 @@ pub(crate) mod m20261201_000018_create_test_clock;
 pub(crate) mod m20261201_000019_create_invoices;
 pub(crate) mod m20261201_000020_add_billing_lifecycle;
 pub(crate) mod m20261201_000021_create_payments;
+pub(crate) mod m20261201_000022_add_tenant_tax_rate;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000019_create_invoices::Migration),
             Box::new(m20261201_000020_add_billing_lifecycle::Migration),
             Box::new(m20261201_000021_create_payments::Migration),
+            Box::new(m20261201_000022_add_tenant_tax_rate::Migration),
         ]
     }
 }

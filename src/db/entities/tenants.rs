@@ -12,6 +12,7 @@ pub struct Model {
     pub settings: Json,
     pub billing_phone: Option<String>,
     pub credit_minor: i64,
+    pub tax_rate_bp: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -207,6 +207,23 @@ impl PlatformTx {
         Ok(())
     }
 
+    /// Sets a tenant's own tax rate; `None` when there is no such tenant.
+    pub async fn set_tenant_tax_rate(
+        &self,
+        tenant: TenantId,
+        rate_bp: Option<i32>,
+    ) -> AppResult<Option<Tenant>> {
+        use crate::db::entities::tenants;
+        self.across_tenants::<tenants::Entity>()
+            .update()
+            .set(tenants::Column::TaxRateBp, Expr::value(rate_bp))
+            .set(tenants::Column::UpdatedAt, Expr::value(self.now()))
+            .filter(tenants::Column::Id.eq(tenant.into_uuid()))
+            .exec()
+            .await?;
+        self.find_tenant(tenant).await
+    }
+
     /// Sets a tenant's lifecycle state; `None` when there is no such tenant.
     pub async fn set_tenant_status(
         &self,

@@ -46,6 +46,7 @@ impl PlatformTx {
                 settings: Set(serde_json::json!({})),
                 billing_phone: Set(None),
                 credit_minor: Set(0),
+                tax_rate_bp: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
@@ -71,6 +72,7 @@ pub(in crate::db) fn to_tenant(row: tenants::Model) -> Tenant {
         settings: row.settings,
         billing_phone: row.billing_phone,
         credit_minor: row.credit_minor,
+        tax_rate_bp: row.tax_rate_bp,
         created_at: row.created_at,
     }
 }

@@ -75,6 +75,36 @@ impl PlatformTenantsMutation {
         Ok(tenant.into())
     }
 
+    /// Sets a tenant's own tax (VAT) percent, e.g. `"0"` for a zero-rated customer, over
+    /// its plan's and the deployment's; null clears it. Its next invoices use it. [PA]
+    async fn set_tenant_tax_rate(
+        &self,
+        ctx: &Context<'_>,
+        tenant_id: ID,
+        tax_rate: Option<crate::graphql::billing::Decimal>,
+    ) -> Result<Tenant> {
+        caller(ctx)?.platform_admin()?;
+        let rate = match tax_rate {
+            Some(rate) => Some(
+                crate::billing::money::parse_percent(&rate.0).ok_or_else(|| {
+                    crate::error::AppError::bad_input(
+                        "taxRate",
+                        "a percentage from 0 to 100 with at most two decimals",
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        let tenant = tenancy::tenants::manage::set_tax_rate(
+            services(ctx)?,
+            caller(ctx)?,
+            TenantId::parse(&tenant_id, "tenantId")?,
+            rate,
+        )
+        .await?;
+        Ok(tenant.into())
+    }
+
     /// Switches a module on or off for a tenant, over what its plan says. [PA]
     async fn set_tenant_module(
         &self,

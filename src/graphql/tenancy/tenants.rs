@@ -57,6 +57,9 @@ pub struct Tenant {
     /// The tenant's credit balance, applied to its next invoices (e.g. from an
     /// overpayment).
     credit: crate::graphql::billing::Money,
+    /// The tenant's own tax (VAT) percent, set by platform admins; null: its plan's, else
+    /// the deployment's default.
+    tax_rate: Option<crate::graphql::billing::Decimal>,
 }
 
 #[async_graphql::ComplexObject]
@@ -89,6 +92,9 @@ impl From<(TenantRecord, Vec<String>)> for Tenant {
             created_at: t.created_at,
             modules,
             billing_phone: t.billing_phone,
+            tax_rate: t.tax_rate_bp.map(|bp| {
+                crate::graphql::billing::Decimal(crate::billing::money::decimal(i64::from(bp)))
+            }),
             credit: crate::billing::Money::new(t.credit_minor, crate::billing::DEFAULT_CURRENCY)
                 .into(),
         }

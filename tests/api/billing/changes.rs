@@ -414,3 +414,68 @@ async fn only_billing_managers_change_or_cancel_the_plan() {
         .await;
     assert_eq!(listed.data()["invoices"]["totalCount"], 0);
 }
+
+#[tokio::test]
+async fn a_tenant_or_plan_tax_rate_overrides_the_default_and_only_platform_admins_set_it() {
+    const SET_TAX: &str = "mutation($t: ID!, $r: Decimal) { setTenantTaxRate(tenantId: $t, taxRate: $r) { taxRate } }";
+    const TOTALS: &str = "{ invoices(first: 1) { edges { node { subtotal { amount } tax { amount } total { amount } } } } }";
+    let (app, admin) = TestApp::with_platform_admin().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    // Owners cannot set their own tax; bad rates are refused naming the field.
+    let refused = owner
+        .gql(&app, SET_TAX, json!({ "t": owner.tenant_id, "r": "0" }))
+        .await;
+    assert_eq!(refused.error_code(), "FORBIDDEN");
+    for bad in ["101", "1.234", "-1", "x"] {
+        let refused = app
+            .graphql_as(
+                &admin,
+                &[],
+                SET_TAX,
+                json!({ "t": owner.tenant_id, "r": bad }),
+            )
+            .await;
+        assert_eq!(refused.error()["extensions"]["field"], "taxRate", "{bad}");
+    }
+    // A zero-rated tenant.
+    let set = app
+        .graphql_as(
+            &admin,
+            &[],
+            SET_TAX,
+            json!({ "t": owner.tenant_id, "r": "0" }),
+        )
+        .await;
+    assert_eq!(set.data()["setTenantTaxRate"]["taxRate"], "0.00");
+    super::renewals::issue_now(&app, &owner).await;
+    let invoice = owner.gql(&app, TOTALS, json!({})).await;
+    let invoice = &invoice.data()["invoices"]["edges"][0]["node"];
+    assert_eq!(invoice["tax"]["amount"], "0.00");
+    assert_eq!(invoice["total"]["amount"], "1500.00");
+    // Cleared, the plan's own rate applies (a new starter version taxed at 8%).
+    app.graphql_as(
+        &admin,
+        &[],
+        SET_TAX,
+        json!({ "t": owner.tenant_id, "r": null }),
+    )
+    .await
+    .data();
+    let plan = app
+        .graphql_as(
+            &admin,
+            &[],
+            "mutation($i: CreatePlanInput!) { createPlan(input: $i) { taxRate graceDays } }",
+            json!({ "i": { "code": "starter", "name": "Starter", "price": "1500", "interval": "MONTH",
+                "trialDays": 14, "modules": ["inventory"], "limits": { "stores": 3, "members": 5 },
+                "taxRate": "8", "graceDays": 3 } }),
+        )
+        .await;
+    assert_eq!(plan.data()["createPlan"]["taxRate"], "8.00");
+    assert_eq!(plan.data()["createPlan"]["graceDays"], 3);
+    super::renewals::issue_now(&app, &owner).await;
+    let invoice = owner.gql(&app, TOTALS, json!({})).await;
+    let invoice = &invoice.data()["invoices"]["edges"][0]["node"];
+    assert_eq!(invoice["tax"]["amount"], "120.00");
+    assert_eq!(invoice["total"]["amount"], "1620.00");
+}

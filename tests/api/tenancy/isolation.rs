@@ -465,6 +465,11 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
             SET_MODULE,
             json!({ "tenantId": v.owner.tenant_id, "module": "billing", "enabled": true }),
         ),
+        (
+            "setTenantTaxRate",
+            "mutation($id: ID!) { setTenantTaxRate(tenantId: $id, taxRate: \"0\") { id } }",
+            json!({ "id": v.owner.tenant_id }),
+        ),
     ]
 }
 
@@ -685,6 +690,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
                 "suspendTenant",
                 "reactivateTenant",
                 "setTenantModule",
+                "setTenantTaxRate",
             ];
             let allowed: Vec<&str> = if for_users.contains(&op) && who.contains("API key") {
                 allowed.iter().copied().chain(user_only).collect()
@@ -781,6 +787,7 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
                 "suspendTenant",
                 "reactivateTenant",
                 "setTenantModule",
+                "setTenantTaxRate",
             ]
             .contains(op)
         })
