@@ -102,7 +102,7 @@ pub async fn change_plan(
             };
             (patch, serde_json::json!({ "resumed": true }))
         }
-        SubscriptionStatus::Trialing => {
+        SubscriptionStatus::Trialing if subscription.trial_end.is_some_and(|end| now < end) => {
             fits(&scope, &target).await?;
             let patch = SubscriptionPatch {
                 plan_id: Some(target.id),

@@ -1,6 +1,7 @@
 //! The rules that move money and subscriptions: issuing an invoice (paid from credit as
 //! far as it goes, its owners mailed), paying one (an overpayment becomes credit; paying
-//! what is overdue restores a PAST_DUE or SUSPENDED subscription at once), and proration.
+//! what is overdue restores a PAST_DUE or SUSPENDED subscription at once, and paying the
+//! first invoice makes an ended trial ACTIVE), and proration.
 //! Every function runs inside the caller's unit of work, so it commits with the change
 //! that causes it or not at all.
 //!
@@ -195,16 +196,24 @@ async fn record(
 }
 
 /// A PAST_DUE or SUSPENDED subscription with nothing overdue left is ACTIVE again (its
-/// tenant's members may write from the next request on every node). True when it was.
+/// tenant's members may write from the next request on every node), and so is one whose
+/// trial ended once nothing is left open. True when it was.
 pub async fn restore(scope: &TenantScope) -> AppResult<bool> {
     let Some(subscription) = scope.subscription().await? else {
         return Ok(false);
     };
-    if !matches!(
-        subscription.status,
-        SubscriptionStatus::PastDue | SubscriptionStatus::Suspended
-    ) || scope.has_overdue_invoice(scope.now()).await?
-    {
+    let now = scope.now();
+    let restores = match subscription.status {
+        SubscriptionStatus::PastDue | SubscriptionStatus::Suspended => {
+            !scope.has_overdue_invoice(now).await?
+        }
+        SubscriptionStatus::Trialing => {
+            subscription.trial_end.is_some_and(|end| end <= now)
+                && scope.open_invoice_ids().await?.is_empty()
+        }
+        _ => false,
+    };
+    if !restores {
         return Ok(false);
     }
     scope

@@ -136,8 +136,12 @@ pub async fn renew(
         &tenant,
     );
     let invoice = lifecycle::issue(&scope, &tenant, new, links).await?;
+    // A trial ends ACTIVE once its first invoice is paid (at once when credit or a free
+    // plan covers it); until then it stays TRIALING, and dunning runs as for any invoice.
     let status = match subscription.status {
-        SubscriptionStatus::Trialing => SubscriptionStatus::Active,
+        SubscriptionStatus::Trialing if invoice.amount_due_minor() == 0 => {
+            SubscriptionStatus::Active
+        }
         other => other,
     };
     scope

@@ -140,10 +140,12 @@ async fn a_tenant_lives_a_year_in_seconds_with_one_invoice_per_period_numbered_w
         (at(&invoice["dueAt"]) - at(&invoice["issuedAt"])).num_days(),
         7
     );
+    // The trial ended; the subscription is ACTIVE once its first invoice is paid.
     let sub = subscription(&app, &mut owner).await;
-    assert_eq!(sub["status"], "ACTIVE");
+    assert_eq!(sub["status"], "TRIALING");
     assert_eq!(at(&sub["currentPeriodStart"]), trial_end);
     pay(&app, &owner, invoice["id"].as_str().unwrap(), "1740.00").await;
+    assert_eq!(subscription(&app, &mut owner).await["status"], "ACTIVE");
 
     // Eleven more months, each invoice paid when it comes, except the sixth month's.
     for month in 2..=12 {
