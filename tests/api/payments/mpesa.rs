@@ -280,7 +280,9 @@ async fn a_hundred_identical_callbacks_settle_once_and_forgeries_change_nothing(
 
     // Forged: the right payment, a wrong token; and a path that names nothing.
     let path = callback_path(&app, &owner, &id);
-    let forged = format!("{}0", &path[..path.len() - 1]);
+    // One hex digit changed (never to itself: the token ends in any digit).
+    let last = if path.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &path[..path.len() - 1]);
     for target in [forged.as_str(), "/webhooks/mpesa/whatever"] {
         let answer = app
             .client
