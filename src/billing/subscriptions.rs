@@ -94,14 +94,6 @@ pub struct SubscriptionPatch {
     pub suspended_at: Option<Option<DateTime<Utc>>>,
 }
 
-impl SubscriptionStatus {
-    /// Whether the tenant's members may write: not once grace ran out or it ended (reads
-    /// and paying stay allowed).
-    pub fn allows_writes(self) -> bool {
-        !matches!(self, Self::Suspended | Self::Canceled)
-    }
-}
-
 /// The first period of a new subscription on `plan` from `now`: the trial when the plan
 /// has one (status TRIALING, the period ends with the trial), else one interval.
 pub fn first_period(

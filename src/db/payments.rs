@@ -342,21 +342,6 @@ impl PlatformTx {
             .collect())
     }
 
-    /// Callbacks not yet processed, oldest first (what a restarted node re-queues).
-    pub async fn unprocessed_callbacks(&self, limit: u64) -> AppResult<Vec<uuid::Uuid>> {
-        Ok(self
-            .across_tenants::<mpesa_callbacks::Entity>()
-            .find()
-            .filter(mpesa_callbacks::Column::Status.eq("RECEIVED"))
-            .order_by_asc(mpesa_callbacks::Column::Id)
-            .limit(limit)
-            .all()
-            .await?
-            .into_iter()
-            .map(|c| c.id)
-            .collect())
-    }
-
     /// Everything flagged for review, newest first: callbacks, then payments.
     pub async fn flagged(&self, limit: u64) -> AppResult<Vec<Flagged>> {
         let mut flagged: Vec<Flagged> = self

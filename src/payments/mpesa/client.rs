@@ -181,11 +181,6 @@ impl Daraja {
         })
     }
 
-    /// The paybill or till payments go to.
-    pub fn shortcode(&self) -> &str {
-        &self.shortcode
-    }
-
     /// Asks Daraja to prompt `push.phone` for `push.amount` shillings.
     pub async fn stk_push(&self, push: &Push) -> Result<Accepted, DarajaError> {
         let now = self.db.clock().now();
