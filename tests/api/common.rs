@@ -136,14 +136,7 @@ impl TestAppBuilder {
         let dir = tempfile::tempdir().expect("temporary directory");
         let data_dir = dir.path().to_owned();
         let mut env: HashMap<String, String> = HashMap::new();
-        // A port known before the server starts, so PUBLIC_URL (Daraja's CallBackURL, the
-        // simulator's address) points at this server.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        env.insert("MSINGI_BIND".into(), format!("127.0.0.1:{port}"));
-        env.insert("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}"));
+        reserve_port(&mut env);
         env.insert("MPESA_SIM_CALLBACK_DELAY_MS".into(), "0".into());
         env.insert("MSINGI_DATA_DIR".into(), data_dir.display().to_string());
         env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
@@ -171,18 +164,29 @@ impl TestAppBuilder {
         if let Some(url) = redis_url() {
             env.insert("REDIS_URL".into(), url);
         }
+        let own_port = self.env.contains_key("MSINGI_BIND");
         env.extend(self.env);
-        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
-        let process_env = env.clone();
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        // The port was free when chosen, but until the server binds it any other socket
+        // of the machine (another test's outgoing connection) may take it: choose again.
+        let mut attempts = 0;
+        let (config, application) = loop {
+            let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+            match Application::build_with_clock(config.clone(), clock.clone()).await {
+                Ok(application) => break (config, application),
+                Err(e) if !own_port && attempts < 5 && format!("{e:#}").contains("in use") => {
+                    attempts += 1;
+                    reserve_port(&mut env);
+                }
+                Err(e) => panic!("the application builds: {e:#}"),
+            }
+        };
+        let process_env = env.clone();
         let database_url = config.database.url.clone();
         let owner_database_url = config.database.migration_url.clone();
         let platform_database_url = config.database.platform_url.clone();
         let node_config = config.clone();
         let node_clock = clock.clone();
-        let application = Application::build_with_clock(config, clock)
-            .await
-            .expect("the application builds");
         let address = format!("http://{}", application.local_addr());
         let db = application.db().clone();
 
@@ -460,9 +464,15 @@ impl TestApp {
     }
 
     /// Runs `msingi args…` like [`TestApp::msingi`]; its standard output, or a failure
-    /// with its standard error.
-    pub fn run_msingi(&self, args: &[&str]) -> Result<String, String> {
-        let output = self.msingi(args).output().expect("run msingi");
+    /// with its standard error. The wait happens off this runtime's thread: the server
+    /// under test runs on it and must go on (a unit of work it holds open would otherwise
+    /// keep SQLite's write lock from the command until its busy timeout).
+    pub async fn run_msingi(&self, args: &[&str]) -> Result<String, String> {
+        let mut command = self.msingi(args);
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("the msingi command's thread")
+            .expect("run msingi");
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
@@ -489,6 +499,17 @@ impl TestApp {
             None => Ok(()),
         }
     }
+}
+
+/// Chooses a free port for the server, known before it starts, so PUBLIC_URL (Daraja's
+/// CallBackURL, the simulator's address) points at it.
+fn reserve_port(env: &mut HashMap<String, String>) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    env.insert("MSINGI_BIND".into(), format!("127.0.0.1:{port}"));
+    env.insert("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}"));
 }
 
 impl Drop for TestApp {

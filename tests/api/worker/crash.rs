@@ -192,7 +192,7 @@ async fn a_poison_job_becomes_a_dead_letter_without_blocking_its_queue_and_is_op
         "{metrics}"
     );
     // ...and `msingi jobs` shows it, per queue and in the list.
-    let listed = app.run_msingi(&["jobs", "list", "--json"]).unwrap();
+    let listed = app.run_msingi(&["jobs", "list", "--json"]).await.unwrap();
     let queues: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let emails = queues
         .as_array()
@@ -202,22 +202,25 @@ async fn a_poison_job_becomes_a_dead_letter_without_blocking_its_queue_and_is_op
         .expect("the emails queue is listed");
     assert_eq!(emails["dead"], 1, "{listed}");
     assert_eq!(emails["pending"], 0, "{listed}");
-    let table = app.run_msingi(&["jobs"]).unwrap();
+    let table = app.run_msingi(&["jobs"]).await.unwrap();
     assert!(table.contains("emails"), "{table}");
-    let dead = app.run_msingi(&["jobs", "dead"]).unwrap();
+    let dead = app.run_msingi(&["jobs", "dead"]).await.unwrap();
     assert!(dead.contains(&letter.id.to_string()), "{dead}");
     let shown = app
         .run_msingi(&["jobs", "show", &letter.id.to_string()])
+        .await
         .unwrap();
     assert!(shown.contains("not an address"), "{shown}");
 
     // Retried: queued again with the same job id; it fails again and is filed anew.
     let retried = app
         .run_msingi(&["jobs", "retry", &letter.id.to_string()])
+        .await
         .unwrap();
     assert!(retried.contains("queued again"), "{retried}");
     let again = app
         .run_msingi(&["jobs", "retry", &letter.id.to_string()])
+        .await
         .unwrap_err();
     assert!(again.contains("already retried"), "{again}");
     let refiled = app
@@ -235,6 +238,7 @@ async fn a_poison_job_becomes_a_dead_letter_without_blocking_its_queue_and_is_op
 
     // Discarded: gone from the open letters, kept in the history.
     app.run_msingi(&["jobs", "discard", &second.id.to_string()])
+        .await
         .unwrap();
     assert!(app.db.dead_letters(false).await.unwrap().is_empty());
     let history = app.db.dead_letters(true).await.unwrap();
@@ -245,6 +249,7 @@ async fn a_poison_job_becomes_a_dead_letter_without_blocking_its_queue_and_is_op
     assert_eq!(resolutions, ["discarded", "retried"]);
     let unknown = app
         .run_msingi(&["jobs", "show", &uuid::Uuid::new_v4().to_string()])
+        .await
         .unwrap_err();
     assert!(unknown.contains("no dead letter"), "{unknown}");
 }
@@ -260,7 +265,7 @@ async fn msingi_jobs_counts_what_waits_in_a_queue_no_worker_serves() {
         .await
         .unwrap();
     assert_eq!(moved, 3);
-    let listed = app.run_msingi(&["jobs", "list", "--json"]).unwrap();
+    let listed = app.run_msingi(&["jobs", "list", "--json"]).await.unwrap();
     let queues: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let emails = &queues.as_array().unwrap()[0];
     assert_eq!(emails["queue"], "emails", "{listed}");
