@@ -25,7 +25,7 @@ pub mod rbac;
 pub mod request;
 pub mod services;
 pub mod telemetry;
-pub mod usage;
 pub mod tenancy;
+pub mod usage;
 pub mod worker;
 pub use app::Application;

@@ -150,14 +150,7 @@ pub async fn renew(
     let period = (job.period_end, plan.interval.period_end(job.period_end));
     let mut lines = vec![subscription_line(&plan, period)];
     lines.extend(usage);
-    let new = lifecycle::invoice_of(
-        subscription.id,
-        period,
-        &plan,
-        lines,
-        billing,
-        &tenant,
-    );
+    let new = lifecycle::invoice_of(subscription.id, period, &plan, lines, billing, &tenant);
     let invoice = lifecycle::issue(&scope, &tenant, new, links).await?;
     // A trial ends ACTIVE once its first invoice is paid (at once when credit or a free
     // plan covers it); until then it stays TRIALING, and dunning runs as for any invoice.

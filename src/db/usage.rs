@@ -62,7 +62,6 @@ impl crate::db::Db {
             .map(to_metric)
             .collect())
     }
-
 }
 
 impl PlatformTx {
@@ -141,7 +140,10 @@ impl TenantScope {
     /// Adds each delta to its rollup bucket (created at the delta when new), in one
     /// statement, in key order (so two writers never wait on each other in a cycle);
     /// returns the buckets as they now are.
-    pub async fn add_usage(&self, deltas: &BTreeMap<Bucket, Rollup>) -> AppResult<Vec<(Bucket, Rollup)>> {
+    pub async fn add_usage(
+        &self,
+        deltas: &BTreeMap<Bucket, Rollup>,
+    ) -> AppResult<Vec<(Bucket, Rollup)>> {
         let table = self.table::<usage_rollups::Entity>();
         let greatest = match table.backend() {
             DbBackend::Postgres => "GREATEST",

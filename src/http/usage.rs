@@ -83,7 +83,10 @@ pub(super) async fn record(State(state): State<AppState>, parts: Parts, body: By
 /// What is wrong with a body, naming the event and field when serde can say which.
 fn body_error(body: &[u8], e: &serde_json::Error) -> AppError {
     use serde_json::error::Category;
-    if matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io) {
+    if matches!(
+        e.classify(),
+        Category::Syntax | Category::Eof | Category::Io
+    ) {
         return AppError::bad_input(
             "body",
             format!("not valid JSON (line {}, column {})", e.line(), e.column()),
@@ -102,14 +105,39 @@ fn body_error(body: &[u8], e: &serde_json::Error) -> AppError {
     }
     for (i, event) in events.iter().enumerate() {
         if let Err(e) = serde_json::from_value::<UsageEventInput>(event.clone()) {
-            let field = ["id", "metric", "quantity", "occurredAt", "storeId", "properties"]
-                .into_iter()
-                .find(|f| e.to_string().contains(&format!("`{f}`")))
+            let field = event
+                .as_object()
+                .and_then(wrong_field)
                 .map_or_else(|| format!("events[{i}]"), |f| format!("events[{i}].{f}"));
             return AppError::bad_input(field, e.to_string());
         }
     }
     AppError::bad_input("body", e.to_string())
+}
+
+/// The field of an event object that is missing, unknown or of the wrong type.
+fn wrong_field(event: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    for required in ["id", "metric", "quantity"] {
+        if !event.contains_key(required) {
+            return Some(required.to_owned());
+        }
+    }
+    event.iter().find_map(|(name, value)| {
+        let fits = match name.as_str() {
+            "id" | "metric" => value.is_string(),
+            "quantity" => value.is_i64(),
+            "occurredAt" => {
+                value.is_null()
+                    || value
+                        .as_str()
+                        .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+            }
+            "storeId" => value.is_null() || value.is_string(),
+            "properties" => true,
+            _ => false,
+        };
+        (!fits).then(|| name.clone())
+    })
 }
 
 /// `GET /api/v1/openapi.json`.

@@ -55,11 +55,12 @@ pub async fn create(
         .platform_write(Access::Admin(&admin, "create metric"))
         .await?;
     let metric = tx.insert_metric(metric).await?;
-    let entry = AuditEntry::new("platform.metric.create", "metric", &metric.code)
-        .with_changes(serde_json::json!({
+    let entry = AuditEntry::new("platform.metric.create", "metric", &metric.code).with_changes(
+        serde_json::json!({
             "code": metric.code, "name": metric.name, "unit": metric.unit,
             "aggregation": metric.aggregation.as_str(),
-        }));
+        }),
+    );
     tx.audit(None, &caller.actor(), entry).await?;
     tx.commit().await?;
     Ok(metric)

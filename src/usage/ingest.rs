@@ -135,7 +135,11 @@ pub async fn record_in(
         let Some((metric, quantity, at)) = by_id.get(id) else {
             continue;
         };
-        for (granularity, start) in [(HOUR, hour_of(*at)), (DAY, day_of(*at)), (PERIOD, period_start)] {
+        for (granularity, start) in [
+            (HOUR, hour_of(*at)),
+            (DAY, day_of(*at)),
+            (PERIOD, period_start),
+        ] {
             deltas
                 .entry(Bucket {
                     metric: metric.clone(),
@@ -150,9 +154,10 @@ pub async fn record_in(
     if let Some(subscription) = &subscription {
         let plan = &subscription.plan;
         for (bucket, rollup) in buckets.iter().filter(|(b, _)| b.granularity == PERIOD) {
-            let (Some(&max), Some(metric)) =
-                (plan.limits.get(&bucket.metric), catalogue.get(&bucket.metric))
-            else {
+            let (Some(&max), Some(metric)) = (
+                plan.limits.get(&bucket.metric),
+                catalogue.get(&bucket.metric),
+            ) else {
                 continue;
             };
             let used = metric.aggregation.value(rollup);
@@ -201,7 +206,10 @@ fn check(
         ));
     }
     if event.quantity < 0 {
-        return Err(AppError::bad_input(field("quantity"), "must not be negative"));
+        return Err(AppError::bad_input(
+            field("quantity"),
+            "must not be negative",
+        ));
     }
     let occurred_at = event.occurred_at.unwrap_or(now);
     if occurred_at > now + MAX_AHEAD {
@@ -211,14 +219,18 @@ fn check(
         ));
     }
     let store = match &event.store_id {
-        Some(text) => Some(uuid::Uuid::parse_str(text).map_err(|_| {
-            AppError::bad_input(field("storeId"), "not a store id")
-        })?),
+        Some(text) => Some(
+            uuid::Uuid::parse_str(text)
+                .map_err(|_| AppError::bad_input(field("storeId"), "not a store id"))?,
+        ),
         None => None,
     };
     if let Some(properties) = &event.properties {
         if !properties.is_object() {
-            return Err(AppError::bad_input(field("properties"), "must be a JSON object"));
+            return Err(AppError::bad_input(
+                field("properties"),
+                "must be a JSON object",
+            ));
         }
         if properties.to_string().len() > MAX_PROPERTIES {
             return Err(AppError::bad_input(

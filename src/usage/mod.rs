@@ -16,6 +16,7 @@ use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 
 /// How a metric's events add up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "MetricAggregation")]
 pub enum Aggregation {
     /// The sum of the quantities.
     Sum,
@@ -169,9 +170,18 @@ mod tests {
     #[test]
     fn buckets_start_at_the_hour_the_day_and_the_month() {
         let at = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 58).unwrap();
-        assert_eq!(hour_of(at), Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap());
-        assert_eq!(day_of(at), Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap());
-        assert_eq!(month_of(at), Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            hour_of(at),
+            Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap()
+        );
+        assert_eq!(
+            day_of(at),
+            Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            month_of(at),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
         assert_eq!(
             next_month(month_of(at)),
             Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()

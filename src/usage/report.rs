@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Aggregation, DAY, HOUR, Rollup, day_of, hour_of, month_of, next_month, open_period};
 use crate::auth::Caller;
-use crate::billing::invoices::{InvoiceLine, LineKind};
 use crate::billing::Plan;
+use crate::billing::invoices::{InvoiceLine, LineKind};
 use crate::db::TenantScope;
 use crate::error::{AppError, AppResult};
 use crate::rbac::perm;
@@ -73,7 +73,7 @@ pub async fn series(
     if to <= from {
         return Err(AppError::bad_input("to", "must be after `from`"));
     }
-    let (first, step): (DateTime<Utc>, fn(DateTime<Utc>) -> DateTime<Utc>) = match granularity {
+    let (first, step): (DateTime<Utc>, Step) = match granularity {
         Granularity::Hour => (hour_of(from), |t| t + Duration::hours(1)),
         Granularity::Day => (day_of(from), |t| t + Duration::days(1)),
         Granularity::Month => (month_of(from), next_month),
@@ -106,6 +106,9 @@ pub async fn series(
     Ok(fold(metric, known.aggregation, &rollups, first, to, step))
 }
 
+/// From a step's start to the next one's.
+type Step = fn(DateTime<Utc>) -> DateTime<Utc>;
+
 /// Steps from `first` to `to`, each the rollups that start in it.
 fn fold(
     metric: &str,
@@ -113,7 +116,7 @@ fn fold(
     rollups: &[(DateTime<Utc>, Rollup)],
     first: DateTime<Utc>,
     to: DateTime<Utc>,
-    step: fn(DateTime<Utc>) -> DateTime<Utc>,
+    step: Step,
 ) -> UsageSeries {
     let mut points = Vec::new();
     let mut whole = Rollup::default();
@@ -164,9 +167,7 @@ pub async fn summary(services: &Services, caller: &Caller) -> AppResult<Vec<Usag
             "stores" => i64::try_from(scope.count_active_stores().await?).unwrap_or(i64::MAX),
             "members" => i64::try_from(scope.count_seats(None).await?).unwrap_or(i64::MAX),
             other => match catalogue.get(other) {
-                Some(metric) => used
-                    .get(other)
-                    .map_or(0, |r| metric.aggregation.value(r)),
+                Some(metric) => used.get(other).map_or(0, |r| metric.aggregation.value(r)),
                 None => continue,
             },
         };

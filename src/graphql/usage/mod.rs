@@ -128,8 +128,14 @@ impl UsageQuery {
         to: DateTime<Utc>,
         granularity: Granularity,
     ) -> Result<UsageSeries> {
-        let series =
-            report::series(services(ctx)?, caller(ctx)?, &metric, (from, to), granularity).await?;
+        let series = report::series(
+            services(ctx)?,
+            caller(ctx)?,
+            &metric,
+            (from, to),
+            granularity,
+        )
+        .await?;
         Ok(UsageSeries {
             metric: series.metric,
             points: series
