@@ -9,7 +9,6 @@
 
 pub mod catalogue;
 pub mod ingest;
-pub mod meter;
 pub mod report;
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
