@@ -21,5 +21,4 @@ mod payments;
 mod platform;
 mod schema;
 mod tenancy;
-mod usage;
 mod worker;

@@ -1,3 +1,0 @@
-//! Usage metering, as a tenant's servers and its owner use it.
-
-mod metering;
