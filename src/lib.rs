@@ -26,5 +26,6 @@ pub mod request;
 pub mod services;
 pub mod telemetry;
 pub mod tenancy;
+pub mod usage;
 pub mod worker;
 pub use app::Application;

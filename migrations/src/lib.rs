@@ -42,6 +42,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "invoice_lines",
     "invoice_counters",
     "payments",
+    "usage_events",
+    "usage_rollups",
+    "usage_alerts",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`

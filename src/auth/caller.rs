@@ -135,6 +135,11 @@ impl Caller {
         )
     }
 
+    /// Whether the caller is an API key.
+    pub fn is_api_key(&self) -> bool {
+        matches!(self.identity, Identity::ApiKey { .. })
+    }
+
     /// The user behind the request, if any (also for API keys: none).
     pub fn user_id(&self) -> Option<UserId> {
         match &self.identity {

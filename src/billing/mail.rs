@@ -147,6 +147,31 @@ pub fn payment_received(
     )
 }
 
+/// A soft quota reached `threshold` % (`used` of `max`) in the open period.
+pub fn usage_threshold(
+    tenant: &Tenant,
+    metric: &crate::usage::Metric,
+    (used, max, threshold): (i64, i64, i32),
+    link: &str,
+) -> Mail {
+    let what = if threshold >= 100 {
+        "has reached its quota".to_owned()
+    } else {
+        format!("is at {threshold}% of its quota")
+    };
+    render(
+        format!("{}: {} {what}", tenant.name, metric.name),
+        "Hello,",
+        &format!(
+            "{} has used {used} of the {max} {} of {} its plan includes this billing period. Usage past the quota is still recorded and billed as the plan says; a larger plan raises it.",
+            tenant.name, metric.unit, metric.name
+        ),
+        "See usage",
+        link,
+        FOOTER,
+    )
+}
+
 /// Queues `mail` to every owner of the scope's tenant.
 pub async fn to_owners(scope: &TenantScope, tenant: &Tenant, mail: Mail) -> AppResult<()> {
     for owner in scope.owner_ids().await? {

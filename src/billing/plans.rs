@@ -88,6 +88,9 @@ pub struct Plan {
     pub modules: BTreeSet<String>,
     /// Its limits.
     pub limits: Limits,
+    /// The limits of metrics that are soft quotas: usage past them is accepted (and the
+    /// owner told); the others refuse it.
+    pub soft_limits: BTreeSet<String>,
     /// Prices of metered usage.
     pub metered_prices: Vec<MeteredPrice>,
     /// Days PAST_DUE before SUSPENDED (`None`: `BILLING_GRACE_DAYS`).
@@ -123,6 +126,8 @@ pub struct NewPlan {
     pub modules: BTreeSet<String>,
     /// Limits.
     pub limits: Limits,
+    /// Which limits are soft quotas.
+    pub soft_limits: BTreeSet<String>,
     /// Metered prices.
     pub metered_prices: Vec<MeteredPrice>,
     /// Grace days (`None`: the deployment's).
@@ -170,12 +175,18 @@ fn is_code(text: &str) -> bool {
         && text.as_bytes()[0].is_ascii_lowercase()
 }
 
-/// Parses a limits object: names of lower-case letters, digits and `_`; whole numbers ≥ 0.
-pub fn parse_limits(value: &serde_json::Value, field: &'static str) -> Result<Limits, AppError> {
+/// Parses a limits object: names of lower-case letters, digits and `_`; each a whole
+/// number ≥ 0 (a hard limit) or `{"max": n, "soft": true}` (a soft quota of a metric).
+/// Returns the limits and the names of the soft ones.
+pub fn parse_limits(
+    value: &serde_json::Value,
+    field: &'static str,
+) -> Result<(Limits, BTreeSet<String>), AppError> {
     let Some(object) = value.as_object() else {
         return Err(AppError::bad_input(field, "must be a JSON object"));
     };
     let mut limits = Limits::new();
+    let mut soft = BTreeSet::new();
     for (name, max) in object {
         if !(1..=40).contains(&name.len())
             || !name
@@ -187,19 +198,54 @@ pub fn parse_limits(value: &serde_json::Value, field: &'static str) -> Result<Li
                 format!("{name:?} is not a limit name (lower-case letters, digits, _)"),
             ));
         }
-        match max.as_i64() {
+        let (max, is_soft) = match max {
+            serde_json::Value::Object(quota) => (
+                quota.get("max").and_then(serde_json::Value::as_i64),
+                quota.get("soft").and_then(serde_json::Value::as_bool) == Some(true),
+            ),
+            other => (other.as_i64(), false),
+        };
+        match max {
             Some(n) if n >= 0 => {
                 limits.insert(name.clone(), n);
+                if is_soft {
+                    if matches!(name.as_str(), "stores" | "members") {
+                        return Err(AppError::bad_input(
+                            field,
+                            format!("{name}: only a metric's quota can be soft"),
+                        ));
+                    }
+                    soft.insert(name.clone());
+                }
             }
             _ => {
                 return Err(AppError::bad_input(
                     field,
-                    format!("{name}: must be a whole number of at least 0"),
+                    format!(
+                        "{name}: must be a whole number of at least 0, or {{\"max\": n, \"soft\": true}}"
+                    ),
                 ));
             }
         }
     }
-    Ok(limits)
+    Ok((limits, soft))
+}
+
+/// Limits as `createPlan` takes them and `Plan.limits` shows them: a number, or
+/// `{"max": n, "soft": true}` for a soft quota.
+pub fn limits_json(limits: &Limits, soft: &BTreeSet<String>) -> serde_json::Value {
+    limits
+        .iter()
+        .map(|(name, max)| {
+            let value = if soft.contains(name) {
+                serde_json::json!({ "max": max, "soft": true })
+            } else {
+                serde_json::json!(max)
+            };
+            (name.clone(), value)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 impl NewPlan {
@@ -254,9 +300,9 @@ impl NewPlan {
             }
             modules.insert(module);
         }
-        let limits = match &input.limits {
+        let (limits, soft_limits) = match &input.limits {
             Some(value) => parse_limits(value, "input.limits")?,
-            None => Limits::new(),
+            None => Default::default(),
         };
         let mut metered_prices = Vec::new();
         for (metric, unit_price, included) in input.metered_prices {
@@ -304,6 +350,7 @@ impl NewPlan {
             rank: input.rank,
             modules,
             limits,
+            soft_limits,
             metered_prices,
             grace_days: input.grace_days,
             tax_rate_bp,
@@ -338,7 +385,7 @@ pub mod manage {
         let entry = AuditEntry::new("platform.plan.create", "plan", plan.id).with_changes(
             serde_json::json!({
                 "code": plan.code, "version": plan.version, "price": plan.price.decimal(),
-                "currency": plan.price.currency, "limits": plan.limits, "modules": plan.modules,
+                "currency": plan.price.currency, "limits": super::limits_json(&plan.limits, &plan.soft_limits), "modules": plan.modules,
             }),
         );
         tx.audit(None, &caller.actor(), entry).await?;

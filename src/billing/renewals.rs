@@ -86,7 +86,28 @@ pub async fn renew(
         .own_tenant()
         .await?
         .ok_or(AppError::NotFound { entity: "tenant" })?;
+    // The period that ends is billed for its metered usage, at the prices of the plan it
+    // ends on.
+    let usage = crate::usage::report::invoice_lines(
+        &scope,
+        &subscription.plan,
+        subscription.current_period_start,
+    )
+    .await?;
     if subscription.cancel_at_period_end {
+        if !usage.is_empty() {
+            // The last period's usage, on an invoice of its own (keyed by the end, which
+            // no renewal takes now).
+            let new = lifecycle::invoice_of(
+                subscription.id,
+                (job.period_end, job.period_end),
+                &subscription.plan,
+                usage,
+                billing,
+                &tenant,
+            );
+            lifecycle::issue(&scope, &tenant, new, links).await?;
+        }
         scope
             .update_subscription(
                 subscription.id,
@@ -127,14 +148,9 @@ pub async fn renew(
         .await?
         .unwrap_or(subscription.plan.clone());
     let period = (job.period_end, plan.interval.period_end(job.period_end));
-    let new = lifecycle::invoice_of(
-        subscription.id,
-        period,
-        &plan,
-        vec![subscription_line(&plan, period)],
-        billing,
-        &tenant,
-    );
+    let mut lines = vec![subscription_line(&plan, period)];
+    lines.extend(usage);
+    let new = lifecycle::invoice_of(subscription.id, period, &plan, lines, billing, &tenant);
     let invoice = lifecycle::issue(&scope, &tenant, new, links).await?;
     // A trial ends ACTIVE once its first invoice is paid (at once when credit or a free
     // plan covers it); until then it stays TRIALING, and dunning runs as for any invoice.

@@ -21,6 +21,12 @@ pub struct BillingConfig {
     pub dunning_days: Vec<u32>,
     /// `BILLING_CANCEL_AFTER_DAYS` (default 30): days SUSPENDED before CANCELED.
     pub cancel_after_days: u32,
+    /// `USAGE_LATE_GRACE_MINUTES` (default 60): how late a usage event from before the open
+    /// billing period may arrive and still count (in the open period).
+    pub usage_late_grace_minutes: u32,
+    /// `USAGE_RETENTION_DAYS` (default 90): how long raw usage events are kept (rollups
+    /// stay as long as invoices).
+    pub usage_retention_days: u32,
 }
 
 impl BillingConfig {
@@ -67,6 +73,11 @@ impl BillingConfig {
             grace_days: days("BILLING_GRACE_DAYS", 7)?,
             dunning_days,
             cancel_after_days: days("BILLING_CANCEL_AFTER_DAYS", 30)?,
+            usage_late_grace_minutes: u32::try_from(
+                vars.number("USAGE_LATE_GRACE_MINUTES", 60, 0)?.min(10_080),
+            )
+            .unwrap_or(10_080),
+            usage_retention_days: days("USAGE_RETENTION_DAYS", 90)?.max(1),
         })
     }
 }

@@ -27,6 +27,7 @@ mod platform;
 mod rbac;
 mod scope;
 mod tenancy;
+mod usage;
 
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ pub use outbox::PendingJob;
 pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};
 pub use scope::{AfterCommit, GlobalTx, PlatformTx, TenantScope};
+pub use usage::NewUsageEvent;
 
 use crate::clock::SharedClock;
 use crate::config::DatabaseKind;
@@ -344,6 +346,9 @@ const TENANT_WRITABLE: &[&str] = &[
     "invoice_lines",
     "invoice_counters",
     "payments",
+    "usage_events",
+    "usage_rollups",
+    "usage_alerts",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security
@@ -360,7 +365,7 @@ fn grants(role: &str) -> String {
          GRANT SELECT, UPDATE (name, settings, billing_phone, credit_minor, updated_at) ON tenants TO {role};\n\
          GRANT SELECT (id, email, name, phone, email_verified_at, is_platform_admin, created_at) ON users TO {role};\n\
          GRANT SELECT ON member_profiles TO {role};\n\
-         GRANT SELECT ON plans TO {role};\n\
+         GRANT SELECT ON plans, metrics TO {role};\n\
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n\
          GRANT USAGE ON SCHEMA apalis TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA apalis TO {role};\n\

@@ -253,6 +253,79 @@ impl<'s, E: EntityTrait, D, C: ConnectionTrait> Table<'s, E, D, C> {
         model.insert(self.tx).await
     }
 
+    /// Sets `tenant_id` on each of `models` on a tenant handle (refusing a table that
+    /// names no tenant), as [`Table::insert`] does for one.
+    fn owned<A>(&self, models: Vec<A>) -> Result<Vec<A>, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E>,
+    {
+        let Some((tenant, column)) = self.tenant else {
+            return Ok(models);
+        };
+        let Some(column) = column else {
+            return Err(DbErr::Custom(format!(
+                "{} is not inserted from a tenant scope",
+                E::default().table_name()
+            )));
+        };
+        Ok(models
+            .into_iter()
+            .map(|mut model| {
+                model.set(column, tenant.into_uuid().into());
+                model
+            })
+            .collect())
+    }
+
+    /// Inserts those of `models` whose primary key is new, in one statement; returns the
+    /// keys it inserted (a key already there, also one a concurrent transaction inserted,
+    /// is skipped and not returned).
+    pub(super) async fn insert_new<A>(
+        &self,
+        models: Vec<A>,
+    ) -> Result<Vec<<E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType>, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        match E::insert_many(self.owned(models)?)
+            .on_conflict_do_nothing()
+            .exec_with_returning_keys(self.tx)
+            .await?
+        {
+            sea_orm::TryInsertResult::Inserted(keys) => Ok(keys),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Inserts `models` in one statement, resolving a clash as `on_conflict` says, and
+    /// returns the rows as written.
+    pub(super) async fn upsert<A>(
+        &self,
+        models: Vec<A>,
+        on_conflict: sea_orm::sea_query::OnConflict,
+    ) -> Result<Vec<E::Model>, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        E::insert_many(self.owned(models)?)
+            .on_conflict(on_conflict)
+            .exec_with_returning(self.tx)
+            .await
+    }
+
+    /// The backend, for the few expressions that differ between the two.
+    pub(super) fn backend(&self) -> DbBackend {
+        self.tx.get_database_backend()
+    }
+
     /// Serialises writers on `key` until the transaction ends (PostgreSQL; SQLite writers are serial already).
     pub(super) async fn advisory_lock(&self, key: &str) -> AppResult<()> {
         if self.tx.get_database_backend() == DbBackend::Postgres {

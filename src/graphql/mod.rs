@@ -19,6 +19,7 @@ mod platform;
 mod rbac;
 mod socket;
 mod tenancy;
+mod usage;
 
 use async_graphql::{Context, MergedObject, Schema};
 
@@ -45,6 +46,7 @@ pub struct Query(
     billing::plans::BillingQuery,
     billing::invoices::InvoicesQuery,
     payments::PaymentsQuery,
+    usage::UsageQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -61,6 +63,7 @@ pub struct Mutation(
     platform::tenants::PlatformTenantsMutation,
     billing::plans::BillingMutation,
     payments::PaymentsMutation,
+    usage::UsageMutation,
 );
 
 /// The executable schema.

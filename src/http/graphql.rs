@@ -37,7 +37,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Authorization: Bearer …`, `X-Tenant-ID`, `X-Store-ID`.
-fn credentials(headers: &HeaderMap) -> Credentials {
+pub(super) fn credentials(headers: &HeaderMap) -> Credentials {
     let bearer = header(headers, "authorization").and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
         scheme
@@ -54,7 +54,7 @@ fn credentials(headers: &HeaderMap) -> Credentials {
 
 /// `application/json` (or `application/graphql-response+json`), with optional parameters
 /// (`; charset=utf-8`): the media type itself must match exactly.
-fn is_json_media_type(content_type: &str) -> bool {
+pub(super) fn is_json_media_type(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     essence.eq_ignore_ascii_case("application/json")
         || essence.eq_ignore_ascii_case("application/graphql-response+json")
@@ -77,7 +77,7 @@ fn body_error(e: &serde_json::Error) -> String {
 }
 
 /// Resolves the caller, or answers INTERNAL when the database cannot be asked.
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     meta: &RequestMeta,
     credentials: Credentials,

@@ -10,6 +10,7 @@ mod invoice_page;
 mod middleware;
 mod mpesa;
 mod pages;
+mod usage;
 
 use std::sync::Arc;
 
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/invoices/{id}", get(invoice_page::show))
+        .route("/api/v1/usage", axum::routing::post(usage::record))
+        .route("/api/v1/openapi.json", get(usage::openapi))
         .route(
             "/webhooks/mpesa/{*rest}",
             axum::routing::post(mpesa::callback),

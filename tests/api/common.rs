@@ -771,6 +771,7 @@ const MIGRATION_SOURCES: &[&str] = &[
     include_str!("../../migrations/src/control/m20261201_000020_add_billing_lifecycle.rs"),
     include_str!("../../migrations/src/control/m20261201_000021_create_payments.rs"),
     include_str!("../../migrations/src/control/m20261201_000022_add_tenant_tax_rate.rs"),
+    include_str!("../../migrations/src/control/m20261201_000023_create_usage.rs"),
 ];
 
 fn database_url(admin_url: &str, database: &str) -> String {

@@ -21,4 +21,5 @@ mod payments;
 mod platform;
 mod schema;
 mod tenancy;
+mod usage;
 mod worker;

@@ -25,6 +25,7 @@ pub(crate) mod m20261201_000019_create_invoices;
 pub(crate) mod m20261201_000020_add_billing_lifecycle;
 pub(crate) mod m20261201_000021_create_payments;
 pub(crate) mod m20261201_000022_add_tenant_tax_rate;
+pub(crate) mod m20261201_000023_create_usage;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000020_add_billing_lifecycle::Migration),
             Box::new(m20261201_000021_create_payments::Migration),
             Box::new(m20261201_000022_add_tenant_tax_rate::Migration),
+            Box::new(m20261201_000023_create_usage::Migration),
         ]
     }
 }

@@ -20,6 +20,8 @@ use crate::ids::TenantId;
 use crate::tenancy::CORE;
 
 pub(super) fn to_plan(row: plans::Model) -> Plan {
+    let (limits, soft_limits) =
+        crate::billing::plans::parse_limits(&row.limits, "limits").unwrap_or_default();
     Plan {
         id: row.id,
         code: row.code,
@@ -31,7 +33,8 @@ pub(super) fn to_plan(row: plans::Model) -> Plan {
         trial_days: row.trial_days,
         rank: row.rank,
         modules: serde_json::from_value(row.modules).unwrap_or_default(),
-        limits: serde_json::from_value(row.limits).unwrap_or_default(),
+        limits,
+        soft_limits,
         metered_prices: serde_json::from_value::<Vec<MeteredPrice>>(row.metered_prices)
             .unwrap_or_default(),
         grace_days: row.grace_days,
@@ -143,7 +146,10 @@ impl PlatformTx {
                 trial_days: Set(new.trial_days),
                 rank: Set(rank),
                 modules: Set(serde_json::json!(new.modules)),
-                limits: Set(serde_json::json!(new.limits)),
+                limits: Set(crate::billing::plans::limits_json(
+                    &new.limits,
+                    &new.soft_limits,
+                )),
                 metered_prices: Set(serde_json::json!(new.metered_prices)),
                 grace_days: Set(new.grace_days),
                 tax_rate_bp: Set(new.tax_rate_bp),

@@ -12,6 +12,7 @@ pub(super) mod job_dead_letters;
 pub(super) mod job_effects;
 pub(super) mod member_profiles;
 pub(super) mod memberships;
+pub(super) mod metrics;
 pub(super) mod mpesa_callbacks;
 pub(super) mod mpesa_tokens;
 pub(super) mod outbox;
@@ -28,6 +29,9 @@ pub(super) mod tenant_job_effects;
 pub(super) mod tenant_modules;
 pub(super) mod tenants;
 pub(super) mod test_clock;
+pub(super) mod usage_alerts;
+pub(super) mod usage_events;
+pub(super) mod usage_rollups;
 pub(super) mod user_tokens;
 pub(super) mod users;
 
@@ -62,6 +66,9 @@ tenant_owned!(
     subscriptions,
     tenant_job_effects,
     tenant_modules,
+    usage_alerts,
+    usage_events,
+    usage_rollups,
 );
 
 impl TenantOwned for stores::Entity {
@@ -111,3 +118,6 @@ impl Global for tenants::Entity {}
 /// The plan catalogue: public.
 impl Global for plans::Entity {}
 impl Public for plans::Entity {}
+/// The metric catalogue: public.
+impl Global for metrics::Entity {}
+impl Public for metrics::Entity {}

@@ -89,7 +89,10 @@ impl From<billing::Plan> for Plan {
             interval: p.interval.into(),
             trial_days: p.trial_days,
             modules: p.modules.into_iter().collect(),
-            limits: Json(serde_json::json!(p.limits)),
+            limits: Json(crate::billing::plans::limits_json(
+                &p.limits,
+                &p.soft_limits,
+            )),
             metered_prices: p
                 .metered_prices
                 .into_iter()

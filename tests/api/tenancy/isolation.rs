@@ -43,6 +43,8 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "changePlan",
     "cancelSubscription",
     "payments",
+    "usage",
+    "usageSummary",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -62,6 +64,9 @@ const NO_TENANT_DATA: &[&str] = &[
     "clock",
     "createPlan",
     "advanceClock",
+    // The metric catalogue (public) and its platform management.
+    "metrics",
+    "createMetric",
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
@@ -466,6 +471,12 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
             json!({ "tenantId": v.owner.tenant_id, "module": "billing", "enabled": true }),
         ),
         (
+            "recordUsage",
+            "mutation($id: ID!) { recordUsage(events: [{ id: \"evil-1\", metric: \"api_calls\", \
+             quantity: 1, storeId: $id }]) { accepted } }",
+            json!({ "id": v.store }),
+        ),
+        (
             "setTenantTaxRate",
             "mutation($id: ID!) { setTenantTaxRate(tenantId: $id, taxRate: \"0\") { id } }",
             json!({ "id": v.owner.tenant_id }),
@@ -694,6 +705,10 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             ];
             let allowed: Vec<&str> = if for_users.contains(&op) && who.contains("API key") {
                 allowed.iter().copied().chain(user_only).collect()
+            } else if op == "recordUsage" {
+                // Another tenant's store is no store of the caller's: the event is refused
+                // naming `events[0].storeId`.
+                allowed.iter().copied().chain(["BAD_USER_INPUT"]).collect()
             } else {
                 allowed.to_vec()
             };
@@ -788,6 +803,8 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
                 "reactivateTenant",
                 "setTenantModule",
                 "setTenantTaxRate",
+                // The victim's plan has no metering: refused for that, whatever its status.
+                "recordUsage",
             ]
             .contains(op)
         })

@@ -1,0 +1,3 @@
+//! Usage metering, as a tenant's servers and its owner use it.
+
+mod metering;
