@@ -302,7 +302,7 @@ async fn api_key(services: &Services, presented: &str) -> AppResult<Identity> {
                     user_id: creator,
                     platform_admin: false,
                 };
-                match TenantContext::for_member(&services.db, principal, key.tenant, None).await {
+                match TenantContext::for_member_in(&system, principal, key.tenant, None).await {
                     Ok(ctx) => Some(ctx),
                     Err(AppError::NotFound { .. }) => return Ok(Identity::Invalid),
                     Err(other) => return Err(other),

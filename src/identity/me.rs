@@ -73,37 +73,22 @@ pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
         user_id: me.id,
         platform_admin: me.platform_admin,
     };
-    let mut memberships = Vec::new();
+    // Everything the platform door answers first, then its connection goes back: a
+    // request never holds one pooled connection while it waits for another.
+    let mut entered = Vec::new();
     for membership in system.memberships_of(me.id).await? {
         // The context read the tenant's modules already; only a tenant the caller cannot
         // enter (suspended membership, closed tenant) needs them read here.
-        let (roles, modules) = match TenantContext::for_member(
-            &services.db,
-            principal.clone(),
-            membership.tenant.id,
-            None,
-        )
-        .await
+        match TenantContext::for_member_in(&system, principal.clone(), membership.tenant.id, None)
+            .await
         {
-            Ok(ctx) => (
-                held_roles(&services.db.read(&ctx).await?, me.id).await?,
-                ctx.modules().iter().cloned().collect(),
-            ),
-            Err(AppError::NotFound { .. }) => (
-                Vec::new(),
-                system
-                    .tenant_modules(membership.tenant.id)
-                    .await?
-                    .into_iter()
-                    .collect(),
-            ),
+            Ok(ctx) => entered.push((membership, Ok(ctx))),
+            Err(AppError::NotFound { .. }) => {
+                let modules = system.tenant_modules(membership.tenant.id).await?;
+                entered.push((membership, Err(modules.into_iter().collect())));
+            }
             Err(other) => return Err(other),
-        };
-        memberships.push(MembershipView {
-            membership,
-            modules,
-            roles,
-        });
+        }
     }
     let (active_tenant, permissions) = match caller.active_tenant() {
         Some(ctx) => (
@@ -115,6 +100,22 @@ pub async fn me(services: &Services, caller: &Caller) -> AppResult<MeView> {
         ),
         None => (None, Vec::new()),
     };
+    drop(system);
+    let mut memberships = Vec::new();
+    for (membership, entered) in entered {
+        let (roles, modules) = match entered {
+            Ok(ctx) => (
+                held_roles(&services.db.read(&ctx).await?, me.id).await?,
+                ctx.modules().iter().cloned().collect(),
+            ),
+            Err(modules) => (Vec::new(), modules),
+        };
+        memberships.push(MembershipView {
+            membership,
+            modules,
+            roles,
+        });
+    }
     Ok(MeView {
         user,
         memberships,

@@ -91,10 +91,22 @@ impl TenantContext {
         tenant: TenantId,
         store: Option<StoreId>,
     ) -> AppResult<Self> {
-        let user = principal.user_id().ok_or(AppError::Unauthenticated)?;
         let system = db
             .platform_read(Access::Task(SystemTask::ResolveContext))
             .await?;
+        Self::for_member_in(&system, principal, tenant, store).await
+    }
+
+    /// [`for_member`](Self::for_member) inside a platform transaction the caller already
+    /// holds: a request never waits for a second pooled connection while holding one (eight
+    /// such requests on an eight-connection pool would wait on each other until timeout).
+    pub(crate) async fn for_member_in(
+        system: &PlatformTx,
+        principal: Principal,
+        tenant: TenantId,
+        store: Option<StoreId>,
+    ) -> AppResult<Self> {
+        let user = principal.user_id().ok_or(AppError::Unauthenticated)?;
         if !system.is_active_member(tenant, user).await? {
             return Err(AppError::NotFound { entity: "tenant" });
         }

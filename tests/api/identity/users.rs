@@ -694,3 +694,21 @@ async fn an_ended_session_is_refused_although_nodes_cache_sessions() {
         .await
         .data();
 }
+
+#[tokio::test]
+async fn many_me_requests_at_once_all_answer() {
+    // `me` reads the platform's view and then each tenant's; a request that held its first
+    // pooled connection while waiting for a second would wait forever once as many such
+    // requests as the pool has connections arrived together (then time out as INTERNAL).
+    let app = TestApp::spawn().await;
+    let owner = app.register("kamau@many.example", "Many").await;
+    let answers = futures::future::join_all((0..24).map(|_| owner.gql(&app, ME, json!({})))).await;
+    for me in &answers {
+        assert_eq!(
+            me.data()["me"]["memberships"][0]["roles"][0]["role"]["name"],
+            "OWNER",
+            "{}",
+            me.body()
+        );
+    }
+}
