@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         test_clock: None,
         mpesa: None,
         daraja_simulator: None,
+        api_calls: Default::default(),
         db: db.clone(),
         keys: Arc::new(keys),
         throttle: Throttle::new(None, None, "bench", clock, config.auth.login_lockout).await?,

@@ -235,6 +235,7 @@ impl Application {
                 )
             }),
             db: db.clone(),
+            api_calls: Arc::default(),
             keys: Arc::new(keys),
             throttle,
             config: config.clone(),
@@ -317,6 +318,22 @@ impl Application {
         let embedded = state.config.database_kind() == DatabaseKind::Sqlite;
         let ws_shutdown = state.shutdown.clone();
         let db = state.db.clone();
+        // api_calls are flushed until the server has stopped, so every answered request
+        // is counted (a last flush after the last request).
+        let meter_stop = CancellationToken::new();
+        let meter = {
+            let (services, stop) = (state.services.clone(), meter_stop.clone());
+            let every =
+                std::time::Duration::from_secs(u64::from(state.config.billing.usage_flush_seconds));
+            tokio::spawn(async move {
+                let db = services.db.clone();
+                let config = services.config.clone();
+                services
+                    .api_calls
+                    .run(db, config, every, stop.cancelled_owned())
+                    .await;
+            })
+        };
         let app = router(state);
         tracing::info!(
             address = %listener.local_addr()?,
@@ -347,6 +364,10 @@ impl Application {
             }
         };
         let served = server.await;
+        meter_stop.cancel();
+        if let Err(e) = meter.await {
+            tracing::warn!(error = %e, "the api_calls flusher stopped");
+        }
         if let Some(workers) = workers {
             workers.await.context("worker task")??;
         }

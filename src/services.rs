@@ -27,6 +27,8 @@ pub struct Services {
     pub test_clock: Option<Arc<crate::clock::TestClock>>,
     /// M-Pesa: the Daraja client and the callback key.
     pub mpesa: Option<crate::payments::pay::Mpesa>,
+    /// This node's `api_calls` count, recorded in batches.
+    pub api_calls: Arc<crate::usage::meter::ApiCallMeter>,
     /// The Daraja simulator this server mounts at `/_daraja` (`MPESA_ENV=simulator`).
     pub daraja_simulator: Option<crate::payments::mpesa::simulator::Simulator>,
 }

@@ -265,6 +265,16 @@ impl CronJob for ReconcilePayments {
     const SCHEDULE: &'static str = "*/15 * * * * *";
 }
 
+/// Deletes raw usage events older than `USAGE_RETENTION_DAYS` (rollups stay). Idempotent,
+/// so every worker node may run it.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageRetention;
+
+impl CronJob for UsageRetention {
+    const NAME: &'static str = "usage_retention";
+    const SCHEDULE: &'static str = "0 41 * * * *";
+}
+
 /// Deletes outbox rows dispatched more than a week ago. Idempotent, so it is safe for every
 /// worker node to run it.
 #[derive(Debug, Clone, Copy)]
@@ -285,6 +295,7 @@ mod tests {
     fn cron_schedules_parse() {
         assert!(cron::Schedule::from_str(OutboxCleanup::SCHEDULE).is_ok());
         assert!(cron::Schedule::from_str(BillingSweep::SCHEDULE).is_ok());
+        assert!(cron::Schedule::from_str(UsageRetention::SCHEDULE).is_ok());
     }
 
     /// Worker names are built from queue names and cron job names in one namespace (two
@@ -296,6 +307,7 @@ mod tests {
             RenewSubscription::QUEUE,
             OutboxCleanup::NAME,
             BillingSweep::NAME,
+            UsageRetention::NAME,
         ];
         let mut sorted = workers.to_vec();
         sorted.sort_unstable();

@@ -27,6 +27,9 @@ pub struct BillingConfig {
     /// `USAGE_RETENTION_DAYS` (default 90): how long raw usage events are kept (rollups
     /// stay as long as invoices).
     pub usage_retention_days: u32,
+    /// `USAGE_FLUSH_SECONDS` (default 10, 1 to 3,600): how often a node records the
+    /// `api_calls` it counted (a node killed outright loses at most that much).
+    pub usage_flush_seconds: u32,
 }
 
 impl BillingConfig {
@@ -78,6 +81,10 @@ impl BillingConfig {
             )
             .unwrap_or(10_080),
             usage_retention_days: days("USAGE_RETENTION_DAYS", 90)?.max(1),
+            usage_flush_seconds: u32::try_from(
+                vars.number("USAGE_FLUSH_SECONDS", 10, 1)?.min(3600),
+            )
+            .unwrap_or(3600),
         })
     }
 }

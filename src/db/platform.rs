@@ -50,6 +50,8 @@ pub enum SystemTask {
     /// Storing and processing M-Pesa callbacks (whose tenant is in the URL's token),
     /// asking STK Query about pending payments, the reconciliation report.
     Mpesa,
+    /// Deleting raw usage events past their retention, across tenants.
+    UsageRetention,
 }
 
 /// The proof that opens the platform door.

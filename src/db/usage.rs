@@ -49,6 +49,22 @@ pub struct NewUsageEvent {
 }
 
 impl crate::db::Db {
+    /// Deletes raw usage events recorded before `cutoff`, in every tenant; returns how
+    /// many. Their rollups stay (reports and invoices read those).
+    pub async fn purge_usage_events(&self, cutoff: DateTime<Utc>) -> AppResult<u64> {
+        let tx = self
+            .platform_write(super::Access::Task(super::SystemTask::UsageRetention))
+            .await?;
+        let purged = tx
+            .across_tenants::<usage_events::Entity>()
+            .delete()
+            .filter(usage_events::Column::RecordedAt.lt(cutoff))
+            .exec()
+            .await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+
     /// The metric catalogue, by code.
     pub async fn metrics(&self) -> AppResult<Vec<Metric>> {
         let tx = self.global_read("metrics").await?;

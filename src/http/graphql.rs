@@ -230,8 +230,24 @@ pub(super) async fn post(State(state): State<AppState>, parts: Parts, body: Byte
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let operations = match &batch {
+        async_graphql::BatchRequest::Single(_) => 1,
+        async_graphql::BatchRequest::Batch(all) => all.len(),
+    };
+    count_api_calls(&state, &caller, operations);
     let batch = batch.data(meta).data(caller);
     respond(state.schema.execute_batch(batch).await, headers)
+}
+
+/// Counts `operations` authenticated GraphQL operations in the caller's tenant, if it
+/// acts in one (`api_calls`, recorded in batches by the node's meter).
+fn count_api_calls(state: &AppState, caller: &Caller, operations: usize) {
+    if let Some(ctx) = caller.active_tenant() {
+        state.services.api_calls.count(
+            ctx.tenant_id(),
+            u64::try_from(operations).unwrap_or(u64::MAX),
+        );
+    }
 }
 
 /// Whether the client asked for `application/graphql-response+json` ahead of (or
@@ -343,6 +359,7 @@ pub(super) async fn get(State(state): State<AppState>, request: Request) -> Resp
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    count_api_calls(&state, &caller, 1);
     respond(
         state
             .schema

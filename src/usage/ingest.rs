@@ -26,6 +26,16 @@ const MAX_PROPERTIES: usize = 4096;
 /// The soft-quota thresholds the owner is told of, in percent.
 const THRESHOLDS: [i32; 2] = [80, 100];
 
+/// Whether a batch past a hard quota is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quotas {
+    /// A client's batch: past a hard quota, PLAN_LIMIT_EXCEEDED and nothing recorded.
+    Enforce,
+    /// What the platform measured itself (`api_calls`): already spent, so always
+    /// recorded; a hard quota is then treated as a soft one (the owner is told).
+    CountOnly,
+}
+
 /// One event as a client sent it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -63,7 +73,7 @@ pub async fn record(
     events: Vec<UsageEventInput>,
 ) -> AppResult<Recorded> {
     let ctx = caller.require(perm::USAGE_WRITE)?;
-    record_in(&services.db, &services.config, ctx, events).await
+    record_in(&services.db, &services.config, ctx, events, Quotas::Enforce).await
 }
 
 /// Records `events` in `ctx`'s tenant (a caller's, or the platform's own metering).
@@ -72,6 +82,7 @@ pub async fn record_in(
     config: &Config,
     ctx: &TenantContext,
     events: Vec<UsageEventInput>,
+    quotas: Quotas,
 ) -> AppResult<Recorded> {
     if events.len() > MAX_BATCH {
         return Err(AppError::bad_input(
@@ -98,6 +109,12 @@ pub async fn record_in(
             return Err(AppError::bad_input(
                 format!("events[{i}].metric"),
                 format!("no metric {:?} (see `metrics`)", event.metric),
+            ));
+        }
+        if quotas == Quotas::Enforce && super::PLATFORM_METRICS.contains(&event.metric.as_str()) {
+            return Err(AppError::bad_input(
+                format!("events[{i}].metric"),
+                format!("{:?} is measured by the platform itself", event.metric),
             ));
         }
         if event.occurred_at < period_start && now - event.occurred_at > grace {
@@ -161,7 +178,7 @@ pub async fn record_in(
                 continue;
             };
             let used = metric.aggregation.value(rollup);
-            if !plan.soft_limits.contains(&bucket.metric) {
+            if quotas == Quotas::Enforce && !plan.soft_limits.contains(&bucket.metric) {
                 if used > max {
                     // Dropping the scope rolls the whole batch back.
                     return Err(AppError::PlanLimitExceeded {

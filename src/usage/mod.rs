@@ -9,7 +9,24 @@
 
 pub mod catalogue;
 pub mod ingest;
+pub mod meter;
 pub mod report;
+
+/// Deletes the raw events recorded more than `USAGE_RETENTION_DAYS` ago, in every tenant
+/// (the `usage_retention` cron job); their rollups stay, so reports and invoices do not
+/// change. Answers how many went.
+pub async fn purge_expired_events(
+    db: &crate::db::Db,
+    billing: &crate::config::BillingConfig,
+) -> crate::error::AppResult<u64> {
+    let days = i64::from(billing.usage_retention_days);
+    db.purge_usage_events(db.clock().now() - chrono::Duration::days(days))
+        .await
+}
+
+/// The metrics the platform measures itself (`api_calls` counted per request, `members`
+/// and `stores` read as they are now): never recorded by clients.
+pub const PLATFORM_METRICS: [&str; 3] = [meter::API_CALLS, "members", "stores"];
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 

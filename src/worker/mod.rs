@@ -20,7 +20,8 @@ use apalis::prelude::{
 use apalis_cron::{CronScheduler, Tick};
 use msingi_jobs::{
     BillingSweep, CronJob, DunningStep, Job, JobBackend, OutboxCleanup, Permanent,
-    ProcessMpesaCallback, ReconcilePayments, RenewSubscription, SendEmail, register_worker,
+    ProcessMpesaCallback, ReconcilePayments, RenewSubscription, SendEmail, UsageRetention,
+    register_worker,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -294,6 +295,18 @@ impl Scheduled for BillingSweep {
     }
 }
 
+impl Scheduled for UsageRetention {
+    type Deps = BillingDeps;
+    fn deps(worker: &WorkerDeps) -> BillingDeps {
+        BillingDeps::of(worker)
+    }
+    async fn tick(deps: BillingDeps) -> Result<(), BoxDynError> {
+        let purged = crate::usage::purge_expired_events(&deps.db, &deps.billing).await?;
+        tracing::info!(purged, "usage retention");
+        Ok(())
+    }
+}
+
 impl Scheduled for OutboxCleanup {
     type Deps = Db;
     fn deps(worker: &WorkerDeps) -> Db {
@@ -312,7 +325,7 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         deps.jobs.clone(),
         shutdown.clone(),
     ));
-    let (email, renewals, dunning, callbacks, cleanup, sweep, reconcile) = tokio::join!(
+    let (email, renewals, dunning, callbacks, cleanup, sweep, reconcile, retention) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
         queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
         queue_worker::<DunningStep>(&deps, shutdown.clone()),
@@ -320,6 +333,7 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
         cron_worker::<BillingSweep>(&deps, shutdown.clone()),
         cron_worker::<ReconcilePayments>(&deps, shutdown.clone()),
+        cron_worker::<UsageRetention>(&deps, shutdown.clone()),
     );
     drainer.await.context("outbox drainer")?;
     email.context("email workers")?;
@@ -328,6 +342,7 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
     callbacks.context("M-Pesa callback workers")?;
     reconcile.context("payment sweeper")?;
     cleanup.context("cron workers")?;
+    retention.context("usage retention")?;
     sweep.context("billing sweep")
 }
 

@@ -27,9 +27,17 @@ const CREATE_KEY: &str =
 /// included at KES 1.50 each), `exports` (COUNT, a hard quota of 10) and `seats_peak`
 /// (MAX) on the plan `metered`.
 async fn metered_app(test_clock: bool) -> TestApp {
+    metered_app_with(test_clock, &[]).await
+}
+
+/// [`metered_app`] with more settings.
+async fn metered_app_with(test_clock: bool, env: &[(&str, &str)]) -> TestApp {
     let mut builder = TestApp::builder().with_platform_admin();
     if test_clock {
         builder = builder.env("MSINGI_TEST_CLOCK", "true");
+    }
+    for (key, value) in env {
+        builder = builder.env(key, value);
     }
     let app = builder.spawn().await;
     let admin = app.admin_token().await;
@@ -551,5 +559,146 @@ async fn usage_is_the_tenants_own_and_needs_its_permissions() {
         doc["paths"]["/api/v1/usage"]["post"]["requestBody"]["content"]["application/json"]["schema"]
             ["properties"]["events"]["maxItems"],
         1000
+    );
+}
+
+const ME: &str = "{ me { user { id } } }";
+
+async fn api_calls(app_address: &str, app: &TestApp, owner: &Persona) -> i64 {
+    let summary = app
+        .graphql_at(app_address, &owner.access, SUMMARY, json!({}))
+        .await;
+    summary.data()["usageSummary"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", summary.body()))
+        .iter()
+        .find(|r| r["metric"] == "api_calls")
+        .map_or(0, |r| r["used"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn each_authenticated_graphql_request_counts_once_in_api_calls_and_a_stopping_node_flushes_its_count()
+ {
+    // The first node flushes only when it stops; the second every second.
+    let mut app = metered_app_with(false, &[("USAGE_FLUSH_SECONDS", "3600")]).await;
+    let owner = metered_owner(&app, "akinyi@calls.example", "Calls").await;
+    // Choosing the plan was one request in the tenant, on the first node.
+    let mut asked_first = 1;
+    let second = app
+        .another_node_with(|config| config.billing.usage_flush_seconds = 1)
+        .await;
+    for _ in 0..7 {
+        let me = app.graphql_at(&second, &owner.access, ME, json!({})).await;
+        assert!(me.body()["errors"].is_null(), "{}", me.body());
+    }
+    // Asked on the first node (which counts the question, and keeps it): the second node's
+    // seven, once its flush ran, and never more however often it flushes again.
+    let mut seen = 0;
+    for _ in 0..50 {
+        asked_first += 1;
+        seen = api_calls(&app.address, &app, &owner).await;
+        if seen >= 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 7, "the second node's requests, recorded once");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    asked_first += 1;
+    assert_eq!(api_calls(&app.address, &app, &owner).await, 7);
+
+    // Stopping the first node records what it counted: every question above.
+    app.stop().await.expect("the first node stops cleanly");
+    let (mut total, mut asked_second) = (0, 0);
+    for _ in 0..50 {
+        asked_second += 1;
+        total = api_calls(&second, &app, &owner).await;
+        if total >= 7 + asked_first {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The second node's own questions are counted there too, as its flushes record them.
+    assert!(
+        (7 + asked_first..=7 + asked_first + asked_second).contains(&total),
+        "{total} api_calls: 7 + {asked_second} on the second node, {asked_first} on the first"
+    );
+}
+
+#[tokio::test]
+async fn clients_cannot_record_the_platforms_own_metrics() {
+    let app = metered_app(false).await;
+    let owner = metered_owner(&app, "otieno@platform-metrics.example", "Platform Metrics").await;
+    let key = usage_key(&app, &owner, json!(["usage.write"])).await;
+    for metric in ["api_calls", "members", "stores"] {
+        let (status, answer) = post_usage(
+            &app,
+            &key,
+            &json!({ "events": [event("a", "sms", 1), event("b", metric, 5)] }),
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["field"], "events[1].metric",
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        used(&app, &owner, "sms").await.0,
+        0,
+        "nothing of a refused batch counts"
+    );
+}
+
+#[tokio::test]
+async fn raw_events_past_their_retention_are_deleted_and_reports_do_not_change() {
+    let app = metered_app_with(true, &[("USAGE_RETENTION_DAYS", "1")]).await;
+    let owner = metered_owner(&app, "njeri@retention.example", "Retention").await;
+    let key = usage_key(&app, &owner, json!(["usage.write"])).await;
+    let events: Vec<Value> = (0..30)
+        .map(|i| event(&format!("old-{i}"), "sms", 2))
+        .collect();
+    let (status, answer) = post_usage(&app, &key, &json!({ "events": events })).await;
+    assert_eq!(status, 200, "{answer}");
+    let recorded_at = app.db.clock().now();
+    let range = json!({ "m": "sms", "from": (recorded_at - Duration::hours(2)).to_rfc3339(),
+        "to": (recorded_at + Duration::hours(2)).to_rfc3339(), "g": "HOUR" });
+    let before = owner.gql(&app, USAGE, range.clone()).await;
+    assert_eq!(before.data()["usage"]["total"], 60, "{}", before.body());
+
+    // Within the retention (a day here) nothing goes.
+    assert_eq!(
+        msingi::usage::purge_expired_events(&app.db, &app.config.billing)
+            .await
+            .unwrap(),
+        0
+    );
+    advance(&app, 2 * 86_400).await;
+    let fresh: Vec<Value> = (0..4)
+        .map(|i| event(&format!("new-{i}"), "sms", 1))
+        .collect();
+    let (status, answer) = post_usage(&app, &key, &json!({ "events": fresh })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        msingi::usage::purge_expired_events(&app.db, &app.config.billing)
+            .await
+            .unwrap(),
+        30,
+        "the 30 events recorded two days ago, not the 4 of today"
+    );
+    assert_eq!(
+        msingi::usage::purge_expired_events(&app.db, &app.config.billing)
+            .await
+            .unwrap(),
+        0,
+        "a second run finds nothing more"
+    );
+    let mut owner = owner;
+    owner.access = app.access_token(&owner.email, &owner.password).await;
+    let after = owner.gql(&app, USAGE, range).await;
+    assert_eq!(
+        after.data()["usage"],
+        before.data()["usage"],
+        "reports read the rollups"
     );
 }
