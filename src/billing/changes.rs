@@ -299,6 +299,35 @@ pub async fn cancel(
     };
     scope.update_subscription(subscription.id, patch).await?;
     lifecycle::add_credit(&scope, credit).await?;
+    // Ending now also ends the period's metering: what was used above the included units
+    // is billed at once, on an invoice of its own (the credit above pays it first).
+    let usage = if at_period_end {
+        Vec::new()
+    } else {
+        crate::usage::report::invoice_lines(
+            &scope,
+            &subscription.plan,
+            subscription.current_period_start,
+        )
+        .await?
+    };
+    let usage_invoice = if usage.is_empty() {
+        None
+    } else {
+        let tenant = scope
+            .own_tenant()
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
+        let new = lifecycle::invoice_of(
+            subscription.id,
+            (now, now),
+            &subscription.plan,
+            usage,
+            &services.config.billing,
+            &tenant,
+        );
+        Some(lifecycle::issue(&scope, &tenant, new, &Links::of(services)).await?)
+    };
     scope.invalidates_access();
     let changed = scope.subscription().await?.ok_or(AppError::NotFound {
         entity: "subscription",
@@ -311,6 +340,7 @@ pub async fn cancel(
     .with_changes(serde_json::json!({
         "atPeriodEnd": at_period_end,
         "credit": crate::billing::money::decimal(credit),
+        "usageInvoice": usage_invoice.map(|i| i.number),
     }));
     scope.commit(Audit::by(caller.actor(), entry)).await?;
     Ok(changed)

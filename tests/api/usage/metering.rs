@@ -702,3 +702,52 @@ async fn raw_events_past_their_retention_are_deleted_and_reports_do_not_change()
         "reports read the rollups"
     );
 }
+
+#[tokio::test]
+async fn canceling_now_bills_the_usage_so_far_at_once() {
+    let app = metered_app(false).await;
+    let mut owner = metered_owner(&app, "chebet@cancel.example", "Cancel Now").await;
+    let events: Vec<Value> = (0..4).map(|i| event(&format!("c{i}"), "sms", 50)).collect();
+    let recorded = owner.gql(&app, RECORD, json!({ "events": events })).await;
+    assert_eq!(
+        recorded.data()["recordUsage"]["accepted"],
+        4,
+        "{}",
+        recorded.body()
+    );
+    let canceled = owner
+        .gql(
+            &app,
+            "mutation { cancelSubscription(atPeriodEnd: false) { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        canceled.data()["cancelSubscription"]["status"],
+        "CANCELED",
+        "{}",
+        canceled.body()
+    );
+    // 200 sent, 100 included: 100 × KES 1.50, on an invoice issued now, and only that.
+    let issued = invoices(&app, &mut owner).await;
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    let lines = issued[0]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{}", issued[0]);
+    assert_eq!(lines[0]["kind"], "USAGE");
+    assert_eq!(lines[0]["quantity"], 100);
+    assert_eq!(lines[0]["amount"]["amount"], "150.00");
+    assert_eq!(issued[0]["subtotal"]["amount"], "150.00", "{}", issued[0]);
+
+    // Canceling at the period's end bills nothing yet (the period's end will).
+    let mut other = metered_owner(&app, "rotich@later.example", "Cancel Later").await;
+    let events: Vec<Value> = (0..4).map(|i| event(&format!("c{i}"), "sms", 50)).collect();
+    other.gql(&app, RECORD, json!({ "events": events })).await;
+    other
+        .gql(
+            &app,
+            "mutation { cancelSubscription(atPeriodEnd: true) { status } }",
+            json!({}),
+        )
+        .await;
+    assert!(invoices(&app, &mut other).await.is_empty());
+}
