@@ -326,7 +326,7 @@ impl PlatformTx {
         &self,
         before: DateTime<Utc>,
         limit: u64,
-    ) -> AppResult<Vec<(TenantId, uuid::Uuid)>> {
+    ) -> AppResult<Vec<(TenantId, uuid::Uuid, Option<String>)>> {
         Ok(self
             .across_tenants::<payments::Entity>()
             .find()
@@ -338,7 +338,13 @@ impl PlatformTx {
             .all()
             .await?
             .into_iter()
-            .map(|p| (TenantId::from_uuid(p.tenant_id), p.id))
+            .map(|p| {
+                (
+                    TenantId::from_uuid(p.tenant_id),
+                    p.id,
+                    p.checkout_request_id,
+                )
+            })
             .collect())
     }
 

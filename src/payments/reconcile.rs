@@ -32,7 +32,14 @@ pub async fn sweep(
         .pending_payments(now - query_after, BATCH)
         .await?;
     let mut changed = 0;
-    for (tenant, id) in due {
+    for (tenant, id, checkout) in due {
+        // Daraja is asked first, with no transaction open: a slow answer never holds a
+        // pooled connection, a row lock or (on SQLite) the write lock. The payment is then
+        // locked and checked again, since a callback may have settled it meanwhile.
+        let answer = match &checkout {
+            Some(checkout) => mpesa.daraja.stk_query(checkout).await,
+            None => Ok(Queried::Pending),
+        };
         let tx = db.platform_write(Access::Task(SystemTask::Mpesa)).await?;
         let Some(record) = tx.find_tenant(tenant).await? else {
             continue;
@@ -41,13 +48,12 @@ pub async fn sweep(
         let Some(payment) = scope.payment_locked(id).await? else {
             continue;
         };
-        if payment.status != PaymentStatus::Pending || payment.flag.is_some() {
+        if payment.status != PaymentStatus::Pending
+            || payment.flag.is_some()
+            || payment.checkout_request_id != checkout
+        {
             continue;
         }
-        let answer = match &payment.checkout_request_id {
-            Some(checkout) => mpesa.daraja.stk_query(checkout).await,
-            None => Ok(Queried::Pending),
-        };
         let outcome = match answer {
             Ok(Queried::Done {
                 result_code,
