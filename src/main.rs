@@ -329,7 +329,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             command: PaymentsCommand::Reconcile,
         } => {
             let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
-            for (flagged, todo) in msingi::payments::reconcile::report(&db).await? {
+            for (flagged, todo) in msingi::payments::reconcile::report(
+                &db,
+                msingi::db::Access::Task(msingi::db::SystemTask::Mpesa),
+            )
+            .await?
+            {
                 let mut line = serde_json::to_value(&flagged)?;
                 line["todo"] = serde_json::json!(todo);
                 println!("{line}");

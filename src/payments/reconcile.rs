@@ -114,12 +114,9 @@ pub async fn sweep(
 }
 
 /// What is flagged for a person, newest first, with what to do about each.
-pub async fn report(db: &Db) -> AppResult<Vec<(Flagged, &'static str)>> {
-    let flagged = db
-        .platform_read(Access::Task(SystemTask::Mpesa))
-        .await?
-        .flagged(500)
-        .await?;
+/// `access` is the platform admin asking, or the system (`msingi payments reconcile`).
+pub async fn report(db: &Db, access: Access<'_>) -> AppResult<Vec<(Flagged, &'static str)>> {
+    let flagged = db.platform_read(access).await?.flagged(500).await?;
     Ok(flagged
         .into_iter()
         .map(|f| {

@@ -131,6 +131,44 @@ impl PaymentsQuery {
             .await?
             .map(Into::into))
     }
+
+    /// The reconciliation report: every M-Pesa payment and callback waiting for a person
+    /// (an amount or phone mismatch, a late success after TIMED_OUT, a forged, unknown or
+    /// malformed callback), newest first (at most 500), each with what to do. [PA]
+    async fn payment_reviews(&self, ctx: &Context<'_>) -> Result<Vec<PaymentReview>> {
+        let admin = caller(ctx)?.platform_admin()?;
+        let db = &services(ctx)?.db;
+        let access = crate::db::Access::Admin(&admin, "reconciliation report");
+        Ok(payments::reconcile::report(db, access)
+            .await?
+            .into_iter()
+            .map(|(flagged, action)| PaymentReview {
+                kind: flagged.kind.to_owned(),
+                id: ID(flagged.id.to_string()),
+                tenant_id: flagged.tenant_id.map(|t| ID(t.to_string())),
+                reason: flagged.flag,
+                at: flagged.at,
+                action: action.to_owned(),
+            })
+            .collect())
+    }
+}
+
+/// A payment or callback waiting for a person's review.
+#[derive(SimpleObject)]
+pub struct PaymentReview {
+    /// `payment` or `callback`.
+    kind: String,
+    /// The payment's or the stored callback's id.
+    id: ID,
+    /// The tenant, when known (a forged callback may name none).
+    tenant_id: Option<ID>,
+    /// Why it was flagged.
+    reason: String,
+    /// When it was flagged (the callback's arrival, the payment's last change).
+    at: DateTime<Utc>,
+    /// What to do about it.
+    action: String,
 }
 
 /// Payment mutations.

@@ -38,6 +38,7 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "createApiKey",
     "myPermissionsChanged",
     "platformTenants",
+    "paymentReviews",
     "subscription",
     "invoices",
     "changePlan",
@@ -773,6 +774,11 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
     }
     let platform = other_owner.gql(&app, PLATFORM_TENANTS, json!({})).await;
     assert_eq!(platform.error_code(), "FORBIDDEN");
+    // The reconciliation report spans every tenant: platform admins only.
+    let reviews = other_owner
+        .gql(&app, "{ paymentReviews { id tenantId } }", json!({}))
+        .await;
+    assert_eq!(reviews.error_code(), "FORBIDDEN", "{}", reviews.body());
 }
 
 #[tokio::test]
