@@ -396,11 +396,12 @@ pub struct TokenLease {
 }
 
 impl TokenLease {
-    /// The stored token if it is still good at `valid_at` (and not being `replaced`).
+    /// The stored token if it is still good at `valid_at` and is not the one Daraja just
+    /// `refused` (another node may already have stored its replacement).
     pub async fn current(
         &self,
         valid_at: DateTime<Utc>,
-        replaced: bool,
+        refused: Option<&str>,
     ) -> AppResult<Option<String>> {
         let row = self
             .tx
@@ -410,8 +411,7 @@ impl TokenLease {
             .await?;
         Ok(row
             .filter(|r| r.expires_at > valid_at)
-            // Being replaced: a token stored in the last few seconds is already the new one.
-            .filter(|r| !replaced || r.updated_at > self.tx.now() - chrono::Duration::seconds(5))
+            .filter(|r| refused != Some(r.access_token.as_str()))
             .map(|r| r.access_token))
     }
 

@@ -248,14 +248,14 @@ impl Daraja {
     /// Daraja says the token is invalid, and up to [`ATTEMPTS`] times with backoff when it
     /// says to retry.
     async fn call(&self, path: &str, body: &Value) -> Result<Value, DarajaError> {
-        let mut refreshed = false;
+        let mut refused: Option<String> = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.token(refreshed).await?;
+            let token = self.token(refused.as_deref()).await?;
             let result = self.post(path, &token, body).await;
             match result {
-                Err(DarajaError::InvalidToken) if !refreshed => refreshed = true,
+                Err(DarajaError::InvalidToken) if refused.is_none() => refused = Some(token),
                 Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt))).await;
                 }
@@ -286,12 +286,12 @@ impl Daraja {
     }
 
     /// The consumer key's shared token: the stored one while it has five minutes left
-    /// (unless `renew`), else a new one, fetched under the key's lock so two nodes never
-    /// both fetch (each fetch invalidates the previous token).
-    async fn token(&self, renew: bool) -> Result<String, DarajaError> {
+    /// (unless it is the one Daraja just `refused`), else a new one, fetched under the key's
+    /// lock so two nodes never both fetch (each fetch invalidates the previous token).
+    async fn token(&self, refused: Option<&str>) -> Result<String, DarajaError> {
         let consumer = self.consumer();
         let now = self.db.clock().now();
-        if !renew
+        if refused.is_none()
             && let Some(token) = self
                 .db
                 .daraja_token(&consumer, now + REFRESH_EARLY)
@@ -307,7 +307,7 @@ impl Daraja {
             .map_err(|e| DarajaError::Internal(e.to_string()))?;
         // Another node may have fetched one while this one waited for the lock.
         if let Some(token) = lease
-            .current(now + REFRESH_EARLY, renew)
+            .current(now + REFRESH_EARLY, refused)
             .await
             .map_err(|e| DarajaError::Internal(e.to_string()))?
         {

@@ -69,6 +69,8 @@ struct SimPush {
 struct Inner {
     /// The live token (each new one replaces the previous, as on Daraja).
     token: Option<String>,
+    /// Tokens handed out so far.
+    tokens_issued: u32,
     pushes: HashMap<String, SimPush>,
     order: Vec<String>,
 }
@@ -172,6 +174,8 @@ impl Simulator {
             .route("/mpesa/stkpush/v1/processrequest", post(stk_push))
             .route("/mpesa/stkpushquery/v1/query", post(stk_query))
             .route("/_sim/pushes", get(list))
+            .route("/_sim/tokens", get(tokens))
+            .route("/_sim/tokens/revoke", post(revoke_token))
             .route("/_sim/pushes/{id}/complete", post(complete))
             .with_state(self)
     }
@@ -316,7 +320,10 @@ async fn token(
         );
     }
     let token = random_upper(28);
-    sim.inner.lock().unwrap_or_else(|e| e.into_inner()).token = Some(token.clone());
+    let mut inner = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+    inner.token = Some(token.clone());
+    inner.tokens_issued += 1;
+    drop(inner);
     Json(json!({ "access_token": token, "expires_in": "3599" })).into_response()
 }
 
@@ -455,6 +462,20 @@ async fn stk_query(State(sim): State<Simulator>, headers: HeaderMap, body: Strin
             .into_response()
         }
     }
+}
+
+/// How many tokens were handed out (`{"issued": n}`): one per consumer key while the
+/// token is shared, however many nodes push.
+async fn tokens(State(sim): State<Simulator>) -> Json<Value> {
+    let inner = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+    Json(json!({ "issued": inner.tokens_issued, "live": inner.token.is_some() }))
+}
+
+/// Invalidates the live token, as Daraja does when the same keys fetch another elsewhere:
+/// the next call with it is 404.001.03 "Invalid Access Token".
+async fn revoke_token(State(sim): State<Simulator>) -> StatusCode {
+    sim.inner.lock().unwrap_or_else(|e| e.into_inner()).token = None;
+    StatusCode::NO_CONTENT
 }
 
 async fn list(State(sim): State<Simulator>) -> Json<Value> {

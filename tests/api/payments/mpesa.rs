@@ -47,8 +47,6 @@ async fn pay(
         .await
 }
 
-/// An app whose simulator holds its answers back (and `env`), a tenant with an open
-/// invoice, and a pending push for it: (app, owner, invoice id, the payment).
 const REVIEWS: &str = "{ paymentReviews { kind id tenantId reason at action } }";
 
 /// The reconciliation report, as a platform admin reads it.
@@ -61,6 +59,8 @@ async fn reviews(app: &TestApp) -> Vec<Value> {
         .clone()
 }
 
+/// An app whose simulator holds its answers back (and `env`), a tenant with an open
+/// invoice, and a pending push for it: (app, owner, invoice id, the payment).
 async fn held_push(env: &[(&str, &str)]) -> (TestApp, Persona, String, Value) {
     let mut builder = TestApp::builder()
         .with_platform_admin()
@@ -570,4 +570,90 @@ async fn a_callback_acknowledged_by_a_node_killed_at_once_settles_when_a_worker_
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["receiptNumber"], "NLJ7RT61SZ");
     assert_eq!(done["invoice"]["status"], "PAID");
+}
+
+async fn daraja_tokens(app: &TestApp) -> i64 {
+    let stats: Value = app
+        .client
+        .get(format!("{}/_daraja/_sim/tokens", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["issued"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn nodes_share_one_daraja_token_and_a_revoked_one_is_renewed_once() {
+    let mut app = TestApp::builder()
+        .env("MPESA_SIM_CALLBACK_DELAY_MS", "3600000")
+        .spawn()
+        .await;
+    // A second API node on the same database, pushing to the same Daraja (the first's
+    // simulator): every fetch of a token invalidates the one before, so the nodes must
+    // share it, not each fetch their own.
+    let second = app.another_node().await;
+    let mut owners = Vec::new();
+    for (i, email) in ["a@token.example", "b@token.example", "c@token.example"]
+        .iter()
+        .enumerate()
+    {
+        let owner = app.register(email, &format!("Token {i}")).await;
+        let invoice = issue_now(&app, &owner).await;
+        owners.push((owner, invoice));
+    }
+    let on = |address: &str, (owner, invoice): &(Persona, String)| {
+        let (address, owner, invoice) = (address.to_owned(), owner.clone(), invoice.clone());
+        let app = &app;
+        async move {
+            app.graphql_at(
+                &address,
+                &owner.access,
+                PAY,
+                json!({ "invoice": invoice, "phone": "0708374149" }),
+            )
+            .await
+        }
+    };
+    let first = on(&app.address, &owners[0]).await;
+    assert_eq!(
+        first.data()["payInvoice"]["status"],
+        "PENDING",
+        "{}",
+        first.body()
+    );
+    let other = on(&second, &owners[1]).await;
+    assert_eq!(
+        other.data()["payInvoice"]["status"],
+        "PENDING",
+        "{}",
+        other.body()
+    );
+    assert_eq!(daraja_tokens(&app).await, 1, "one token for both nodes");
+
+    // Daraja drops the token (the keys fetched another elsewhere): the next push is
+    // refused with 404.001.03, the client renews once and the push goes through.
+    let revoked = app
+        .client
+        .post(format!("{}/_daraja/_sim/tokens/revoke", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let third = on(&second, &owners[2]).await;
+    assert_eq!(
+        third.data()["payInvoice"]["status"],
+        "PENDING",
+        "{}",
+        third.body()
+    );
+    assert_eq!(daraja_tokens(&app).await, 2, "renewed once");
+    let again = on(&app.address, &owners[0]).await;
+    assert_eq!(
+        again.data()["payInvoice"]["id"],
+        first.data()["payInvoice"]["id"]
+    );
+    assert_eq!(daraja_tokens(&app).await, 2);
 }
