@@ -42,6 +42,7 @@ async fn receive(
     let body = String::from_utf8_lossy(&body).into_owned();
     match crate::payments::callbacks::receive(
         &state.db,
+        &state.services.throttle,
         &mpesa.callbacks,
         ids,
         source.map(|ip| ip.to_string()),
@@ -51,6 +52,15 @@ async fn receive(
     .await
     {
         Ok(_) => accepted(),
+        Err(crate::error::AppError::RateLimited { retry_after_secs }) => {
+            tracing::warn!(source = ?source, "flagged M-Pesa callbacks from one address rate limited");
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())],
+                axum::Json(json!({ "ResultCode": 1, "ResultDesc": "Too many callbacks naming no payment" })),
+            )
+                .into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "an M-Pesa callback could not be stored");
             (

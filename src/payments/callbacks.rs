@@ -77,11 +77,15 @@ impl CallbackKey {
     }
 }
 
+/// Flagged callbacks stored per source address in the throttle's window.
+pub const FLAGGED_PER_SOURCE: u32 = 100;
+
 /// Stores a callback as it arrived and queues its processing in the same transaction;
 /// `ids` are the URL's (tenant, payment, token) when it had that shape. A bad token or a
 /// refused source is stored flagged and not processed. Returns the stored id.
 pub async fn receive(
     db: &Db,
+    throttle: &crate::auth::throttle::Throttle,
     key: &CallbackKey,
     ids: Option<(&str, &str, &str)>,
     source: Option<String>,
@@ -100,6 +104,16 @@ pub async fn receive(
         _ => None,
     };
     let named = named.filter(|_| flag.is_none());
+    if flag.is_some() {
+        // Callbacks that name no payment of ours (or come from outside the allow-list) are
+        // kept for review, but one address cannot fill the table with them: past
+        // FLAGGED_PER_SOURCE in the throttle's window, RATE_LIMITED and nothing stored. A
+        // callback whose URL's token is good is never throttled.
+        let from = source.as_deref().unwrap_or("unknown");
+        throttle
+            .attempt(&format!("mpesa-flagged:{from}"), FLAGGED_PER_SOURCE)
+            .await?;
+    }
     let id = db
         .receive_callback(named, source, body, flag.clone(), ProcessMpesaCallback::new)
         .await?;

@@ -657,3 +657,55 @@ async fn nodes_share_one_daraja_token_and_a_revoked_one_is_renewed_once() {
     );
     assert_eq!(daraja_tokens(&app).await, 2);
 }
+
+#[tokio::test]
+async fn one_address_cannot_flood_the_callback_table_but_genuine_callbacks_always_land() {
+    let (app, owner, _, p) = held_push(&[]).await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let body = success_body(
+        p["checkoutRequestId"].as_str().unwrap(),
+        1740.0,
+        "NLJ7RT61SV",
+        254708374149,
+    );
+    let forged = format!(
+        "{}/webhooks/mpesa/{}/{id}/{}",
+        app.address,
+        owner.tenant_id,
+        "0".repeat(64)
+    );
+    let limit = msingi::payments::callbacks::FLAGGED_PER_SOURCE;
+    for i in 0..limit {
+        let answer = app.client.post(&forged).json(&body).send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            200,
+            "forged callback {i} is stored, flagged"
+        );
+    }
+    let refused = app.client.post(&forged).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let flagged = reviews(&app)
+        .await
+        .iter()
+        .filter(|r| r["reason"].as_str().unwrap().starts_with("forged"))
+        .count();
+    assert_eq!(
+        flagged, limit as usize,
+        "the one past the limit was not stored"
+    );
+
+    // The genuine callback, from the same address, still settles the payment.
+    let genuine = callback_path(&app, &owner, &id);
+    let answer = app
+        .client
+        .post(format!("{}{genuine}", app.address))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let p = settled(&app, &owner, &id, Duration::from_secs(15)).await;
+    assert_eq!(p["status"], "SUCCEEDED", "{p}");
+}
