@@ -17,28 +17,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-20}"
 connections="${CONNECTIONS:-16}"
-bin="${BIN:-target/release/msingi}"
-admin="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-base="${admin%/*}"
 db=msingi_callbacks_bench
-owner_url="$base/$db"
 port=18391
-work="$(mktemp -d)"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
-
-psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-psql "$admin" -qc "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'msingi_app') THEN CREATE ROLE msingi_app LOGIN; END IF; END \$\$"
-export MSINGI_DATA_DIR="$work" RUST_LOG=warn MIGRATION_DATABASE_URL="$owner_url"
-export DATABASE_URL="${base/\/\/postgres@/\/\/msingi_app@}/$db?sslmode=disable"
+# shellcheck source=bench/pg-server.sh
+. bench/pg-server.sh
 export REDIS_URL="${REDIS:-redis://127.0.0.1:6379}" MSINGI_JOBS_NAMESPACE="callbacks-$$"
-export MSINGI_BIND="127.0.0.1:$port" PUBLIC_URL="http://127.0.0.1:$port"
 export MPESA_CALLBACK_SECRET="bench-callback-secret" MPESA_SIM_CALLBACK_DELAY_MS=3600000
-export MSINGI_IN_PROCESS_WORKERS=false
-"$bin" migrate >/dev/null
-"$bin" serve >>"$work/serve.log" 2>&1 &
-pids+=($!)
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+start_server
 
 # A tenant with an open invoice (its trial ended: cancel, then choose starter again) and a
 # pending push for it.
@@ -70,7 +55,6 @@ body = {"Body": {"stkCallback": {"MerchantRequestID": "29115-34620561-1", "Check
 open(f"{work}/body.json", "w").write(json.dumps(body))
 PY
 
-count() { psql "$owner_url" -Atc "$1"; }
 CALLBACK_BODY="$work/body.json" wrk -t2 -c"$connections" -d"${duration}s" --latency \
   -s bench/callback.lua "$(cat "$work/url")" >"$work/wrk.out"
 cat "$work/wrk.out"

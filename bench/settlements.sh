@@ -15,30 +15,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenants="${TENANTS:-300}"
-bin="${BIN:-target/release/msingi}"
-admin="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-base="${admin%/*}"
 db=msingi_settlements_bench
-owner_url="$base/$db"
 port=18393
-work="$(mktemp -d)"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
-
-psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-psql "$admin" -qc "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'msingi_app') THEN CREATE ROLE msingi_app LOGIN; END IF; END \$\$"
-export MSINGI_DATA_DIR="$work" RUST_LOG=warn MIGRATION_DATABASE_URL="$owner_url"
-export DATABASE_URL="${base/\/\/postgres@/\/\/msingi_app@}/$db?sslmode=disable"
+# shellcheck source=bench/pg-server.sh
+. bench/pg-server.sh
 export REDIS_URL="${REDIS:-redis://127.0.0.1:6379}" MSINGI_JOBS_NAMESPACE="settlements-$$"
-export MSINGI_BIND="127.0.0.1:$port" PUBLIC_URL="http://127.0.0.1:$port"
 export MPESA_CALLBACK_SECRET="bench-callback-secret" MPESA_SIM_CALLBACK_DELAY_MS=3600000
 # Each owner signs up from an address of its own (sign-ups per address are throttled),
 # given in X-Forwarded-For by the trusted loopback "proxy".
-export MSINGI_IN_PROCESS_WORKERS=false TRUSTED_PROXIES=127.0.0.1
-"$bin" migrate >/dev/null
-"$bin" serve >>"$work/serve.log" 2>&1 &
-pids+=($!)
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+export TRUSTED_PROXIES=127.0.0.1
+start_server
 
 # Every tenant: an open invoice (its trial ended: cancel, then choose starter again), a
 # pending push, and its success callback POSTed.
@@ -80,7 +66,6 @@ with ThreadPoolExecutor(8) as pool:
     list(pool.map(one, range(tenants)))
 PY
 
-count() { psql "$owner_url" -Atc "$1"; }
 stored=$(count "SELECT count(*) FROM mpesa_callbacks WHERE status = 'RECEIVED'")
 start=$(date +%s.%N)
 "$bin" worker >>"$work/worker.log" 2>&1 &

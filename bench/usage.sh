@@ -18,27 +18,12 @@ cd "$(dirname "$0")/.."
 duration="${DURATION:-20}"
 connections="${CONNECTIONS:-8}"
 total="${TOTAL:-10000000}"
-bin="${BIN:-target/release/msingi}"
-admin="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-base="${admin%/*}"
 db=msingi_usage_bench
-owner_url="$base/$db"
 port=18392
-work="$(mktemp -d)"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
-
-psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-psql "$admin" -qc "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'msingi_app') THEN CREATE ROLE msingi_app LOGIN; END IF; END \$\$"
-export MSINGI_DATA_DIR="$work" RUST_LOG=warn MIGRATION_DATABASE_URL="$owner_url"
-export DATABASE_URL="${base/\/\/postgres@/\/\/msingi_app@}/$db?sslmode=disable"
-export MSINGI_BIND="127.0.0.1:$port" PUBLIC_URL="http://127.0.0.1:$port"
-export MSINGI_IN_PROCESS_WORKERS=false MSINGI_ADMIN_PASSWORD="bench admin password" MSINGI_ADMIN_EMAIL=admin@msingi.example
-"$bin" migrate >/dev/null
-"$bin" admin create --email "$MSINGI_ADMIN_EMAIL" >/dev/null
-"$bin" serve >>"$work/serve.log" 2>&1 &
-pids+=($!)
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+# shellcheck source=bench/pg-server.sh
+. bench/pg-server.sh
+export MSINGI_ADMIN_PASSWORD="bench admin password" MSINGI_ADMIN_EMAIL=admin@msingi.example
+start_server "admin create --email $MSINGI_ADMIN_EMAIL"
 
 python3 - "$port" "$work" <<'PY'
 import json, sys, urllib.request
@@ -67,7 +52,6 @@ open(f"{work}/key", "w").write(key)
 open(f"{work}/owner", "w").write(owner)
 PY
 
-count() { psql "$owner_url" -Atc "$1"; }
 RUN="r$$" USAGE_KEY="$(cat "$work/key")" wrk -t2 -c"$connections" -d"${duration}s" --latency \
   -s bench/usage.lua "http://127.0.0.1:$port" >"$work/wrk.out" 2>"$work/wrk.err"
 cat "$work/wrk.out"

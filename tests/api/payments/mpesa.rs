@@ -235,15 +235,7 @@ async fn a_pending_push_is_returned_again_and_the_control_api_decides_it() {
         first["id"],
         "no second push"
     );
-    let pushes: Value = app
-        .client
-        .get(format!("{}/_daraja/_sim/pushes", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pushes = simulator(&app, "pushes").await;
     assert_eq!(pushes["pushes"].as_array().unwrap().len(), 1);
     let checkout = first["checkoutRequestId"].as_str().unwrap();
     let decided = app
@@ -572,17 +564,20 @@ async fn a_callback_acknowledged_by_a_node_killed_at_once_settles_when_a_worker_
     assert_eq!(done["invoice"]["status"], "PAID");
 }
 
-async fn daraja_tokens(app: &TestApp) -> i64 {
-    let stats: Value = app
-        .client
-        .get(format!("{}/_daraja/_sim/tokens", app.address))
+/// What the simulator's control API says at `/_daraja/_sim/{what}`.
+async fn simulator(app: &TestApp, what: &str) -> Value {
+    app.client
+        .get(format!("{}/_daraja/_sim/{what}", app.address))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    stats["issued"].as_i64().unwrap()
+        .unwrap()
+}
+
+async fn daraja_tokens(app: &TestApp) -> i64 {
+    simulator(app, "tokens").await["issued"].as_i64().unwrap()
 }
 
 #[tokio::test]
