@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         mpesa: None,
         daraja_simulator: None,
         api_calls: Default::default(),
+        data_keys: msingi::secrets::DataKeys::load(&config.data_key)?,
         db: db.clone(),
         keys: Arc::new(keys),
         throttle: Throttle::new(None, None, "bench", clock, config.auth.login_lockout).await?,

@@ -125,8 +125,15 @@ pub async fn follow_test_clock(test: &Arc<crate::clock::TestClock>, db: &Db) -> 
 pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<WorkerDeps> {
     let keys = Arc::new(load_keys(config)?);
     let mpesa = mpesa(config, &db)?;
+    let webhooks = crate::webhooks::dispatch::Dispatcher::new(
+        db.clone(),
+        crate::secrets::DataKeys::load(&config.data_key)?,
+        config.webhooks.clone(),
+        &config.http.app_url,
+    )?;
     Ok(WorkerDeps {
         db,
+        webhooks,
         jobs,
         mailer: Mailer::from_config(config)?,
         shutdown_timeout: config.http.shutdown_timeout,
@@ -236,6 +243,7 @@ impl Application {
             }),
             db: db.clone(),
             api_calls: Arc::default(),
+            data_keys: crate::secrets::DataKeys::load(&config.data_key)?,
             keys: Arc::new(keys),
             throttle,
             config: config.clone(),

@@ -81,6 +81,18 @@ id_type!(
     /// A tenant API key.
     ApiKeyId
 );
+id_type!(
+    /// An in-app notification.
+    NotificationId
+);
+id_type!(
+    /// A tenant's webhook endpoint.
+    WebhookEndpointId
+);
+id_type!(
+    /// One event's delivery to one webhook endpoint.
+    WebhookDeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,8 @@ pub struct Services {
     pub mpesa: Option<crate::payments::pay::Mpesa>,
     /// This node's `api_calls` count, recorded in batches.
     pub api_calls: Arc<crate::usage::meter::ApiCallMeter>,
+    /// The keys that seal secrets at rest (webhook signing secrets).
+    pub data_keys: crate::secrets::DataKeys,
     /// The Daraja simulator this server mounts at `/_daraja` (`MPESA_ENV=simulator`).
     pub daraja_simulator: Option<crate::payments::mpesa::simulator::Simulator>,
 }

@@ -45,6 +45,9 @@ pub const TENANT_TABLES: &[&str] = &[
     "usage_events",
     "usage_rollups",
     "usage_alerts",
+    "notifications",
+    "webhook_endpoints",
+    "webhook_deliveries",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`

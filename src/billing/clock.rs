@@ -109,6 +109,10 @@ async fn settle(services: &Services, deadline: tokio::time::Instant) -> AppResul
                 ));
             }
         }
+        let webhooks = services.db.due_webhook_deliveries(services.now()).await?;
+        if webhooks > 0 {
+            busy.push(format!("webhooks ({webhooks} deliveries due or in flight)"));
+        }
         if busy.is_empty() {
             return Ok(());
         }

@@ -143,6 +143,7 @@ pub async fn run(
                 super::mail::to_owners(
                     &scope,
                     &tenant,
+                    crate::notify::notifications::kind::PAST_DUE,
                     super::mail::past_due(&tenant, &invoice, grace_until, &link),
                 )
                 .await?;
@@ -150,6 +151,7 @@ pub async fn run(
                 super::mail::to_owners(
                     &scope,
                     &tenant,
+                    crate::notify::notifications::kind::PAYMENT_DUE,
                     super::mail::payment_due(&tenant, &invoice, &link),
                 )
                 .await?;
@@ -184,6 +186,7 @@ pub async fn run(
             super::mail::to_owners(
                 &scope,
                 &tenant,
+                crate::notify::notifications::kind::SUSPENDED,
                 super::mail::suspended(&tenant, &owed, &pay_link),
             )
             .await?;
@@ -221,6 +224,7 @@ pub async fn run(
             super::mail::to_owners(
                 &scope,
                 &tenant,
+                crate::notify::notifications::kind::CANCELED,
                 super::mail::canceled(&tenant, "an invoice stayed unpaid", &pay_link),
             )
             .await?;

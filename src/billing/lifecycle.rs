@@ -89,9 +89,16 @@ pub async fn issue(
     super::mail::to_owners(
         scope,
         tenant,
+        crate::notify::notifications::kind::INVOICE_ISSUED,
         super::mail::invoice_issued(tenant, &invoice, &link),
     )
     .await?;
+    let id = invoice.id.to_string();
+    let data = crate::webhooks::data::invoice(&invoice);
+    crate::webhooks::emit(scope, "invoice.created", &id, data.clone()).await?;
+    if invoice.paid_at.is_some() {
+        crate::webhooks::emit(scope, "invoice.paid", &id, data).await?;
+    }
     Ok(invoice)
 }
 

@@ -147,6 +147,33 @@ pub fn payment_received(
     )
 }
 
+/// An M-Pesa payment ended without money (refused, cancelled, timed out).
+pub fn payment_failed(
+    tenant: &Tenant,
+    invoice: &Invoice,
+    payment: &crate::payments::Payment,
+    link: &str,
+) -> Mail {
+    let why = payment
+        .result_desc
+        .clone()
+        .unwrap_or_else(|| payment.status.as_str().to_lowercase().replace('_', " "));
+    render(
+        format!("Payment not completed: invoice {}", number(invoice)),
+        "Hello,",
+        &format!(
+            "The M-Pesa payment of {} for invoice {} of {} did not go through ({why}). {} is still due; you can try again from the invoice.",
+            crate::billing::Money::new(payment.amount_minor, &payment.currency),
+            number(invoice),
+            tenant.name,
+            due(invoice)
+        ),
+        "Pay the invoice",
+        link,
+        FOOTER,
+    )
+}
+
 /// A soft quota reached `threshold` % (`used` of `max`) in the open period.
 pub fn usage_threshold(
     tenant: &Tenant,
@@ -172,9 +199,22 @@ pub fn usage_threshold(
     )
 }
 
-/// Queues `mail` to every owner of the scope's tenant.
-pub async fn to_owners(scope: &TenantScope, tenant: &Tenant, mail: Mail) -> AppResult<()> {
+/// Tells every owner of the scope's tenant: an in-app notification of `kind` and `mail`
+/// queued to their address, both only if the unit of work commits.
+pub async fn to_owners(
+    scope: &TenantScope,
+    tenant: &Tenant,
+    kind: &'static str,
+    mail: Mail,
+) -> AppResult<()> {
+    let notification = crate::notify::notifications::NewNotification {
+        kind,
+        title: mail.subject.clone(),
+        body: mail.summary.clone(),
+        data: Some(serde_json::json!({ "link": mail.link })),
+    };
     for owner in scope.owner_ids().await? {
+        scope.insert_notification(owner, &notification).await?;
         if let Some(member) = scope.get_member(owner).await? {
             scope
                 .enqueue(&mail.clone().to_job(&member.user.email, Some(tenant.id)))

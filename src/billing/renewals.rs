@@ -125,6 +125,7 @@ pub async fn renew(
         super::mail::to_owners(
             &scope,
             &tenant,
+            crate::notify::notifications::kind::CANCELED,
             super::mail::canceled(&tenant, "canceled at the end of its period", &link),
         )
         .await?;

@@ -14,6 +14,7 @@ mod jobs;
 mod mail;
 mod mpesa;
 mod vars;
+mod webhooks;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub use mpesa::{
     MpesaConfig, MpesaEnv, SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIMULATOR_KEY, SIMULATOR_SECRET,
 };
 use vars::{Vars, invalid};
+pub use webhooks::{DataKeyConfig, WebhooksConfig};
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +95,10 @@ pub struct Config {
     pub billing: BillingConfig,
     /// M-Pesa (Daraja).
     pub mpesa: MpesaConfig,
+    /// Outgoing webhooks.
+    pub webhooks: WebhooksConfig,
+    /// The key that encrypts secrets at rest.
+    pub data_key: DataKeyConfig,
     /// `MSINGI_TEST_CLOCK` (default off; refused with `MSINGI_ENV=production`): the clock
     /// is the test clock, which `advanceClock` moves forward.
     pub test_clock: bool,
@@ -141,6 +147,8 @@ impl Config {
         let graphql = GraphqlConfig::parse(&vars, environment)?;
         let billing = BillingConfig::parse(&vars)?;
         let mpesa = MpesaConfig::parse(&vars, &data_dir)?;
+        let webhooks = WebhooksConfig::parse(&vars)?;
+        let data_key = DataKeyConfig::parse(&vars, &data_dir);
         let test_clock = vars.flag("MSINGI_TEST_CLOCK", false)?;
         if test_clock && environment == Environment::Production {
             return Err(invalid(
@@ -160,6 +168,8 @@ impl Config {
             graphql,
             billing,
             mpesa,
+            webhooks,
+            data_key,
             test_clock,
         })
     }

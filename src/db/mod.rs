@@ -21,6 +21,7 @@ mod entities;
 mod global;
 pub(in crate::db) mod identity;
 mod jobs;
+mod notifications;
 mod outbox;
 mod payments;
 mod platform;
@@ -28,6 +29,7 @@ mod rbac;
 mod scope;
 mod tenancy;
 mod usage;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLeas
 pub use platform::{Access, SystemTask};
 pub use scope::{AfterCommit, GlobalTx, PlatformTx, TenantScope};
 pub use usage::NewUsageEvent;
+pub use webhooks::{AttemptRecord, Claimed};
 
 use crate::clock::SharedClock;
 use crate::config::DatabaseKind;
@@ -290,6 +293,15 @@ impl Db {
             .await
     }
 
+    /// Opens a unit of work that may write, in the context's tenant, even when it is
+    /// suspended: for a member's own bookkeeping (marking their notifications read), which
+    /// changes nothing of the tenant's.
+    pub async fn write_personal(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
+        self.pools
+            .tenant(ctx.tenant_id(), ctx.store_id(), true)
+            .await
+    }
+
     /// Closes the pool.
     pub async fn close(self) {
         self.pools.close().await;
@@ -349,6 +361,9 @@ const TENANT_WRITABLE: &[&str] = &[
     "usage_events",
     "usage_rollups",
     "usage_alerts",
+    "notifications",
+    "webhook_endpoints",
+    "webhook_deliveries",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security

@@ -52,6 +52,9 @@ pub enum SystemTask {
     Mpesa,
     /// Deleting raw usage events past their retention, across tenants.
     UsageRetention,
+    /// Finding due webhook deliveries across tenants, claiming and recording their
+    /// attempts.
+    WebhookDispatch,
 }
 
 /// The proof that opens the platform door.

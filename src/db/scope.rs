@@ -556,6 +556,13 @@ impl TenantScope {
         self.tx.invalidates(AccessEvent::Tenant(self.tenant));
     }
 
+    /// Records that this unit of work gives `user` a new in-app notification: their
+    /// `notificationReceived` subscribers hear of it after the commit, on every node.
+    pub fn notifies(&self, user: crate::ids::UserId) {
+        self.tx
+            .invalidates(AccessEvent::Notified(self.tenant, user));
+    }
+
     /// Now, by the database's clock.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.tx.now()

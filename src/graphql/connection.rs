@@ -91,6 +91,13 @@ impl<T: Node> Connection<T> {
     }
 }
 
+impl<T: Node> Connection<T> {
+    /// Its parts, for a connection type with fields of its own (e.g. `unreadCount`).
+    pub fn into_parts(self) -> (Vec<Edge<T>>, PageInfo, i32) {
+        (self.edges, self.page_info, self.total_count)
+    }
+}
+
 /// Names the connection and edge types of a listed type.
 macro_rules! node {
     ($ty:ty, $connection:literal, $edge:literal) => {

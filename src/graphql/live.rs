@@ -10,7 +10,11 @@ use crate::rbac;
 /// Live events, merged from each feature's.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct Live(AccessLive, super::payments::PaymentsLive);
+pub struct Live(
+    AccessLive,
+    super::payments::PaymentsLive,
+    super::notify::NotificationsLive,
+);
 
 /// Live changes of access.
 #[derive(Default)]

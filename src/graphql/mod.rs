@@ -13,6 +13,7 @@ mod inputs;
 mod introspection;
 pub mod limits;
 mod live;
+mod notify;
 mod payments;
 pub mod persisted;
 mod platform;
@@ -20,6 +21,7 @@ mod rbac;
 mod socket;
 mod tenancy;
 mod usage;
+mod webhooks;
 
 use async_graphql::{Context, MergedObject, Schema};
 
@@ -47,6 +49,8 @@ pub struct Query(
     billing::invoices::InvoicesQuery,
     payments::PaymentsQuery,
     usage::UsageQuery,
+    notify::NotificationsQuery,
+    webhooks::WebhooksQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -64,6 +68,8 @@ pub struct Mutation(
     billing::plans::BillingMutation,
     payments::PaymentsMutation,
     usage::UsageMutation,
+    notify::NotificationsMutation,
+    webhooks::WebhooksMutation,
 );
 
 /// The executable schema.

@@ -588,6 +588,7 @@ async fn watch(
             Some(AccessEvent::Tenant(tenant)) => first
                 .active_tenant()
                 .is_some_and(|ctx| ctx.tenant_id() == tenant),
+            Some(AccessEvent::Notified(..)) => false,
         };
         if !relevant {
             continue;

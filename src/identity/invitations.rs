@@ -300,6 +300,31 @@ pub async fn accept(
             scope.assign_role(user.id, *role, Some(*store)).await?;
         }
     }
+    let joined = crate::notify::notifications::NewNotification {
+        kind: crate::notify::notifications::kind::INVITATION_ACCEPTED,
+        title: format!("{} joined {}", user.name, tenant.name),
+        body: format!(
+            "{} ({}) accepted the invitation to {} and is now a member.",
+            user.name,
+            user.email.as_str(),
+            tenant.name
+        ),
+        data: Some(serde_json::json!({ "userId": user.id })),
+    };
+    crate::notify::notifications::to_owners(&scope, &joined).await?;
+    crate::webhooks::emit(
+        &scope,
+        "member.added",
+        &user.id.to_string(),
+        serde_json::json!({
+            "userId": user.id,
+            "name": user.name,
+            "email": user.email.as_str(),
+            "roleIds": invitation.role_ids,
+            "storeIds": invitation.store_ids,
+        }),
+    )
+    .await?;
     let mut actor = caller.actor();
     actor.user = Some(user.id);
     let modules = scope.modules().await?.into_iter().collect();

@@ -15,6 +15,10 @@ pub struct Mail {
     pub text: String,
     /// HTML.
     pub html: String,
+    /// The message in a few sentences (what an in-app notification shows).
+    pub summary: String,
+    /// Its one link.
+    pub link: String,
 }
 
 impl Mail {
@@ -67,6 +71,8 @@ pub(crate) fn render(
         subject,
         text,
         html,
+        summary: body.to_owned(),
+        link: link.to_owned(),
     }
 }
 

@@ -1,3 +1,4 @@
-//! Notifications. For now: email delivery.
+//! Notifications: email delivery, and in-app notifications.
 
 pub mod email;
+pub mod notifications;

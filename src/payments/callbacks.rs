@@ -327,6 +327,7 @@ pub async fn settle(
                 },
             )
             .await?;
+        failed(scope, payment.id, links).await?;
         return Ok(None);
     }
     let (amount, receipt, phone) = match &outcome.paid {
@@ -384,9 +385,64 @@ pub async fn settle(
             receipt.as_deref().unwrap_or("confirmed by M-Pesa"),
             &link,
         );
-        crate::billing::mail::to_owners(scope, &tenant, mail).await?;
+        crate::billing::mail::to_owners(
+            scope,
+            &tenant,
+            crate::notify::notifications::kind::PAYMENT_SUCCEEDED,
+            mail,
+        )
+        .await?;
+    }
+    if let Some(paid) = scope.payment(payment.id).await? {
+        let key = paid.id.to_string();
+        crate::webhooks::emit(
+            scope,
+            "payment.succeeded",
+            &key,
+            crate::webhooks::data::payment(&paid),
+        )
+        .await?;
+    }
+    if settled.invoice.paid_at.is_some() {
+        crate::webhooks::emit(
+            scope,
+            "invoice.paid",
+            &settled.invoice.id.to_string(),
+            crate::webhooks::data::invoice(&settled.invoice),
+        )
+        .await?;
     }
     Ok(None)
+}
+
+/// Tells of a payment that ended without money (failed, cancelled, timed out): the
+/// owners (in the app and by email, with the invoice's link to try again) and the
+/// `payment.failed` webhook.
+pub async fn failed(scope: &TenantScope, payment: uuid::Uuid, links: &Links) -> AppResult<()> {
+    let Some(payment) = scope.payment(payment).await? else {
+        return Ok(());
+    };
+    if let (Some(tenant), Some(invoice)) = (
+        scope.own_tenant().await?,
+        scope.invoice(payment.invoice_id).await?,
+    ) {
+        let link = links.hosted_url(&invoice, scope.now())?;
+        let mail = crate::billing::mail::payment_failed(&tenant, &invoice, &payment, &link);
+        crate::billing::mail::to_owners(
+            scope,
+            &tenant,
+            crate::notify::notifications::kind::PAYMENT_FAILED,
+            mail,
+        )
+        .await?;
+    }
+    crate::webhooks::emit(
+        scope,
+        "payment.failed",
+        &payment.id.to_string(),
+        crate::webhooks::data::payment(&payment),
+    )
+    .await
 }
 
 #[cfg(test)]

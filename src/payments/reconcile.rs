@@ -89,6 +89,7 @@ pub async fn sweep(
                         },
                     )
                     .await?;
+                super::callbacks::failed(&scope, payment.id, links).await?;
                 AuditEntry::new("billing.payment.timeout", "payment", payment.id)
             }
             None => {

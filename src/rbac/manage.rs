@@ -321,6 +321,32 @@ async fn change_assignment(
     let member = view(&scope, user)
         .await?
         .ok_or(AppError::NotFound { entity: "member" })?;
+    let (verb, title) = match change {
+        Change::Assign => ("given", format!("You were given the role {}", role.name)),
+        Change::Revoke => (
+            "withdrawn",
+            format!("The role {} was withdrawn from you", role.name),
+        ),
+    };
+    let place = store.map_or("across the team".to_owned(), |s| format!("in store {s}"));
+    crate::notify::notifications::to_user(
+        &scope,
+        user,
+        &crate::notify::notifications::NewNotification {
+            kind: crate::notify::notifications::kind::ROLE_CHANGED,
+            title,
+            body: format!(
+                "The role {} was {verb} {place}; what you may do changed with it.",
+                role.name
+            ),
+            data: Some(serde_json::json!({
+                "roleId": role_id,
+                "storeId": store,
+                "change": action,
+            })),
+        },
+    )
+    .await?;
     scope.invalidates_access();
     scope.commit(audit).await?;
 

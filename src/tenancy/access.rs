@@ -35,6 +35,10 @@ pub enum AccessEvent {
     Tenant(TenantId),
     /// One or more of the user's sessions ended.
     Sessions(UserId),
+    /// The user has a new in-app notification in the tenant (`notificationReceived`
+    /// subscribers re-read theirs). Travels like the others, but bumps no epoch: no cached
+    /// access depends on it.
+    Notified(TenantId, UserId),
 }
 
 impl AccessEvent {
@@ -42,10 +46,18 @@ impl AccessEvent {
         match self {
             Self::Tenant(t) => t.to_string(),
             Self::Sessions(u) => format!("sessions:{u}"),
+            Self::Notified(t, u) => format!("notified:{t}:{u}"),
         }
     }
 
     fn decode(payload: &str) -> Option<Self> {
+        if let Some(rest) = payload.strip_prefix("notified:") {
+            let (tenant, user) = rest.split_once(':')?;
+            return Some(Self::Notified(
+                TenantId::parse(tenant, "tenant").ok()?,
+                UserId::parse(user, "user").ok()?,
+            ));
+        }
         match payload.strip_prefix("sessions:") {
             Some(user) => UserId::parse(user, "user").ok().map(Self::Sessions),
             None => TenantId::parse(payload, "tenant").ok().map(Self::Tenant),
@@ -252,6 +264,9 @@ impl AccessCache {
                 self.sessions.bump(user);
                 let _ = self.events.send(event);
             }
+            AccessEvent::Notified(..) => {
+                let _ = self.events.send(event);
+            }
         }
     }
 
@@ -260,6 +275,7 @@ impl AccessCache {
         match event {
             AccessEvent::Tenant(tenant) => format!("{channel}:epoch:{tenant}"),
             AccessEvent::Sessions(user) => format!("{channel}:sessions-epoch:{user}"),
+            AccessEvent::Notified(tenant, user) => format!("{channel}:notified:{tenant}:{user}"),
         }
     }
 
@@ -344,6 +360,26 @@ impl AccessCache {
         self.publish_remotely(AccessEvent::Sessions(user)).await;
     }
 
+    /// Tells every node's subscribers of `event` without bumping any epoch.
+    async fn announce(&self, event: AccessEvent) {
+        if self.notify(event).await {
+            return;
+        }
+        let _ = self.events.send(event);
+        let Some((conn, channel)) = &self.publisher else {
+            return;
+        };
+        let mut conn = conn.clone();
+        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(event.encode())
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = published {
+            tracing::error!(?event, error = %e, "could not publish a live event");
+        }
+    }
+
     /// With Redis: bumps the epoch of what `event` changes and publishes it.
     async fn publish_remotely(&self, event: AccessEvent) {
         let Some((conn, channel)) = &self.publisher else {
@@ -403,6 +439,7 @@ impl crate::db::AfterCommit for AccessCache {
                 match event {
                     AccessEvent::Tenant(tenant) => self.invalidate(tenant).await,
                     AccessEvent::Sessions(user) => self.sessions_ended(user).await,
+                    AccessEvent::Notified(..) => self.announce(event).await,
                 }
             }
         })

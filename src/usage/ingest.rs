@@ -197,6 +197,19 @@ pub async fn record_in(
                 {
                     let link = format!("{}/billing/usage", config.http.app_url);
                     tell_owners(&scope, metric, (used, max, threshold), &link).await?;
+                    crate::webhooks::emit(
+                        &scope,
+                        "usage.threshold",
+                        &format!("{}:{}:{threshold}", bucket.metric, period_start.timestamp()),
+                        serde_json::json!({
+                            "metric": bucket.metric,
+                            "used": used,
+                            "max": max,
+                            "threshold": threshold,
+                            "periodStart": period_start,
+                        }),
+                    )
+                    .await?;
                 }
             }
         }
@@ -307,5 +320,11 @@ async fn tell_owners(
         return Ok(());
     };
     let mail = crate::billing::mail::usage_threshold(&tenant, metric, reached, link);
-    crate::billing::mail::to_owners(scope, &tenant, mail).await
+    crate::billing::mail::to_owners(
+        scope,
+        &tenant,
+        crate::notify::notifications::kind::USAGE_THRESHOLD,
+        mail,
+    )
+    .await
 }

@@ -66,6 +66,8 @@ pub struct WorkerDeps {
     pub mpesa: crate::payments::pay::Mpesa,
     /// M-Pesa's settings (the sweeper's timings).
     pub mpesa_config: crate::config::MpesaConfig,
+    /// Outgoing webhook deliveries.
+    pub webhooks: crate::webhooks::dispatch::Dispatcher,
 }
 
 /// A name unique to this process, so two worker processes never share one (apalis-redis
@@ -325,6 +327,7 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         deps.jobs.clone(),
         shutdown.clone(),
     ));
+    let webhooks = tokio::spawn(deps.webhooks.clone().run(shutdown.clone()));
     let (email, renewals, dunning, callbacks, cleanup, sweep, reconcile, retention) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
         queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
@@ -336,6 +339,7 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         cron_worker::<UsageRetention>(&deps, shutdown.clone()),
     );
     drainer.await.context("outbox drainer")?;
+    webhooks.await.context("webhook dispatcher")?;
     email.context("email workers")?;
     renewals.context("renewal workers")?;
     dunning.context("dunning workers")?;

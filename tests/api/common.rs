@@ -138,6 +138,8 @@ impl TestAppBuilder {
         let mut env: HashMap<String, String> = HashMap::new();
         reserve_port(&mut env);
         env.insert("MPESA_SIM_CALLBACK_DELAY_MS".into(), "0".into());
+        // The tests' webhook receivers listen on loopback; the guard's own test turns this off.
+        env.insert("WEBHOOK_ALLOW_PRIVATE_URLS".into(), "true".into());
         env.insert("MSINGI_DATA_DIR".into(), data_dir.display().to_string());
         env.insert("MSINGI_IN_PROCESS_WORKERS".into(), "true".into());
         env.insert("MSINGI_AUTO_MIGRATE".into(), "true".into());

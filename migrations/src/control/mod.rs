@@ -26,6 +26,8 @@ pub(crate) mod m20261201_000020_add_billing_lifecycle;
 pub(crate) mod m20261201_000021_create_payments;
 pub(crate) mod m20261201_000022_add_tenant_tax_rate;
 pub(crate) mod m20261201_000023_create_usage;
+pub(crate) mod m20261202_000024_create_notifications;
+pub(crate) mod m20261202_000025_create_webhooks;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -57,6 +59,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000021_create_payments::Migration),
             Box::new(m20261201_000022_add_tenant_tax_rate::Migration),
             Box::new(m20261201_000023_create_usage::Migration),
+            Box::new(m20261202_000024_create_notifications::Migration),
+            Box::new(m20261202_000025_create_webhooks::Migration),
         ]
     }
 }

@@ -185,6 +185,30 @@ impl TenantScope {
             update = update.set(C::SuspendedAt, Expr::value(at));
         }
         update.filter(C::Id.eq(id)).exec().await?;
+        // Every change of a subscription goes through here, so here is where its
+        // `subscription.updated` event is made, in the same unit of work. The event names
+        // the state it describes: the same state written twice is one event.
+        if let Some(sub) = self.subscription().await?.filter(|s| s.id == id) {
+            let key = format!(
+                "{id}:{}:{}:{}:{}:{}",
+                sub.status.as_str(),
+                sub.plan.id,
+                sub.current_period_end.timestamp_micros(),
+                sub.cancel_at_period_end,
+                self.now().timestamp_micros()
+            );
+            let data = serde_json::json!({
+                "id": sub.id,
+                "status": sub.status.as_str(),
+                "plan": sub.plan.code,
+                "currentPeriodStart": sub.current_period_start,
+                "currentPeriodEnd": sub.current_period_end,
+                "cancelAtPeriodEnd": sub.cancel_at_period_end,
+                "canceledAt": sub.canceled_at,
+                "graceUntil": sub.grace_until,
+            });
+            crate::webhooks::emit(self, "subscription.updated", &key, data).await?;
+        }
         Ok(())
     }
 

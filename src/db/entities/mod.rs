@@ -15,6 +15,7 @@ pub(super) mod memberships;
 pub(super) mod metrics;
 pub(super) mod mpesa_callbacks;
 pub(super) mod mpesa_tokens;
+pub(super) mod notifications;
 pub(super) mod outbox;
 pub(super) mod payments;
 pub(super) mod plans;
@@ -34,6 +35,8 @@ pub(super) mod usage_events;
 pub(super) mod usage_rollups;
 pub(super) mod user_tokens;
 pub(super) mod users;
+pub(super) mod webhook_deliveries;
+pub(super) mod webhook_endpoints;
 
 use super::scope::{Global, Public, TenantOwned};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
@@ -69,6 +72,9 @@ tenant_owned!(
     usage_alerts,
     usage_events,
     usage_rollups,
+    notifications,
+    webhook_endpoints,
+    webhook_deliveries,
 );
 
 impl TenantOwned for stores::Entity {

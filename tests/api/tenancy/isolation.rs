@@ -46,6 +46,10 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "payments",
     "usage",
     "usageSummary",
+    "notifications",
+    "notificationReceived",
+    "webhookEndpoints",
+    "createWebhookEndpoint",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -293,6 +297,9 @@ struct Victim {
     api_key: String,
     invoice: String,
     payment: String,
+    notification: String,
+    webhook_endpoint: String,
+    webhook_delivery: String,
 }
 
 impl Victim {
@@ -316,6 +323,9 @@ impl Victim {
             api_key: "k".into(),
             invoice: "v".into(),
             payment: "p".into(),
+            notification: "n".into(),
+            webhook_endpoint: "w".into(),
+            webhook_delivery: "d".into(),
         }
     }
 }
@@ -360,7 +370,43 @@ async fn victim(app: &TestApp) -> Victim {
         .as_str()
         .unwrap()
         .to_owned();
+    // An endpoint nothing listens at (the apps here allow private URLs): its deliveries
+    // stay in retry.
+    let webhook_endpoint = owner
+        .gql(
+            app,
+            "mutation { createWebhookEndpoint(input: { url: \"http://127.0.0.1:9/hook\", \
+             events: [\"invoice.created\"] }) { endpoint { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["createWebhookEndpoint"]["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let invoice = crate::billing::renewals::issue_now(app, &owner).await;
+    let webhook_delivery = owner
+        .gql(
+            app,
+            "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id } } } }",
+            json!({ "id": webhook_endpoint }),
+        )
+        .await
+        .data()["webhookDeliveries"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("the invoice made a delivery")
+        .to_owned();
+    let notification = owner
+        .gql(
+            app,
+            "{ notifications { edges { node { id } } } }",
+            json!({}),
+        )
+        .await
+        .data()["notifications"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("the invoice told the owner")
+        .to_owned();
     // A push whose callback never comes (the simulator's 9999): it stays PENDING.
     let payment = owner
         .gql(
@@ -382,6 +428,9 @@ async fn victim(app: &TestApp) -> Victim {
         api_key,
         invoice,
         payment,
+        notification,
+        webhook_endpoint,
+        webhook_delivery,
     }
 }
 
@@ -482,6 +531,26 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
             "mutation($id: ID!) { setTenantTaxRate(tenantId: $id, taxRate: \"0\") { id } }",
             json!({ "id": v.owner.tenant_id }),
         ),
+        (
+            "markNotificationsRead",
+            "mutation($id: ID!) { markNotificationsRead(ids: [$id]) }",
+            json!({ "id": v.notification }),
+        ),
+        (
+            "webhookDeliveries",
+            "query($id: ID!) { webhookDeliveries(endpointId: $id) { totalCount edges { node { id eventId } } } }",
+            json!({ "id": v.webhook_endpoint }),
+        ),
+        (
+            "deleteWebhookEndpoint",
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+            json!({ "id": v.webhook_endpoint }),
+        ),
+        (
+            "redeliverWebhook",
+            "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id eventId } }",
+            json!({ "id": v.webhook_delivery }),
+        ),
     ]
 }
 
@@ -489,6 +558,13 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
 const BILLING: &str = "{ subscription { id status cancelAtPeriodEnd plan { code } } \
     invoices { totalCount edges { node { id status amountPaid { amount } } } } \
     payments { totalCount edges { node { id status } } } tenant { credit { amount } } }";
+
+/// A's owner's notifications, read or not.
+const NOTIFICATIONS: &str =
+    "{ notifications { unreadCount totalCount edges { node { id kind readAt } } } }";
+
+/// A's webhook endpoints.
+const WEBHOOKS: &str = "{ webhookEndpoints { id url events enabled } }";
 
 /// Everything of A that an attack could change, as A's owner sees it.
 async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
@@ -501,6 +577,8 @@ async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
         ("invitations", INVITATIONS),
         ("apiKeys", API_KEYS),
         ("billing", BILLING),
+        ("notifications", NOTIFICATIONS),
+        ("webhooks", WEBHOOKS),
     ] {
         let mut data = owner.gql(app, query, json!({})).await.data().clone();
         // lastUsedAt moves with the key's own use, not with attacks.
@@ -703,6 +781,8 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
                 "reactivateTenant",
                 "setTenantModule",
                 "setTenantTaxRate",
+                // Notifications are a user's: a key has none.
+                "markNotificationsRead",
             ];
             let allowed: Vec<&str> = if for_users.contains(&op) && who.contains("API key") {
                 allowed.iter().copied().chain(user_only).collect()
@@ -713,6 +793,11 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             } else {
                 allowed.to_vec()
             };
+            if op == "markNotificationsRead" && response.body()["errors"].is_null() {
+                // Marking is of one's own notifications only: another's id changes nothing.
+                assert_eq!(response.data()[op], 0, "{who} / {op}: {}", response.body());
+                continue;
+            }
             assert!(
                 refused(&response, op, &allowed),
                 "{who} / {op}: {}",
@@ -752,6 +837,9 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         &v.owner.tenant_id,
         &v.invoice,
         &v.payment,
+        &v.notification,
+        &v.webhook_endpoint,
+        &v.webhook_delivery,
     ];
     for query in [
         TENANT,
@@ -762,6 +850,8 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         API_KEYS,
         AUDIT_LOG,
         BILLING,
+        NOTIFICATIONS,
+        WEBHOOKS,
     ] {
         let body = other_owner
             .gql(&app, query, json!({}))
@@ -811,6 +901,9 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
                 "setTenantTaxRate",
                 // The victim's plan has no metering: refused for that, whatever its status.
                 "recordUsage",
+                // Reading one's notifications is personal, not a write of the tenant's.
+                "markNotificationsRead",
+                "webhookDeliveries",
             ]
             .contains(op)
         })
