@@ -47,6 +47,8 @@ pub fn invoice_issued(tenant: &Tenant, invoice: &Invoice, link: &str) -> Mail {
         link,
         FOOTER,
     )
+    .about("invoiceId", invoice.id)
+    .about("invoiceNumber", &invoice.number)
 }
 
 /// The invoice is overdue: the subscription is past due until `grace_until`.
@@ -71,6 +73,8 @@ pub fn past_due(
         link,
         FOOTER,
     )
+    .about("invoiceId", invoice.id)
+    .about("invoiceNumber", &invoice.number)
 }
 
 /// A reminder that an invoice is still unpaid.
@@ -88,6 +92,8 @@ pub fn payment_due(tenant: &Tenant, invoice: &Invoice, link: &str) -> Mail {
         link,
         FOOTER,
     )
+    .about("invoiceId", invoice.id)
+    .about("invoiceNumber", &invoice.number)
 }
 
 /// Grace ran out: the tenant is suspended until it pays.
@@ -145,6 +151,8 @@ pub fn payment_received(
         link,
         FOOTER,
     )
+    .about("invoiceId", invoice.id)
+    .about("invoiceNumber", &invoice.number)
 }
 
 /// An M-Pesa payment ended without money (refused, cancelled, timed out).
@@ -172,6 +180,8 @@ pub fn payment_failed(
         link,
         FOOTER,
     )
+    .about("invoiceId", invoice.id)
+    .about("paymentId", payment.id)
 }
 
 /// A soft quota reached `threshold` % (`used` of `max`) in the open period.
@@ -197,6 +207,9 @@ pub fn usage_threshold(
         link,
         FOOTER,
     )
+    .about("metric", &metric.code)
+    .about("used", used)
+    .about("max", max)
 }
 
 /// Tells every owner of the scope's tenant: an in-app notification of `kind` and `mail`
@@ -211,7 +224,11 @@ pub async fn to_owners(
         kind,
         title: mail.subject.clone(),
         body: mail.summary.clone(),
-        data: Some(serde_json::json!({ "link": mail.link })),
+        data: Some({
+            let mut data = mail.refs.clone();
+            data.insert("link".into(), mail.link.clone().into());
+            serde_json::Value::Object(data)
+        }),
     };
     for owner in scope.owner_ids().await? {
         scope.insert_notification(owner, &notification).await?;

@@ -19,9 +19,20 @@ pub struct Mail {
     pub summary: String,
     /// Its one link.
     pub link: String,
+    /// Ids of what it is about (e.g. `invoiceId`), for the in-app notification's `data`.
+    pub refs: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Mail {
+    /// The same mail, saying it is about `key` = `value` (e.g. `invoiceId`).
+    pub fn about(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.refs.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or_default(),
+        );
+        self
+    }
+
     /// The job that sends this mail to `to`.
     pub fn to_job(self, to: &Email, tenant: Option<TenantId>) -> SendEmail {
         SendEmail {
@@ -73,6 +84,7 @@ pub(crate) fn render(
         html,
         summary: body.to_owned(),
         link: link.to_owned(),
+        refs: serde_json::Map::new(),
     }
 }
 

@@ -177,13 +177,13 @@ pub async fn create(
     input: CreateEndpointInput,
 ) -> AppResult<(Endpoint, String)> {
     let ctx = caller.require(perm::WEBHOOK_MANAGE)?;
+    let events = parse_events(&input.events)?;
     let url = guard::check(
         &input.url,
         services.config.webhooks.allow_private_urls,
         "input.url",
     )
     .await?;
-    let events = parse_events(&input.events)?;
     let secret = signing::new_secret();
     let sealed = services.data_keys.seal(&secret)?;
     let scope = services.db.write(ctx).await?;

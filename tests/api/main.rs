@@ -22,4 +22,5 @@ mod platform;
 mod schema;
 mod tenancy;
 mod usage;
+mod webhooks;
 mod worker;
