@@ -73,6 +73,27 @@ enum Command {
         #[command(subcommand)]
         command: Option<JobsCommand>,
     },
+    /// The email templates (templates/email/).
+    Email {
+        #[command(subcommand)]
+        command: EmailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmailCommand {
+    /// Render a template with sample data to a file, to look at in a browser (or a mail
+    /// client, with --text); `msingi email preview list` names them all.
+    Preview {
+        /// The template, e.g. invoice_issued.
+        template: String,
+        /// Write here (default: <template>.html, or .txt with --text).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The plain-text part instead of the HTML.
+        #[arg(long)]
+        text: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +180,17 @@ fn main() -> ExitCode {
     if let Some(Command::ExportSchema { output }) = &cli.command {
         return export_schema(output.as_ref());
     }
+    if let Some(Command::Email {
+        command:
+            EmailCommand::Preview {
+                template,
+                output,
+                text,
+            },
+    }) = &cli.command
+    {
+        return preview_email(template, output.as_ref(), *text);
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(ConfigError { var, message }) => {
@@ -208,6 +240,39 @@ fn export_schema(output: Option<&PathBuf>) -> ExitCode {
     }
 }
 
+/// `msingi email preview`: needs no configuration, database or network.
+fn preview_email(template: &str, output: Option<&PathBuf>, text: bool) -> ExitCode {
+    use msingi::notify::templates;
+    if template == "list" {
+        for (name, _) in templates::TEMPLATES {
+            println!("{name}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let mail = match templates::preview(template) {
+        Ok(mail) => mail,
+        Err(e) => {
+            eprintln!("msingi: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let extension = if text { "txt" } else { "html" };
+    let path = output
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(format!("{template}.{extension}")));
+    let content = if text { mail.text } else { mail.html };
+    match std::fs::write(&path, content) {
+        Ok(()) => {
+            println!("{} (subject: {})", path.display(), mail.subject);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("msingi: writing {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
@@ -234,7 +299,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::ExportSchema { .. } => Ok(()),
+        Command::ExportSchema { .. } | Command::Email { .. } => Ok(()),
         Command::Demo => {
             let (db, _jobs) = app::open_stores(&config, Arc::new(SystemClock)).await?;
             let demo = msingi::identity::demo::ensure(&db, &config.billing.default_plan)

@@ -144,7 +144,7 @@ pub async fn run(
                     &scope,
                     &tenant,
                     crate::notify::notifications::kind::PAST_DUE,
-                    super::mail::past_due(&tenant, &invoice, grace_until, &link),
+                    super::mail::past_due(&tenant, &invoice, grace_until, &link)?,
                 )
                 .await?;
             } else {
@@ -152,7 +152,7 @@ pub async fn run(
                     &scope,
                     &tenant,
                     crate::notify::notifications::kind::PAYMENT_DUE,
-                    super::mail::payment_due(&tenant, &invoice, &link),
+                    super::mail::payment_due(&tenant, &invoice, &link)?,
                 )
                 .await?;
             }
@@ -187,7 +187,7 @@ pub async fn run(
                 &scope,
                 &tenant,
                 crate::notify::notifications::kind::SUSPENDED,
-                super::mail::suspended(&tenant, &owed, &pay_link),
+                super::mail::suspended(&tenant, &owed, &pay_link)?,
             )
             .await?;
             AuditEntry::new(
@@ -225,7 +225,7 @@ pub async fn run(
                 &scope,
                 &tenant,
                 crate::notify::notifications::kind::CANCELED,
-                super::mail::canceled(&tenant, "an invoice stayed unpaid", &pay_link),
+                super::mail::canceled(&tenant, "an invoice stayed unpaid", &pay_link)?,
             )
             .await?;
             AuditEntry::new(

@@ -90,7 +90,7 @@ pub async fn issue(
         scope,
         tenant,
         crate::notify::notifications::kind::INVOICE_ISSUED,
-        super::mail::invoice_issued(tenant, &invoice, &link),
+        super::mail::invoice_issued(tenant, &invoice, &link)?,
     )
     .await?;
     let id = invoice.id.to_string();

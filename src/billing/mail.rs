@@ -1,12 +1,15 @@
-//! The emails billing sends a tenant's owners, rendered when the job is written (in the
-//! unit of work that causes them, so a rolled-back change never mails).
+//! The emails billing sends a tenant's owners, rendered from `templates/email/` in the
+//! tenant's branding when the job is written (in the unit of work that causes them, so a
+//! rolled-back change never mails).
 
 use chrono::{DateTime, Utc};
+use minijinja::context;
 
 use super::invoices::Invoice;
 use crate::db::TenantScope;
 use crate::error::AppResult;
-use crate::identity::mail::{Mail, render};
+use crate::identity::mail::Mail;
+use crate::notify::templates::{self, Brand};
 use crate::tenancy::Tenant;
 
 fn day(at: DateTime<Utc>) -> String {
@@ -17,38 +20,40 @@ fn due(invoice: &Invoice) -> String {
     invoice.money(invoice.amount_due_minor()).to_string()
 }
 
+/// What is still due on the invoice, or nothing when it is paid.
+fn still_due(invoice: &Invoice) -> Option<String> {
+    (invoice.amount_due_minor() > 0).then(|| due(invoice))
+}
+
 fn number(invoice: &Invoice) -> &str {
     invoice.number.as_deref().unwrap_or("draft")
 }
 
-const FOOTER: &str = "You receive this because you own this team on Msingi.";
+/// `template` in the tenant's branding, about `invoice`.
+fn about_invoice(
+    template: &str,
+    tenant: &Tenant,
+    invoice: &Invoice,
+    link: &str,
+    ctx: minijinja::Value,
+) -> AppResult<Mail> {
+    let ctx = context! { tenant => tenant.name, number => number(invoice), ..ctx };
+    Ok(templates::render(template, &Brand::of(tenant), link, ctx)?
+        .about("invoiceId", invoice.id)
+        .about("invoiceNumber", &invoice.number))
+}
 
 /// A new invoice, with its hosted link.
-pub fn invoice_issued(tenant: &Tenant, invoice: &Invoice, link: &str) -> Mail {
-    let body = match invoice.due_at {
-        Some(at) if invoice.amount_due_minor() > 0 => format!(
-            "Invoice {} for {} is ready: {} is due by {}.",
-            number(invoice),
-            tenant.name,
-            due(invoice),
-            day(at)
-        ),
-        _ => format!(
-            "Invoice {} for {} is ready; nothing is due on it.",
-            number(invoice),
-            tenant.name
-        ),
-    };
-    render(
-        format!("Invoice {} from Msingi", number(invoice)),
-        "Hello,",
-        &body,
-        "View the invoice",
+pub fn invoice_issued(tenant: &Tenant, invoice: &Invoice, link: &str) -> AppResult<Mail> {
+    let due_by = invoice.due_at.map(day);
+    let due = still_due(invoice).filter(|_| due_by.is_some());
+    about_invoice(
+        "invoice_issued",
+        tenant,
+        invoice,
         link,
-        FOOTER,
+        context! { due, due_by },
     )
-    .about("invoiceId", invoice.id)
-    .about("invoiceNumber", &invoice.number)
 }
 
 /// The invoice is overdue: the subscription is past due until `grace_until`.
@@ -57,73 +62,32 @@ pub fn past_due(
     invoice: &Invoice,
     grace_until: DateTime<Utc>,
     link: &str,
-) -> Mail {
-    render(
-        format!("Payment overdue: invoice {}", number(invoice)),
-        "Hello,",
-        &format!(
-            "Invoice {} for {} is overdue: {} is still due. Pay it by {} to keep {} running; after that it can be read but not changed.",
-            number(invoice),
-            tenant.name,
-            due(invoice),
-            day(grace_until),
-            tenant.name
-        ),
-        "Pay the invoice",
-        link,
-        FOOTER,
-    )
-    .about("invoiceId", invoice.id)
-    .about("invoiceNumber", &invoice.number)
+) -> AppResult<Mail> {
+    let ctx = context! { due => due(invoice), grace_until => day(grace_until) };
+    about_invoice("past_due", tenant, invoice, link, ctx)
 }
 
 /// A reminder that an invoice is still unpaid.
-pub fn payment_due(tenant: &Tenant, invoice: &Invoice, link: &str) -> Mail {
-    render(
-        format!("Reminder: invoice {} is unpaid", number(invoice)),
-        "Hello,",
-        &format!(
-            "{} is still due on invoice {} for {}.",
-            due(invoice),
-            number(invoice),
-            tenant.name
-        ),
-        "Pay the invoice",
+pub fn payment_due(tenant: &Tenant, invoice: &Invoice, link: &str) -> AppResult<Mail> {
+    about_invoice(
+        "payment_due",
+        tenant,
+        invoice,
         link,
-        FOOTER,
+        context! { due => due(invoice) },
     )
-    .about("invoiceId", invoice.id)
-    .about("invoiceNumber", &invoice.number)
 }
 
 /// Grace ran out: the tenant is suspended until it pays.
-pub fn suspended(tenant: &Tenant, owed: &str, link: &str) -> Mail {
-    render(
-        format!("{} is suspended for an unpaid invoice", tenant.name),
-        "Hello,",
-        &format!(
-            "{} is suspended: {owed} is overdue. Your team can still sign in, read everything and pay; nothing can be changed until the invoice is paid, which restores it at once.",
-            tenant.name
-        ),
-        "Pay the invoice",
-        link,
-        FOOTER,
-    )
+pub fn suspended(tenant: &Tenant, owed: &str, link: &str) -> AppResult<Mail> {
+    let ctx = context! { tenant => tenant.name, owed };
+    templates::render("suspended", &Brand::of(tenant), link, ctx)
 }
 
 /// The subscription ended.
-pub fn canceled(tenant: &Tenant, why: &str, link: &str) -> Mail {
-    render(
-        format!("The subscription of {} has ended", tenant.name),
-        "Hello,",
-        &format!(
-            "The subscription of {} has ended ({why}). Its data stays readable; choose a plan to continue.",
-            tenant.name
-        ),
-        "Choose a plan",
-        link,
-        FOOTER,
-    )
+pub fn canceled(tenant: &Tenant, why: &str, link: &str) -> AppResult<Mail> {
+    let ctx = context! { tenant => tenant.name, why };
+    templates::render("canceled", &Brand::of(tenant), link, ctx)
 }
 
 /// A payment was received (with its M-Pesa receipt).
@@ -133,26 +97,9 @@ pub fn payment_received(
     amount: &super::Money,
     receipt: &str,
     link: &str,
-) -> Mail {
-    let left = if invoice.amount_due_minor() > 0 {
-        format!(" {} is still due on it.", due(invoice))
-    } else {
-        " It is paid in full.".to_owned()
-    };
-    render(
-        format!("Payment received: {amount} (M-Pesa {receipt})"),
-        "Hello,",
-        &format!(
-            "We received {amount} by M-Pesa for invoice {} of {} (receipt {receipt}).{left}",
-            number(invoice),
-            tenant.name
-        ),
-        "View the invoice",
-        link,
-        FOOTER,
-    )
-    .about("invoiceId", invoice.id)
-    .about("invoiceNumber", &invoice.number)
+) -> AppResult<Mail> {
+    let ctx = context! { amount => amount.to_string(), receipt, due => still_due(invoice) };
+    about_invoice("payment_received", tenant, invoice, link, ctx)
 }
 
 /// An M-Pesa payment ended without money (refused, cancelled, timed out).
@@ -161,27 +108,14 @@ pub fn payment_failed(
     invoice: &Invoice,
     payment: &crate::payments::Payment,
     link: &str,
-) -> Mail {
+) -> AppResult<Mail> {
     let why = payment
         .result_desc
         .clone()
         .unwrap_or_else(|| payment.status.as_str().to_lowercase().replace('_', " "));
-    render(
-        format!("Payment not completed: invoice {}", number(invoice)),
-        "Hello,",
-        &format!(
-            "The M-Pesa payment of {} for invoice {} of {} did not go through ({why}). {} is still due; you can try again from the invoice.",
-            crate::billing::Money::new(payment.amount_minor, &payment.currency),
-            number(invoice),
-            tenant.name,
-            due(invoice)
-        ),
-        "Pay the invoice",
-        link,
-        FOOTER,
-    )
-    .about("invoiceId", invoice.id)
-    .about("paymentId", payment.id)
+    let amount = crate::billing::Money::new(payment.amount_minor, &payment.currency).to_string();
+    let ctx = context! { amount, why, due => due(invoice) };
+    Ok(about_invoice("payment_failed", tenant, invoice, link, ctx)?.about("paymentId", payment.id))
 }
 
 /// A soft quota reached `threshold` % (`used` of `max`) in the open period.
@@ -190,26 +124,22 @@ pub fn usage_threshold(
     metric: &crate::usage::Metric,
     (used, max, threshold): (i64, i64, i32),
     link: &str,
-) -> Mail {
-    let what = if threshold >= 100 {
-        "has reached its quota".to_owned()
-    } else {
-        format!("is at {threshold}% of its quota")
+) -> AppResult<Mail> {
+    let ctx = context! {
+        tenant => tenant.name, metric => metric.name, unit => metric.unit, used, max, threshold
     };
-    render(
-        format!("{}: {} {what}", tenant.name, metric.name),
-        "Hello,",
-        &format!(
-            "{} has used {used} of the {max} {} of {} its plan includes this billing period. Usage past the quota is still recorded and billed as the plan says; a larger plan raises it.",
-            tenant.name, metric.unit, metric.name
-        ),
-        "See usage",
-        link,
-        FOOTER,
+    Ok(
+        templates::render("usage_threshold", &Brand::of(tenant), link, ctx)?
+            .about("metric", &metric.code)
+            .about("used", used)
+            .about("max", max),
     )
-    .about("metric", &metric.code)
-    .about("used", used)
-    .about("max", max)
+}
+
+/// An endpoint stopped receiving webhooks.
+pub fn webhook_disabled(tenant: &Tenant, url: &str, reason: &str, link: &str) -> AppResult<Mail> {
+    let ctx = context! { tenant => tenant.name, url, reason };
+    Ok(templates::render("webhook_disabled", &Brand::of(tenant), link, ctx)?.about("url", url))
 }
 
 /// Tells every owner of the scope's tenant: an in-app notification of `kind` and `mail`

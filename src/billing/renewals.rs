@@ -126,7 +126,7 @@ pub async fn renew(
             &scope,
             &tenant,
             crate::notify::notifications::kind::CANCELED,
-            super::mail::canceled(&tenant, "canceled at the end of its period", &link),
+            super::mail::canceled(&tenant, "canceled at the end of its period", &link)?,
         )
         .await?;
         let entry = AuditEntry::new(

@@ -15,19 +15,6 @@ use super::pages::escape;
 use crate::billing::invoices::{Invoice, InvoiceStatus};
 use crate::billing::money::decimal;
 
-/// A colour the page may use: `#rgb` or `#rrggbb`, else the default.
-fn colour(settings: &serde_json::Value) -> String {
-    let candidate = settings["brandColor"].as_str().unwrap_or_default();
-    let valid = candidate.starts_with('#')
-        && matches!(candidate.len(), 4 | 7)
-        && candidate[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if valid {
-        candidate.to_owned()
-    } else {
-        "#1f6f43".to_owned()
-    }
-}
-
 fn render(
     invoice: &Invoice,
     tenant: &crate::tenancy::Tenant,
@@ -35,9 +22,10 @@ fn render(
 ) -> String {
     let currency = escape(&invoice.currency);
     let amount = |minor: i64| format!("{currency} {}", decimal(minor));
-    let logo = tenant.settings["logoUrl"]
-        .as_str()
-        .filter(|u| u.starts_with("https://"))
+    let brand = crate::notify::templates::Brand::of(tenant);
+    let logo = brand
+        .logo_url
+        .as_deref()
         .map(|u| {
             format!(
                 "<img src=\"{}\" alt=\"\" style=\"max-height:3rem\">",
@@ -116,7 +104,7 @@ fn render(
          </table>{received}</body></html>",
         number = escape(invoice.number.as_deref().unwrap_or("draft")),
         tenant = escape(&tenant.name),
-        colour = colour(&tenant.settings),
+        colour = escape(&brand.color),
         issued = date(invoice.issued_at),
         due = date(invoice.due_at),
         subtotal = amount(invoice.subtotal_minor),

@@ -118,9 +118,7 @@ pub async fn invite(
     let link = mail::link(&services.config.http.app_url, "accept-invitation", &token);
     let inviter_name = inviter.as_ref().map_or("A colleague", |u| u.name.as_str());
     scope
-        .enqueue(
-            &mail::invitation(&tenant.name, inviter_name, &link).to_job(&email, Some(tenant.id)),
-        )
+        .enqueue(&mail::invitation(&tenant, inviter_name, &link)?.to_job(&email, Some(tenant.id)))
         .await?;
     scope
         .commit(caller.audit(

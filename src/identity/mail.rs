@@ -1,10 +1,14 @@
-//! The emails identity sends, rendered when the job is written. Links point at the SPA
+//! The emails identity sends, rendered from `templates/email/` when the job is written. Links point at the SPA
 //! (`APP_URL`), which calls the matching mutation with the token.
 
+use minijinja::context;
 use msingi_jobs::SendEmail;
 
+use crate::error::AppResult;
 use crate::identity::Email;
 use crate::ids::TenantId;
+use crate::notify::templates::{self, Brand};
+use crate::tenancy::Tenant;
 
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,118 +50,42 @@ impl Mail {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// A link to the SPA page `path` carrying `token`.
 pub fn link(app_url: &str, path: &str, token: &str) -> String {
     format!("{app_url}/{path}?token={token}")
 }
 
-pub(crate) fn render(
-    subject: String,
-    greeting: &str,
-    body: &str,
-    action: &str,
-    link: &str,
-    footer: &str,
-) -> Mail {
-    let text = format!("{greeting}\n\n{body}\n\n{action}: {link}\n\n{footer}\n");
-    let html = format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif\">\
-         <p>{}</p><p>{}</p><p><a href=\"{}\">{}</a></p><p style=\"color:#666\">{}</p>\
-         </body></html>",
-        escape(greeting),
-        escape(body),
-        escape(link),
-        escape(action),
-        escape(footer)
-    );
-    Mail {
-        subject,
-        text,
-        html,
-        summary: body.to_owned(),
-        link: link.to_owned(),
-        refs: serde_json::Map::new(),
-    }
-}
-
 /// Confirm your address.
-pub fn verify_email(name: &str, link: &str) -> Mail {
-    render(
-        "Confirm your email address".into(),
-        &format!("Hello {name},"),
-        "Please confirm that this is your email address. The link works once, for 24 hours.",
-        "Confirm my email address",
-        link,
-        "If you did not create an account, ignore this email.",
-    )
+pub fn verify_email(name: &str, link: &str) -> AppResult<Mail> {
+    templates::render("verify_email", &Brand::platform(), link, context! { name })
 }
 
 /// Someone tried to register with an address that has an account.
-pub fn account_exists(name: &str, link: &str) -> Mail {
-    render(
-        "Someone tried to sign up with your email address".into(),
-        &format!("Hello {name},"),
-        "Someone tried to create a new Msingi account with this email address, which already has one. If it was you, log in instead, or reset your password here.",
-        "Reset my password",
+pub fn account_exists(name: &str, link: &str) -> AppResult<Mail> {
+    templates::render(
+        "account_exists",
+        &Brand::platform(),
         link,
-        "If it was not you, ignore this email: nothing was changed.",
+        context! { name },
     )
 }
 
 /// Reset your password.
-pub fn reset_password(name: &str, link: &str) -> Mail {
-    render(
-        "Reset your password".into(),
-        &format!("Hello {name},"),
-        "Someone asked to reset the password of your account. The link works once, for one hour, and signs you out everywhere.",
-        "Choose a new password",
+pub fn reset_password(name: &str, link: &str) -> AppResult<Mail> {
+    templates::render(
+        "reset_password",
+        &Brand::platform(),
         link,
-        "If it was not you, ignore this email: your password stays as it is.",
+        context! { name },
     )
 }
 
-/// Join a tenant.
-pub fn invitation(tenant_name: &str, inviter: &str, link: &str) -> Mail {
-    render(
-        format!("You are invited to join {tenant_name}"),
-        "Hello,",
-        &format!(
-            "{inviter} invited you to join {tenant_name} on Msingi. The invitation is valid for 7 days."
-        ),
-        "Accept the invitation",
+/// Join a tenant: sent in its branding.
+pub fn invitation(tenant: &Tenant, inviter: &str, link: &str) -> AppResult<Mail> {
+    templates::render(
+        "invitation",
+        &Brand::of(tenant),
         link,
-        "If you do not know this team, ignore this email.",
+        context! { tenant => tenant.name, inviter },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped_and_the_link_is_in_both_parts() {
-        let mail = invitation(
-            "<script>Duka</script>",
-            "Wanjiru",
-            "http://spa/accept-invitation?token=inv_x",
-        );
-        assert!(mail.html.contains("&lt;script&gt;"));
-        assert!(!mail.html.contains("<script>"));
-        assert!(
-            mail.text
-                .contains("http://spa/accept-invitation?token=inv_x")
-        );
-        assert!(
-            mail.html
-                .contains("http://spa/accept-invitation?token=inv_x")
-        );
-    }
 }

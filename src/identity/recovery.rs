@@ -53,7 +53,7 @@ pub async fn request_password_reset(
     )
     .await?;
     let link = mail::link(&services.config.http.app_url, "reset-password", &token);
-    tx.enqueue(&mail::reset_password(&user.name, &link).to_job(&user.email, None))
+    tx.enqueue(&mail::reset_password(&user.name, &link)?.to_job(&user.email, None))
         .await?;
     tx.audit(
         None,

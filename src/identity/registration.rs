@@ -123,7 +123,7 @@ pub async fn register(
             .is_ok()
         {
             let link = format!("{}/reset-password", services.config.http.app_url);
-            tx.enqueue(&mail::account_exists(&existing.name, &link).to_job(&existing.email, None))
+            tx.enqueue(&mail::account_exists(&existing.name, &link)?.to_job(&existing.email, None))
                 .await?;
             tx.commit().await?;
         }
@@ -188,7 +188,7 @@ pub async fn register(
     scope.start_subscription(plan).await?;
     let link = mail::link(&services.config.http.app_url, "verify-email", &verify_token);
     scope
-        .enqueue(&mail::verify_email(&user.name, &link).to_job(&user.email, Some(tenant.id)))
+        .enqueue(&mail::verify_email(&user.name, &link)?.to_job(&user.email, Some(tenant.id)))
         .await?;
     let mut actor = caller.actor();
     actor.user = Some(user.id);

@@ -384,7 +384,7 @@ pub async fn settle(
             &crate::billing::Money::new(amount, &payment.currency),
             receipt.as_deref().unwrap_or("confirmed by M-Pesa"),
             &link,
-        );
+        )?;
         crate::billing::mail::to_owners(
             scope,
             &tenant,
@@ -427,7 +427,7 @@ pub async fn failed(scope: &TenantScope, payment: uuid::Uuid, links: &Links) -> 
         scope.invoice(payment.invoice_id).await?,
     ) {
         let link = links.hosted_url(&invoice, scope.now())?;
-        let mail = crate::billing::mail::payment_failed(&tenant, &invoice, &payment, &link);
+        let mail = crate::billing::mail::payment_failed(&tenant, &invoice, &payment, &link)?;
         crate::billing::mail::to_owners(
             scope,
             &tenant,

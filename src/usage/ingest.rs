@@ -319,7 +319,7 @@ async fn tell_owners(
     let Some(tenant) = scope.own_tenant().await? else {
         return Ok(());
     };
-    let mail = crate::billing::mail::usage_threshold(&tenant, metric, reached, link);
+    let mail = crate::billing::mail::usage_threshold(&tenant, metric, reached, link)?;
     crate::billing::mail::to_owners(
         scope,
         &tenant,

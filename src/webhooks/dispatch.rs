@@ -292,16 +292,7 @@ impl Dispatcher {
             return Ok(());
         };
         let link = format!("{}/settings/webhooks", self.app_url);
-        let mail = crate::identity::mail::render(
-            format!("A webhook endpoint of {} was disabled", tenant.name),
-            "Hello,",
-            &format!(
-                "Deliveries to {url} stopped: {reason}. Events are no longer sent to it; create the endpoint again once the receiver works."
-            ),
-            "Manage webhooks",
-            &link,
-            "You receive this because you own this team on Msingi.",
-        );
+        let mail = crate::billing::mail::webhook_disabled(&tenant, url, reason, &link)?;
         crate::billing::mail::to_owners(
             scope,
             &tenant,

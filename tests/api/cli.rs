@@ -338,3 +338,60 @@ async fn demo_creates_a_tenant_whose_logins_work_and_is_idempotent() {
         "the employee is limited to one store"
     );
 }
+
+#[test]
+fn email_preview_writes_a_template_rendered_with_sample_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = msingi()
+        .args(["email", "preview", "list"])
+        .output()
+        .unwrap();
+    let names = String::from_utf8(list.stdout).unwrap();
+    assert!(names.lines().count() >= 13, "{names}");
+    for name in [
+        "verify_email",
+        "invoice_issued",
+        "payment_received",
+        "webhook_disabled",
+    ] {
+        assert!(
+            names.lines().any(|l| l == name),
+            "{name} missing from {names}"
+        );
+    }
+    let html = dir.path().join("invoice.html");
+    let out = msingi()
+        .args(["email", "preview", "invoice_issued", "-o"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    assert!(
+        page.contains("DUKA-000042") && page.contains("Duka la Mama Njeri"),
+        "{page}"
+    );
+    let text = dir.path().join("invoice.txt");
+    let out = msingi()
+        .args(["email", "preview", "invoice_issued", "--text", "-o"])
+        .arg(&text)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let body = std::fs::read_to_string(&text).unwrap();
+    assert!(body.contains("View the invoice: https://"), "{body}");
+    assert!(!body.contains('<'), "{body}");
+    // An unknown template names those there are.
+    let out = msingi()
+        .args(["email", "preview", "nope"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invoice_issued"));
+}

@@ -203,10 +203,8 @@ pub async fn delivery_in(
             .await
             .into_iter()
             .find(|d| d["eventType"] == event_type);
-        if let Some(d) = &found {
-            if d["status"] == status {
-                return d.clone();
-            }
+        if let Some(d) = found.as_ref().filter(|d| d["status"] == status) {
+            return d.clone();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
