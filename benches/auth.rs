@@ -7,19 +7,13 @@
 //! `cargo bench --bench auth` (SQLite in a temporary directory), or with
 //! `BENCH_DATABASE_URL=postgres://…` against an empty PostgreSQL database.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use msingi::auth::keys::JwtKeys;
-use msingi::auth::throttle::Throttle;
 use msingi::auth::{Caller, Credentials};
-use msingi::clock::SystemClock;
-use msingi::config::Config;
-use msingi::db::Db;
 use msingi::graphql::RequestMeta;
 use msingi::identity::{password, registration};
-use msingi::services::Services;
 
 fn report(name: &str, runs: u32, total: Duration) {
     let per = total / runs;
@@ -31,55 +25,7 @@ fn report(name: &str, runs: u32, total: Duration) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir()?;
-    let mut env = HashMap::new();
-    env.insert(
-        "MSINGI_DATA_DIR".to_owned(),
-        dir.path().display().to_string(),
-    );
-    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
-        env.insert("DATABASE_URL".to_owned(), url);
-    }
-    let config =
-        Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Db::migrate(
-        &config.database.migration_url,
-        &config.database.url,
-        &config.database.platform_url,
-    )
-    .await?;
-    let clock = Arc::new(SystemClock);
-    let db = Db::connect(
-        &config.database.url,
-        &config.database.platform_url,
-        clock.clone(),
-    )
-    .await?;
-    let keys = JwtKeys::load_or_generate(
-        &config.auth.jwt_signing_key_file,
-        true,
-        &[],
-        &config.http.public_url,
-    )?;
-    let jobs = msingi_jobs::JobBackend::sqlite(
-        &format!("sqlite://{}/jobs.db?mode=rwc", config.data_dir.display()),
-        "bench",
-    )
-    .await?;
-    let services = Services {
-        jobs,
-        test_clock: None,
-        mpesa: None,
-        daraja_simulator: None,
-        api_calls: Default::default(),
-        data_keys: msingi::secrets::DataKeys::load(&config.data_key)?,
-        db: db.clone(),
-        keys: Arc::new(keys),
-        throttle: Throttle::new(None, None, "bench", clock, config.auth.login_lockout).await?,
-        access: msingi::tenancy::access::AccessCache::new(None, None, "bench").await?,
-        config: Arc::new(config),
-    };
+    let (services, _dir) = common::services(&[]).await?;
     let meta = RequestMeta {
         request_id: "bench".into(),
         server_request_id: "bench".into(),

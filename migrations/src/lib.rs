@@ -48,6 +48,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "notifications",
     "webhook_endpoints",
     "webhook_deliveries",
+    "notification_preferences",
 ];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`

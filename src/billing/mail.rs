@@ -142,8 +142,9 @@ pub fn webhook_disabled(tenant: &Tenant, url: &str, reason: &str, link: &str) ->
     Ok(templates::render("webhook_disabled", &Brand::of(tenant), link, ctx)?.about("url", url))
 }
 
-/// Tells every owner of the scope's tenant: an in-app notification of `kind` and `mail`
-/// queued to their address, both only if the unit of work commits.
+/// Tells every owner of the scope's tenant: an in-app notification of `kind`, and `mail`
+/// queued to their address unless they chose not to get `kind` by email; both only if
+/// the unit of work commits.
 pub async fn to_owners(
     scope: &TenantScope,
     tenant: &Tenant,
@@ -162,6 +163,9 @@ pub async fn to_owners(
     };
     for owner in scope.owner_ids().await? {
         scope.insert_notification(owner, &notification).await?;
+        if !scope.wants_email(owner, kind).await? {
+            continue;
+        }
         if let Some(member) = scope.get_member(owner).await? {
             scope
                 .enqueue(&mail.clone().to_job(&member.user.email, Some(tenant.id)))

@@ -364,6 +364,7 @@ const TENANT_WRITABLE: &[&str] = &[
     "notifications",
     "webhook_endpoints",
     "webhook_deliveries",
+    "notification_preferences",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security

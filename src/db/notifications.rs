@@ -1,10 +1,10 @@
 //! In-app notifications: a tenant's rows, each for one user; a user reads and marks only
 //! their own (the repository takes the user in every call).
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait};
 
-use super::entities::notifications;
+use super::entities::{notification_preferences, notifications};
 use super::scope::TenantScope;
 use crate::error::AppResult;
 use crate::ids::{NotificationId, UserId};
@@ -136,5 +136,62 @@ impl TenantScope {
             .filter(notifications::Column::Id.is_in(ids.iter().map(|i| i.into_uuid())))
             .exec()
             .await?)
+    }
+}
+
+impl TenantScope {
+    /// `user`'s email choices in this tenant: (kind, by email) for each kind they chose.
+    pub async fn notification_preferences(&self, user: UserId) -> AppResult<Vec<(String, bool)>> {
+        Ok(self
+            .table::<notification_preferences::Entity>()
+            .find()
+            .filter(notification_preferences::Column::UserId.eq(user.into_uuid()))
+            .all()
+            .await?
+            .into_iter()
+            .map(|r| (r.kind, r.email))
+            .collect())
+    }
+
+    /// Whether `user` wants notifications of `kind` by email too (yes unless they said no).
+    pub async fn wants_email(&self, user: UserId, kind: &str) -> AppResult<bool> {
+        Ok(self
+            .table::<notification_preferences::Entity>()
+            .by_id((user.into_uuid(), kind.to_owned()))
+            .one()
+            .await?
+            .is_none_or(|r| r.email))
+    }
+
+    /// Records `user`'s choice for `kind`.
+    pub async fn set_notification_preference(
+        &self,
+        user: UserId,
+        kind: &str,
+        email: bool,
+    ) -> AppResult<()> {
+        let on_conflict = OnConflict::columns([
+            notification_preferences::Column::TenantId,
+            notification_preferences::Column::UserId,
+            notification_preferences::Column::Kind,
+        ])
+        .update_columns([
+            notification_preferences::Column::Email,
+            notification_preferences::Column::UpdatedAt,
+        ])
+        .to_owned();
+        self.table::<notification_preferences::Entity>()
+            .upsert(
+                vec![notification_preferences::ActiveModel {
+                    tenant_id: Set(uuid::Uuid::nil()),
+                    user_id: Set(user.into_uuid()),
+                    kind: Set(kind.to_owned()),
+                    email: Set(email),
+                    updated_at: Set(self.now()),
+                }],
+                on_conflict,
+            )
+            .await?;
+        Ok(())
     }
 }

@@ -43,6 +43,83 @@ pub mod kind {
     pub const ROLE_CHANGED: &str = "role.changed";
     /// A webhook endpoint was disabled.
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+
+    /// The kinds that also go by email (to a tenant's owners), unless the user chose not
+    /// to, with what each is; the others are in-app only.
+    pub const EMAILED: &[(&str, &str)] = &[
+        (INVOICE_ISSUED, "an invoice was issued"),
+        (PAYMENT_DUE, "a reminder that an invoice is unpaid"),
+        (
+            PAYMENT_SUCCEEDED,
+            "an M-Pesa payment was received (with its receipt)",
+        ),
+        (
+            PAYMENT_FAILED,
+            "an M-Pesa payment failed, was cancelled or timed out",
+        ),
+        (PAST_DUE, "the subscription is past due"),
+        (SUSPENDED, "the tenant is suspended for an unpaid invoice"),
+        (CANCELED, "the subscription ended"),
+        (USAGE_THRESHOLD, "a usage quota reached a threshold"),
+        (WEBHOOK_DISABLED, "a webhook endpoint was disabled"),
+    ];
+}
+
+/// A user's choice for one kind of notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preference {
+    /// The kind, e.g. `invoice.issued`.
+    pub kind: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Also by email.
+    pub email: bool,
+}
+
+/// The caller's email choices in the active tenant, one per kind that can go by email.
+pub async fn preferences(services: &Services, caller: &Caller) -> AppResult<Vec<Preference>> {
+    let me = caller.user()?.id;
+    let scope = services.db.read(caller.tenant()?).await?;
+    let chosen = scope.notification_preferences(me).await?;
+    Ok(kind::EMAILED
+        .iter()
+        .map(|(kind, description)| Preference {
+            kind,
+            description,
+            email: chosen
+                .iter()
+                .find(|(k, _)| k == kind)
+                .is_none_or(|(_, email)| *email),
+        })
+        .collect())
+}
+
+/// Sets whether the caller gets notifications of `kind` by email too, in the active
+/// tenant (in-app ones always arrive). Works while the tenant is suspended.
+pub async fn set_preference(
+    services: &Services,
+    caller: &Caller,
+    kind: &str,
+    email: bool,
+) -> AppResult<Preference> {
+    let Some((kind, description)) = kind::EMAILED.iter().find(|(k, _)| *k == kind.trim()) else {
+        let kinds: Vec<&str> = kind::EMAILED.iter().map(|(k, _)| *k).collect();
+        return Err(AppError::bad_input(
+            "kind",
+            format!("not a kind that goes by email; one of {}", kinds.join(", ")),
+        ));
+    };
+    let me = caller.user()?.id;
+    let scope = services.db.write_personal(caller.tenant()?).await?;
+    scope.set_notification_preference(me, kind, email).await?;
+    scope
+        .commit_unaudited("notification preference set")
+        .await?;
+    Ok(Preference {
+        kind,
+        description,
+        email,
+    })
 }
 
 /// A notification as its user sees it.

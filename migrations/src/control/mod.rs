@@ -28,6 +28,7 @@ pub(crate) mod m20261201_000022_add_tenant_tax_rate;
 pub(crate) mod m20261201_000023_create_usage;
 pub(crate) mod m20261202_000024_create_notifications;
 pub(crate) mod m20261202_000025_create_webhooks;
+pub(crate) mod m20261202_000026_create_notification_preferences;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000023_create_usage::Migration),
             Box::new(m20261202_000024_create_notifications::Migration),
             Box::new(m20261202_000025_create_webhooks::Migration),
+            Box::new(m20261202_000026_create_notification_preferences::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub(super) mod memberships;
 pub(super) mod metrics;
 pub(super) mod mpesa_callbacks;
 pub(super) mod mpesa_tokens;
+pub(super) mod notification_preferences;
 pub(super) mod notifications;
 pub(super) mod outbox;
 pub(super) mod payments;
@@ -73,6 +74,7 @@ tenant_owned!(
     usage_events,
     usage_rollups,
     notifications,
+    notification_preferences,
     webhook_endpoints,
     webhook_deliveries,
 );

@@ -57,6 +57,27 @@ pub struct NotificationConnection {
     unread_count: i32,
 }
 
+/// Whether one kind of notification also goes by email to the caller.
+#[derive(SimpleObject)]
+pub struct NotificationPreference {
+    /// The kind, e.g. `invoice.issued`.
+    kind: String,
+    /// What it is.
+    description: String,
+    /// Also by email (the default); in-app notifications always arrive.
+    email: bool,
+}
+
+impl From<notifications::Preference> for NotificationPreference {
+    fn from(p: notifications::Preference) -> Self {
+        Self {
+            kind: p.kind.to_owned(),
+            description: p.description.to_owned(),
+            email: p.email,
+        }
+    }
+}
+
 /// Notification queries.
 #[derive(Default)]
 pub struct NotificationsQuery;
@@ -91,6 +112,16 @@ impl NotificationsQuery {
             unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
         })
     }
+
+    /// The caller's email choices in the active tenant: one per kind of notification that
+    /// can also go by email.
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<NotificationPreference>> {
+        let list = notifications::preferences(services(ctx)?, caller(ctx)?).await?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
 }
 
 /// Notification mutations.
@@ -108,6 +139,18 @@ impl NotificationsMutation {
             .collect::<Result<Vec<_>, _>>()?;
         let changed = notifications::mark_read(services(ctx)?, caller(ctx)?, &ids).await?;
         Ok(i32::try_from(changed).unwrap_or(i32::MAX))
+    }
+
+    /// Whether notifications of `kind` also reach the caller by email in the active tenant
+    /// (BAD_USER_INPUT naming `kind` for one that never goes by email).
+    async fn set_notification_preference(
+        &self,
+        ctx: &Context<'_>,
+        kind: String,
+        email: bool,
+    ) -> Result<NotificationPreference> {
+        let set = notifications::set_preference(services(ctx)?, caller(ctx)?, &kind, email).await?;
+        Ok(set.into())
     }
 }
 

@@ -48,6 +48,8 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "usageSummary",
     "notifications",
     "notificationReceived",
+    "notificationPreferences",
+    "setNotificationPreference",
     "webhookEndpoints",
     "createWebhookEndpoint",
 ];

@@ -178,3 +178,96 @@ async fn a_new_notification_arrives_live_over_websocket_once() {
         "{told}"
     );
 }
+
+const PREFERENCES: &str = "{ notificationPreferences { kind description email } }";
+const SET_PREFERENCE: &str = "mutation($kind: String!, $email: Boolean!) { \
+    setNotificationPreference(kind: $kind, email: $email) { kind email } }";
+
+#[tokio::test]
+async fn a_user_who_turns_a_kind_off_gets_it_in_the_app_but_not_by_email() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let listed = owner.gql(&app, PREFERENCES, json!({})).await;
+    let all = listed.data()["notificationPreferences"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        all.iter().all(|p| p["email"] == true),
+        "email is the default: {all:?}"
+    );
+    for kind in [
+        "invoice.issued",
+        "payment.succeeded",
+        "subscription.suspended",
+    ] {
+        assert!(all.iter().any(|p| p["kind"] == kind), "{kind} missing");
+    }
+    let off = owner
+        .gql(
+            &app,
+            SET_PREFERENCE,
+            json!({ "kind": "invoice.issued", "email": false }),
+        )
+        .await;
+    assert_eq!(off.data()["setNotificationPreference"]["email"], false);
+    let bad = owner
+        .gql(
+            &app,
+            SET_PREFERENCE,
+            json!({ "kind": "role.changed", "email": false }),
+        )
+        .await;
+    assert_eq!(bad.error()["extensions"]["field"], "kind", "{}", bad.body());
+
+    issue_now(&app, &owner).await;
+    assert_eq!(
+        of_kind(&notifications(&app, &owner, false).await, "invoice.issued").len(),
+        1,
+        "in-app notifications always arrive"
+    );
+    // A later mail arrives; the invoice mail, queued before it, never does.
+    let role = owner.role(&app, "EMPLOYEE").await;
+    owner
+        .gql(
+            &app,
+            crate::personas::INVITE,
+            json!({ "input": { "email": "juma@duka.example", "roleIds": [role] } }),
+        )
+        .await
+        .data();
+    app.smtp.wait_for("juma@duka.example", "invited").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let to_owner: Vec<String> = app
+        .smtp
+        .mails()
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == "asha@duka.example"))
+        .map(|m| m.subject().to_owned())
+        .collect();
+    assert!(
+        !to_owner.iter().any(|s| s.starts_with("Invoice ")),
+        "{to_owner:?}"
+    );
+
+    // Back on: the next invoice is mailed, with its number and hosted link.
+    owner
+        .gql(
+            &app,
+            SET_PREFERENCE,
+            json!({ "kind": "invoice.issued", "email": true }),
+        )
+        .await
+        .data();
+    issue_now(&app, &owner).await;
+    let mail = app.smtp.wait_for("asha@duka.example", "Invoice ").await;
+    assert!(mail.data.contains("/invoices/"), "{}", mail.data);
+    let listed = owner.gql(&app, PREFERENCES, json!({})).await;
+    assert!(
+        listed.data()["notificationPreferences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["email"] == true)
+    );
+}
