@@ -10,6 +10,9 @@
 //! `cargo bench --bench webhooks` (SQLite in a temporary directory), or with
 //! `BENCH_DATABASE_URL=postgres://…` against an empty PostgreSQL database.
 
+// A benchmark, like the tests: a poisoned lock or a failed setup ends the run.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
