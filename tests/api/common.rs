@@ -372,7 +372,18 @@ impl TestApp {
     /// Opens a `graphql-transport-ws` session on `path`, sends `connection_init` and returns
     /// the server's first answer (an ack, or `{"type": "closed", …}`).
     pub async fn websocket_init(&self, path: &str, init_payload: Value) -> (WsSession, Value) {
-        let url = format!("{}{path}", self.address.replace("http://", "ws://"));
+        self.websocket_init_at(&self.address, path, init_payload)
+            .await
+    }
+
+    /// Like [`TestApp::websocket_init`], on the node at `address` (`http://…`).
+    pub async fn websocket_init_at(
+        &self,
+        address: &str,
+        path: &str,
+        init_payload: Value,
+    ) -> (WsSession, Value) {
+        let url = format!("{}{path}", address.replace("http://", "ws://"));
         let mut request = url.into_client_request().expect("ws request");
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -574,10 +585,15 @@ impl WsSession {
 
     /// The next protocol message (pings answered), within five seconds.
     pub async fn next_message(&mut self) -> Value {
+        self.next_message_within(Duration::from_secs(5)).await
+    }
+
+    /// The next protocol message (pings answered), within `limit`.
+    pub async fn next_message_within(&mut self, limit: Duration) -> Value {
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+            let message = tokio::time::timeout(limit, self.stream.next())
                 .await
-                .expect("a websocket message within 5 s")
+                .expect("a websocket message in time")
                 .expect("the websocket is open")
                 .expect("a websocket frame");
             match message {

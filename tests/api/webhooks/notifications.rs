@@ -271,3 +271,36 @@ async fn a_user_who_turns_a_kind_off_gets_it_in_the_app_but_not_by_email() {
             .all(|p| p["email"] == true)
     );
 }
+
+#[tokio::test]
+async fn a_notification_made_on_one_node_reaches_a_subscriber_on_another() {
+    let mut app = TestApp::spawn().await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let second = app.another_node().await;
+    let init = json!({ "authorization": format!("Bearer {}", owner.access) });
+    let (mut ws, ack) = app.websocket_init_at(&second, "/graphql/ws", init).await;
+    assert_eq!(ack["type"], "connection_ack");
+    ws.subscribe(
+        "1",
+        "subscription { notificationReceived { id kind } }",
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Made on the first node.
+    let started = std::time::Instant::now();
+    issue_now(&app, &owner).await;
+    // Without a shared bus (SQLite), the subscriber's 5 s re-read finds it.
+    let message = ws
+        .next_message_within(std::time::Duration::from_secs(12))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(
+        message["payload"]["data"]["notificationReceived"]["kind"], "invoice.issued",
+        "{message}"
+    );
+    if app.database_url.starts_with("postgres") {
+        // PostgreSQL NOTIFY or Redis pub/sub carries it, not the 5 s re-read.
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    }
+}
