@@ -522,3 +522,47 @@ async fn another_tenants_endpoints_and_deliveries_are_not_found() {
         "NOT_FOUND"
     );
 }
+
+#[tokio::test]
+async fn a_slow_receiver_holds_up_only_itself() {
+    let app = TestApp::builder()
+        .env("WEBHOOK_TIMEOUT_SECONDS", "2")
+        .env("WEBHOOK_ENDPOINT_CONCURRENCY", "1")
+        .spawn()
+        .await;
+    let owner = app.register("asha@duka.example", "Duka").await;
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    // Every answer of the slow one comes after the timeout.
+    slow.answer(&[(200, Duration::from_secs(10)); 8]);
+    let (slow_id, _) = endpoint(&app, &owner, &slow.url, &["invoice.created"]).await;
+    endpoint(&app, &owner, &fast.url, &["invoice.created"]).await;
+    let started = std::time::Instant::now();
+    issue_now(&app, &owner).await;
+    issue_now(&app, &owner).await;
+    // The fast one has both invoices while the slow one still holds its first attempt.
+    fast.wait_for(2).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "the fast receiver waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        slow.received().len(),
+        1,
+        "one attempt at a time to the slow one"
+    );
+    // The slow one's attempts end at the timeout and are retried later; nothing is lost.
+    let d = delivery_in(&app, &owner, &slow_id, "invoice.created", "PENDING").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut d = d;
+    while d["attempts"] != 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        d = deliveries(&app, &owner, &slow_id)
+            .await
+            .into_iter()
+            .find(|x| x["eventType"] == "invoice.created")
+            .unwrap();
+    }
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert!(d["lastError"].as_str().unwrap().contains("2 s"), "{d}");
+}
