@@ -12,7 +12,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use msingi::auth::{Caller, Credentials};
-use msingi::graphql::RequestMeta;
 use msingi::identity::{password, registration};
 
 fn report(name: &str, runs: u32, total: Duration) {
@@ -26,13 +25,7 @@ fn report(name: &str, runs: u32, total: Duration) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (services, _dir) = common::services(&[]).await?;
-    let meta = RequestMeta {
-        request_id: "bench".into(),
-        server_request_id: "bench".into(),
-        client_request_id: None,
-        client_ip: None,
-        user_agent: None,
-    };
+    let meta = common::meta();
 
     println!(
         "argon2id m={} KiB, t={}, p={}",

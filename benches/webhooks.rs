@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use msingi::auth::Caller;
-use msingi::graphql::RequestMeta;
 use msingi::identity::registration;
 use msingi::ids::TenantId;
 use msingi::webhooks::{self, dispatch::Dispatcher, signing};
@@ -141,13 +140,7 @@ async fn main() -> anyhow::Result<()> {
         .with_state(clock.clone());
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
-    let meta = RequestMeta {
-        request_id: "bench".into(),
-        server_request_id: "bench".into(),
-        client_request_id: None,
-        client_ip: None,
-        user_agent: None,
-    };
+    let meta = common::meta();
     let mut tenants = Vec::new();
     for t in 0..TENANTS {
         let tokens = registration::register(

@@ -40,11 +40,12 @@ impl Key {
     }
 }
 
-/// The current key, which seals, and the old ones, which only open.
+/// The current key, which seals, and the old ones, which only open. Cheap to clone
+/// (the services are cloned per connection).
 #[derive(Clone)]
 pub struct DataKeys {
-    current: Key,
-    old: Vec<Key>,
+    current: std::sync::Arc<Key>,
+    old: std::sync::Arc<[Key]>,
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -70,7 +71,7 @@ impl DataKeys {
                     if let Some(dir) = path.parent() {
                         std::fs::create_dir_all(dir)?;
                     }
-                    std::fs::write(path, STANDARD.encode(bytes))
+                    crate::auth::keys::write_private(path, STANDARD.encode(bytes).as_bytes())
                         .with_context(|| format!("writing {}", path.display()))?;
                     tracing::warn!(path = %path.display(), "generated a data key (set MSINGI_DATA_KEY in production)");
                     Key::new(&bytes)?
@@ -82,17 +83,21 @@ impl DataKeys {
             .iter()
             .map(|k| Key::parse(k, "MSINGI_DATA_KEYS_OLD"))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self { current, old })
+        Ok(Self {
+            current: current.into(),
+            old: old.into(),
+        })
     }
 
     /// Keys from raw bytes (tests).
     pub fn from_bytes(current: &[u8], old: &[&[u8]]) -> anyhow::Result<Self> {
         Ok(Self {
-            current: Key::new(current)?,
+            current: Key::new(current)?.into(),
             old: old
                 .iter()
                 .map(|k| Key::new(k))
-                .collect::<anyhow::Result<_>>()?,
+                .collect::<anyhow::Result<Vec<_>>>()?
+                .into(),
         })
     }
 
@@ -118,8 +123,8 @@ impl DataKeys {
             ))
         };
         let (id, body) = sealed.split_once(':').ok_or_else(refused)?;
-        let key = std::iter::once(&self.current)
-            .chain(&self.old)
+        let key = std::iter::once(&*self.current)
+            .chain(self.old.iter())
             .find(|k| k.id == id)
             .ok_or_else(refused)?;
         let bytes = STANDARD.decode(body).map_err(|_| refused())?;

@@ -9,6 +9,7 @@ use msingi::auth::throttle::Throttle;
 use msingi::clock::SystemClock;
 use msingi::config::Config;
 use msingi::db::Db;
+use msingi::graphql::RequestMeta;
 use msingi::services::Services;
 
 /// Services on a fresh database, configured by `extra` on top of the defaults; the
@@ -67,4 +68,15 @@ pub async fn services(extra: &[(&str, &str)]) -> anyhow::Result<(Services, tempf
         config: Arc::new(config),
     };
     Ok((services, dir))
+}
+
+/// The request the benchmarks act as.
+pub fn meta() -> RequestMeta {
+    RequestMeta {
+        request_id: "bench".into(),
+        server_request_id: "bench".into(),
+        client_request_id: None,
+        client_ip: None,
+        user_agent: None,
+    }
 }

@@ -66,6 +66,11 @@ pub const GLOBAL_RLS_TABLES: &[&str] = &[
     "mpesa_tokens",
 ];
 
+/// A column named `name`, to be given its type.
+pub(crate) fn col(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
 /// `created_at`/`updated_at` columns, UTC, set by the application.
 pub(crate) fn timestamp(name: impl IntoIden) -> ColumnDef {
     ColumnDef::new(name)

@@ -8,14 +8,10 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::{create_tenant_table, timestamp};
+use crate::{col, create_tenant_table, timestamp};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn col(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
 
 fn optional_time(name: &str) -> ColumnDef {
     col(name).timestamp_with_time_zone().null().to_owned()

@@ -13,14 +13,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
-use crate::{create_tenant_table, timestamp};
+use crate::{col, create_tenant_table, timestamp};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn col(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
 
 /// The seeded metrics: code, name, unit, aggregation.
 const DEFAULT_METRICS: &[(&str, &str, &str, &str)] = &[

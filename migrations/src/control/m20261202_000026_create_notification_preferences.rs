@@ -3,14 +3,10 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::{create_tenant_table, timestamp};
+use crate::{col, create_tenant_table, timestamp};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn col(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
