@@ -206,6 +206,11 @@ impl Links {
         Self::new(services.keys.clone(), &http.public_url, &http.app_url)
     }
 
+    /// The API's address (`PUBLIC_URL`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// The SPA's address (`APP_URL`).
     pub fn app_url(&self) -> &str {
         &self.app_url

@@ -142,6 +142,24 @@ pub fn webhook_disabled(tenant: &Tenant, url: &str, reason: &str, link: &str) ->
     Ok(templates::render("webhook_disabled", &Brand::of(tenant), link, ctx)?.about("url", url))
 }
 
+/// To platform admins: `flags` need review (with what to do about each).
+pub fn payment_review(flags: &[crate::db::Flagged], link: &str) -> AppResult<Mail> {
+    let items: Vec<_> = flags
+        .iter()
+        .map(|f| {
+            context! {
+                kind => f.kind,
+                id => f.id.to_string(),
+                tenant => f.tenant_id.map(|t| t.to_string()),
+                reason => &f.flag,
+                action => crate::payments::reconcile::advice(&f.flag),
+            }
+        })
+        .collect();
+    let ctx = context! { count => flags.len(), items };
+    templates::render("payment_review", &Brand::platform(), link, ctx)
+}
+
 /// Tells every owner of the scope's tenant: an in-app notification of `kind`, and `mail`
 /// queued to their address unless they chose not to get `kind` by email; both only if
 /// the unit of work commits.

@@ -98,6 +98,7 @@ impl TenantScope {
                 updated_at: Set(now),
                 completed_at: Set(None),
                 queried_at: Set(None),
+                review_alerted_at: Set(None),
                 ..Default::default()
             })
             .await?;
@@ -247,6 +248,26 @@ pub struct Flagged {
     pub at: DateTime<Utc>,
 }
 
+fn flagged_callback(c: mpesa_callbacks::Model) -> Flagged {
+    Flagged {
+        kind: "callback",
+        id: c.id,
+        tenant_id: c.tenant_id,
+        flag: c.flag.unwrap_or_default(),
+        at: c.received_at,
+    }
+}
+
+fn flagged_payment(p: payments::Model) -> Flagged {
+    Flagged {
+        kind: "payment",
+        id: p.id,
+        tenant_id: Some(p.tenant_id),
+        flag: p.flag.unwrap_or_default(),
+        at: p.updated_at,
+    }
+}
+
 impl PlatformTx {
     /// Stores a callback body as it arrived: `payment` when its URL's token is valid,
     /// `flag` when it is already known to be wrong (forged, from a refused address).
@@ -274,6 +295,7 @@ impl PlatformTx {
                 .into()),
                 flag: Set(flag),
                 processed_at: Set(None),
+                review_alerted_at: Set(None),
             })
             .await?;
         Ok(id)
@@ -348,6 +370,55 @@ impl PlatformTx {
             .collect())
     }
 
+    /// What was flagged for review and not yet told to platform admins, oldest first, at
+    /// most `limit` of each kind, locked until the transaction ends (a second sweeper skips
+    /// them), and marked told in this transaction: the caller queues the alert in it too,
+    /// so each flag is told once.
+    pub async fn take_unalerted_flags(&self, limit: u64) -> AppResult<Vec<Flagged>> {
+        let now = self.now();
+        let callbacks = self
+            .across_tenants::<mpesa_callbacks::Entity>()
+            .find()
+            .filter(mpesa_callbacks::Column::Status.eq("FLAGGED"))
+            .filter(mpesa_callbacks::Column::ReviewAlertedAt.is_null())
+            .order_by_asc(mpesa_callbacks::Column::Id)
+            .limit(limit)
+            .lock_skip_locked()
+            .all()
+            .await?;
+        let payments = self
+            .across_tenants::<payments::Entity>()
+            .find()
+            .filter(payments::Column::Flag.is_not_null())
+            .filter(payments::Column::ReviewAlertedAt.is_null())
+            .order_by_asc(payments::Column::Id)
+            .limit(limit)
+            .lock_skip_locked()
+            .all()
+            .await?;
+        if !callbacks.is_empty() {
+            self.across_tenants::<mpesa_callbacks::Entity>()
+                .update()
+                .set(mpesa_callbacks::Column::ReviewAlertedAt, Expr::value(now))
+                .filter(mpesa_callbacks::Column::Id.is_in(callbacks.iter().map(|c| c.id)))
+                .exec()
+                .await?;
+        }
+        if !payments.is_empty() {
+            self.across_tenants::<payments::Entity>()
+                .update()
+                .set(payments::Column::ReviewAlertedAt, Expr::value(now))
+                .filter(payments::Column::Id.is_in(payments.iter().map(|p| p.id)))
+                .exec()
+                .await?;
+        }
+        Ok(callbacks
+            .into_iter()
+            .map(flagged_callback)
+            .chain(payments.into_iter().map(flagged_payment))
+            .collect())
+    }
+
     /// Everything flagged for review, newest first: callbacks, then payments.
     pub async fn flagged(&self, limit: u64) -> AppResult<Vec<Flagged>> {
         let mut flagged: Vec<Flagged> = self
@@ -359,13 +430,7 @@ impl PlatformTx {
             .all()
             .await?
             .into_iter()
-            .map(|c| Flagged {
-                kind: "callback",
-                id: c.id,
-                tenant_id: c.tenant_id,
-                flag: c.flag.unwrap_or_default(),
-                at: c.received_at,
-            })
+            .map(flagged_callback)
             .collect();
         flagged.extend(
             self.across_tenants::<payments::Entity>()
@@ -376,13 +441,7 @@ impl PlatformTx {
                 .all()
                 .await?
                 .into_iter()
-                .map(|p| Flagged {
-                    kind: "payment",
-                    id: p.id,
-                    tenant_id: Some(p.tenant_id),
-                    flag: p.flag.unwrap_or_default(),
-                    at: p.updated_at,
-                }),
+                .map(flagged_payment),
         );
         Ok(flagged)
     }

@@ -68,6 +68,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "webhook_disabled",
         include_str!("../../templates/email/webhook_disabled.jinja"),
     ),
+    (
+        "payment_review",
+        include_str!("../../templates/email/payment_review.jinja"),
+    ),
 ];
 
 const LAYOUT_HTML: &str = include_str!("../../templates/email/layout.html");
@@ -284,6 +288,17 @@ pub fn sample(name: &str) -> Option<(Brand, &'static str, Value)> {
             duka,
             "https://app.msingi.example/settings/webhooks",
             context! { tenant => "Duka la Mama Njeri", url => "https://erp.duka.example/hooks", reason => "the receiver answered 410 Gone" },
+        ),
+        "payment_review" => (
+            Brand::platform(),
+            "https://api.msingi.example/graphiql?query=%7B%20paymentReviews%20%7B%20kind%20id%20tenantId%20reason%20action%20%7D%20%7D",
+            context! { count => 1, items => vec![context! {
+                kind => "payment",
+                id => "0199a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+                tenant => "0199a1b2-0000-7000-8000-000000000001",
+                reason => "amount mismatch: paid KES 1.00, asked KES 1,740.00",
+                action => "compare the M-Pesa statement with the request; settle by hand or refund the customer",
+            }] },
         ),
         _ => return None,
     };

@@ -222,6 +222,7 @@ impl Scheduled for ReconcilePayments {
         if changed > 0 {
             tracing::info!(changed, "pending M-Pesa payments reconciled");
         }
+        crate::payments::reconcile::alert_reviews(&deps.db, &deps.links).await?;
         Ok(())
     }
 }

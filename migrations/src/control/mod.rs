@@ -29,6 +29,7 @@ pub(crate) mod m20261201_000023_create_usage;
 pub(crate) mod m20261202_000024_create_notifications;
 pub(crate) mod m20261202_000025_create_webhooks;
 pub(crate) mod m20261202_000026_create_notification_preferences;
+pub(crate) mod m20261203_000027_add_payment_review_alerts;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000024_create_notifications::Migration),
             Box::new(m20261202_000025_create_webhooks::Migration),
             Box::new(m20261202_000026_create_notification_preferences::Migration),
+            Box::new(m20261203_000027_add_payment_review_alerts::Migration),
         ]
     }
 }

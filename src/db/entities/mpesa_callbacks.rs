@@ -13,6 +13,7 @@ pub struct Model {
     pub status: String,
     pub flag: Option<String>,
     pub processed_at: Option<DateTimeUtc>,
+    pub review_alerted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,7 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
     pub queried_at: Option<DateTimeUtc>,
+    pub review_alerted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

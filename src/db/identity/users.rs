@@ -33,6 +33,20 @@ impl GlobalTx {
             .collect())
     }
 
+    /// Every platform admin (the people told of what needs one, e.g. a payment to review).
+    pub async fn platform_admins(&self) -> AppResult<Vec<User>> {
+        Ok(self
+            .global::<users::Entity>()
+            .find()
+            .filter(users::Column::IsPlatformAdmin.eq(true))
+            .order_by_asc(users::Column::Id)
+            .all()
+            .await?
+            .into_iter()
+            .map(to_user)
+            .collect())
+    }
+
     /// A user and their password hash, by (lower-cased) email.
     pub async fn credentials(&self, email: &Email) -> AppResult<Option<Credentials>> {
         let row = self

@@ -405,6 +405,37 @@ async fn an_amount_mismatch_is_flagged_for_review_not_settled() {
     // Only platform admins see it: the tenant's owner is refused.
     let refused = owner.gql(&app, REVIEWS, json!({})).await;
     assert_eq!(refused.error_code(), "FORBIDDEN", "{}", refused.body());
+
+    // The platform admins are told by email, on the sweeper's next run (every 15 s), once.
+    let alerts = || {
+        app.smtp
+            .mails()
+            .into_iter()
+            .filter(|m| {
+                m.to.iter().any(|t| t == crate::personas::ADMIN_EMAIL)
+                    && m.subject().contains("need")
+                    && m.subject().contains("review")
+            })
+            .collect::<Vec<_>>()
+    };
+    let told = app
+        .eventually(Duration::from_secs(45), || async { !alerts().is_empty() })
+        .await;
+    assert!(told, "no review alert; mails: {:#?}", app.smtp.mails());
+    let alert = alerts().remove(0);
+    assert!(alert.data.contains(&id), "{}", alert.data);
+    assert!(alert.data.contains("amount mismatch"), "{}", alert.data);
+    assert!(alert.data.contains("refund"), "{}", alert.data);
+    assert!(alert.data.contains("paymentReviews"), "{}", alert.data);
+    // A later sweep tells nobody again.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(alerts().len(), 1, "told twice: {:#?}", alerts());
+    assert!(
+        !app.smtp.mails().iter().any(
+            |m| m.to.iter().any(|t| t == "asha@duka.example") && m.subject().contains("review")
+        ),
+        "the tenant's owner is not a platform admin"
+    );
 }
 
 #[tokio::test]
