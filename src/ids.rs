@@ -93,6 +93,14 @@ id_type!(
     /// One event's delivery to one webhook endpoint.
     WebhookDeliveryId
 );
+id_type!(
+    /// A product of a tenant's inventory.
+    ProductId
+);
+id_type!(
+    /// One signed change of a product's stock in one store.
+    StockMovementId
+);
 
 #[cfg(test)]
 mod tests {

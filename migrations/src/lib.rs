@@ -49,7 +49,15 @@ pub const TENANT_TABLES: &[&str] = &[
     "webhook_endpoints",
     "webhook_deliveries",
     "notification_preferences",
+    // The data plane's, in the main database (tenants on the SHARED tier).
+    "products",
+    "stock_levels",
+    "stock_movements",
 ];
+
+/// The data-plane tables ([`DataMigrator`]), in the order a copy fills them (referenced
+/// tables first): they live where a tenant's isolation tier says.
+pub const DATA_TABLES: &[&str] = &["products", "stock_levels", "stock_movements"];
 
 /// Tables under FORCEd row-level security that are not keyed by `tenant_id`: `tenants`
 /// (the current one only), `users` (members of the current tenant only) and the
@@ -92,6 +100,30 @@ pub async fn create_tenant_table(
     key: &[&str],
     columns: Vec<ColumnDef>,
 ) -> Result<(), DbErr> {
+    create_keyed_table(manager, table, key, columns, true).await
+}
+
+/// Creates a data-plane table (see [`DataMigrator`]) the one way: as
+/// [`create_tenant_table`], `tenant_id` first in the primary key and FORCEd row-level
+/// security, but without a foreign key to `tenants`, which stays in the main database
+/// while the table may live in a tenant's own schema or database. Add it to
+/// [`DATA_TABLES`] (and [`TENANT_TABLES`], for the copy in the main database).
+pub async fn create_data_table(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    key: &[&str],
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    create_keyed_table(manager, table, key, columns, false).await
+}
+
+async fn create_keyed_table(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    key: &[&str],
+    columns: Vec<ColumnDef>,
+    references_tenants: bool,
+) -> Result<(), DbErr> {
     let name = Alias::new(table);
     let mut create = Table::create();
     create.table(name.clone()).col(
@@ -108,12 +140,15 @@ pub async fn create_tenant_table(
     for column in key {
         primary.col(Alias::new(*column));
     }
-    create.primary_key(&mut primary).foreign_key(
-        ForeignKey::create()
-            .from(name, Alias::new("tenant_id"))
-            .to(Alias::new("tenants"), Alias::new("id"))
-            .on_delete(ForeignKeyAction::Cascade),
-    );
+    create.primary_key(&mut primary);
+    if references_tenants {
+        create.foreign_key(
+            ForeignKey::create()
+                .from(name, Alias::new("tenant_id"))
+                .to(Alias::new("tenants"), Alias::new("id"))
+                .on_delete(ForeignKeyAction::Cascade),
+        );
+    }
     manager.create_table(create.to_owned()).await?;
     if manager.get_database_backend() == DbBackend::Postgres {
         let rule = format!("tenant_id = {CURRENT_TENANT}");

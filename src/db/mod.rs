@@ -20,6 +20,7 @@ mod clock;
 mod entities;
 mod global;
 pub(in crate::db) mod identity;
+mod inventory;
 mod jobs;
 mod notifications;
 mod outbox;
@@ -41,7 +42,7 @@ pub use billing::lifecycle::{DueStep, InvoicePaid};
 pub use outbox::PendingJob;
 pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};
-pub use scope::{AfterCommit, GlobalTx, PlatformTx, TenantScope};
+pub use scope::{AfterCommit, DataScope, GlobalTx, PlatformTx, TenantScope};
 pub use usage::NewUsageEvent;
 pub use webhooks::{AttemptRecord, Claimed};
 
@@ -272,15 +273,27 @@ impl Db {
     /// refused here, in one place: FORBIDDEN with `reason: TENANT_SUSPENDED`. The system's
     /// own jobs still run in it (a suspended tenant's renewals still issue what it owes).
     pub async fn write(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
-        let system = matches!(ctx.principal(), crate::tenancy::Principal::System { .. });
-        if let (Some(message), false) = (ctx.write_refusal(), system) {
-            return Err(crate::error::AppError::Forbidden {
-                message: message.into(),
-                reason: Some("TENANT_SUSPENDED"),
-            });
-        }
+        refuse_suspended(ctx)?;
         self.pools
             .tenant(ctx.tenant_id(), ctx.store_id(), true)
+            .await
+    }
+
+    /// Opens a read-only unit of work on the context's tenant's data plane (the domain
+    /// modules' tables), wherever its isolation tier puts them: the one routing point.
+    pub async fn data(&self, ctx: &TenantContext) -> AppResult<DataScope> {
+        self.pools
+            .data(ctx.tenant_id(), ctx.store_id(), false)
+            .await
+    }
+
+    /// Opens a unit of work that may write on the context's tenant's data plane; a
+    /// suspended tenant's writes are refused as [`Db::write`] refuses them. While the
+    /// tenant's move switches tiers it waits (the write freeze, this tenant only).
+    pub async fn data_write(&self, ctx: &TenantContext) -> AppResult<DataScope> {
+        refuse_suspended(ctx)?;
+        self.pools
+            .data(ctx.tenant_id(), ctx.store_id(), true)
             .await
     }
 
@@ -305,6 +318,19 @@ impl Db {
     /// Closes the pool.
     pub async fn close(self) {
         self.pools.close().await;
+    }
+}
+
+/// A suspended tenant's members' and keys' writes are refused (FORBIDDEN with
+/// `reason: TENANT_SUSPENDED`); the system's own jobs still run in it.
+fn refuse_suspended(ctx: &TenantContext) -> AppResult<()> {
+    let system = matches!(ctx.principal(), crate::tenancy::Principal::System { .. });
+    match (ctx.write_refusal(), system) {
+        (Some(message), false) => Err(crate::error::AppError::Forbidden {
+            message: message.into(),
+            reason: Some("TENANT_SUSPENDED"),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -365,6 +391,9 @@ const TENANT_WRITABLE: &[&str] = &[
     "webhook_endpoints",
     "webhook_deliveries",
     "notification_preferences",
+    "products",
+    "stock_levels",
+    "stock_movements",
 ];
 
 /// What the run-time (tenant-facing) role may do: its tenant's rows (row-level security

@@ -47,6 +47,19 @@ pub(super) trait TenantOwned: EntityTrait {
     }
 }
 
+/// A data-plane entity (a domain module's table): its rows belong to one tenant and live
+/// where the tenant's isolation tier says, reachable from a [`DataScope`] only (never from
+/// a control-plane [`TenantScope`], and a data scope reaches no control table).
+pub(super) trait DataOwned: EntityTrait {
+    /// Its `tenant_id` column.
+    fn tenant_column() -> Self::Column;
+    /// The column naming the store a row belongs to, for tables whose rows belong to one
+    /// store: a scope narrowed to a store (`X-Store-ID`) keeps that store's rows only.
+    fn store_column() -> Option<Self::Column> {
+        None
+    }
+}
+
 /// An entity whose rows belong to no tenant (users, sessions, tokens): reachable from the
 /// global door without a tenant filter.
 pub(super) trait Global: EntityTrait {}
@@ -585,6 +598,110 @@ impl TenantScope {
     }
 }
 
+/// A unit of work on one tenant's data plane (the domain modules' tables), wherever its
+/// isolation tier puts them: the shared tables under row-level security (`SHARED`), or
+/// its own schema (`SCHEMA`, by a transaction-local `search_path`). Every query is
+/// filtered by the tenant, and by the store for store-owned rows in a narrowed request.
+/// A writing one holds the tenant's row `FOR SHARE` until it ends, so a move's switch
+/// (which takes it `FOR UPDATE`) waits for writes in flight and holds new ones back: the
+/// write freeze, for that tenant only.
+#[derive(Debug)]
+pub struct DataScope {
+    tx: Tx,
+    tenant: TenantId,
+    store: Option<StoreId>,
+    tier: crate::tenancy::IsolationTier,
+}
+
+impl DataScope {
+    async fn begin(
+        pools: &Pools,
+        tenant: TenantId,
+        store: Option<StoreId>,
+        write: bool,
+    ) -> AppResult<Self> {
+        let tx = Tx::begin(&pools.conn, &pools.hooks, write).await?;
+        tx.settle(Some(tenant), write).await?;
+        let mut tier = crate::tenancy::IsolationTier::Shared;
+        if tx.tx.get_database_backend() == DbBackend::Postgres {
+            // One round trip: the tier (locked against a switch while this writes) and,
+            // for a tenant in its own schema, the search path to it, transaction-local.
+            let sql = format!(
+                "SELECT isolation, set_config('search_path', CASE WHEN isolation = 'SCHEMA'                  THEN quote_ident($2) || ', public' ELSE current_setting('search_path') END, true)                  FROM tenants WHERE id = $1{}",
+                if write { " FOR SHARE" } else { "" }
+            );
+            let row = tx
+                .tx
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [
+                        tenant.into_uuid().into(),
+                        crate::tiers::schema_name(tenant).into(),
+                    ],
+                ))
+                .await?
+                .ok_or(crate::error::AppError::NotFound { entity: "tenant" })?;
+            tier = crate::tenancy::IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
+        }
+        Ok(Self {
+            tx,
+            tenant,
+            store,
+            tier,
+        })
+    }
+
+    /// The tenant this scope is bound to.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Where this tenant's data plane was found.
+    pub fn tier(&self) -> crate::tenancy::IsolationTier {
+        self.tier
+    }
+
+    /// Now, by the database's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.tx.now()
+    }
+
+    /// This tenant's rows of `E` (and this store's, for a store-owned table in a narrowed
+    /// scope).
+    pub(super) fn table<E: DataOwned>(&self) -> Table<'_, E, Filtered> {
+        let mut filter = Condition::all().add(E::tenant_column().eq(self.tenant.into_uuid()));
+        if let (Some(store), Some(column)) = (self.store, E::store_column()) {
+            filter = filter.add(column.eq(store.into_uuid()));
+        }
+        Table {
+            tx: &self.tx.tx,
+            filter,
+            tenant: Some((self.tenant, Some(E::tenant_column()))),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Makes the unit of work permanent with its audit entry, appended to the tenant's
+    /// chain (in the main database) in the same transaction. Dropping discards everything.
+    pub async fn commit(self, audit: crate::audit::Audit) -> AppResult<()> {
+        super::audit::append(
+            Table::<super::entities::audit_log::Entity, Filtered> {
+                tx: &self.tx.tx,
+                filter: Condition::all(),
+                tenant: Some((self.tenant, Some(super::entities::audit_log::Column::TenantId))),
+                _marker: PhantomData,
+            },
+            self.tenant.into_uuid(),
+            &audit.actor,
+            audit.entry,
+            self.now(),
+        )
+        .await?;
+        self.tx.commit().await
+    }
+}
+
 /// A transaction through the global door: tables that belong to no tenant.
 #[derive(Debug)]
 pub struct GlobalTx {
@@ -720,6 +837,16 @@ impl Pools {
         write: bool,
     ) -> AppResult<TenantScope> {
         TenantScope::begin(&self.conn, &self.hooks, tenant, store, write).await
+    }
+
+    /// Opens a tenant's data plane where its tier puts it.
+    pub(super) async fn data(
+        &self,
+        tenant: TenantId,
+        store: Option<StoreId>,
+        write: bool,
+    ) -> AppResult<DataScope> {
+        DataScope::begin(self, tenant, store, write).await
     }
 
     /// Opens the global door (see `db/global.rs`), logging why.

@@ -11,6 +11,7 @@ mod errors;
 mod identity;
 mod inputs;
 mod introspection;
+mod inventory;
 pub mod limits;
 mod live;
 mod notify;
@@ -51,6 +52,7 @@ pub struct Query(
     usage::UsageQuery,
     notify::NotificationsQuery,
     webhooks::WebhooksQuery,
+    inventory::InventoryQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -70,6 +72,7 @@ pub struct Mutation(
     usage::UsageMutation,
     notify::NotificationsMutation,
     webhooks::WebhooksMutation,
+    inventory::InventoryMutation,
 );
 
 /// The executable schema.

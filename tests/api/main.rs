@@ -17,6 +17,7 @@ mod db;
 mod examples;
 mod http;
 mod identity;
+pub mod inventory;
 mod payments;
 mod platform;
 mod schema;

@@ -20,11 +20,14 @@ pub(super) mod notifications;
 pub(super) mod outbox;
 pub(super) mod payments;
 pub(super) mod plans;
+pub(super) mod products;
 pub(super) mod refresh_tokens;
 pub(super) mod role_assignments;
 pub(super) mod role_permissions;
 pub(super) mod roles;
 pub(super) mod sessions;
+pub(super) mod stock_levels;
+pub(super) mod stock_movements;
 pub(super) mod stores;
 pub(super) mod subscriptions;
 pub(super) mod tenant_job_effects;
@@ -39,7 +42,7 @@ pub(super) mod users;
 pub(super) mod webhook_deliveries;
 pub(super) mod webhook_endpoints;
 
-use super::scope::{Global, Public, TenantOwned};
+use super::scope::{DataOwned, Global, Public, TenantOwned};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{ColumnTrait, Condition};
 
@@ -129,3 +132,29 @@ impl Public for plans::Entity {}
 /// The metric catalogue: public.
 impl Global for metrics::Entity {}
 impl Public for metrics::Entity {}
+
+/// The inventory module's tables: the data plane, reached from a data scope only.
+impl DataOwned for products::Entity {
+    fn tenant_column() -> products::Column {
+        products::Column::TenantId
+    }
+}
+
+/// Stock is kept per store: a request narrowed to one sees that store's.
+impl DataOwned for stock_levels::Entity {
+    fn tenant_column() -> stock_levels::Column {
+        stock_levels::Column::TenantId
+    }
+    fn store_column() -> Option<stock_levels::Column> {
+        Some(stock_levels::Column::StoreId)
+    }
+}
+
+impl DataOwned for stock_movements::Entity {
+    fn tenant_column() -> stock_movements::Column {
+        stock_movements::Column::TenantId
+    }
+    fn store_column() -> Option<stock_movements::Column> {
+        Some(stock_movements::Column::StoreId)
+    }
+}

@@ -52,6 +52,8 @@ const OWN_TENANT_OPERATIONS: &[&str] = &[
     "setNotificationPreference",
     "webhookEndpoints",
     "createWebhookEndpoint",
+    "products",
+    "createProduct",
 ];
 
 /// Operations with no tenant data: public, or about the caller's own session. None may
@@ -77,7 +79,7 @@ const NO_TENANT_DATA: &[&str] = &[
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
-const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice", "payment"];
+const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice", "payment", "product"];
 
 /// One field of an SDL type: its name and its arguments' (name, type); an input field is
 /// kept as one pseudo-argument carrying its type.
@@ -302,6 +304,7 @@ struct Victim {
     notification: String,
     webhook_endpoint: String,
     webhook_delivery: String,
+    product: String,
 }
 
 impl Victim {
@@ -328,6 +331,7 @@ impl Victim {
             notification: "n".into(),
             webhook_endpoint: "w".into(),
             webhook_delivery: "d".into(),
+            product: "q".into(),
         }
     }
 }
@@ -421,7 +425,10 @@ async fn victim(app: &TestApp) -> Victim {
         .as_str()
         .unwrap()
         .to_owned();
+    let product = crate::inventory::product(app, &owner, "UNGA", "210").await;
+    crate::inventory::adjust(app, &owner, &product, &store, 5).await;
     Victim {
+        product,
         owner,
         store,
         role,
@@ -439,6 +446,21 @@ async fn victim(app: &TestApp) -> Victim {
 fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("store", STORE, json!({ "id": v.store })),
+        (
+            "product",
+            crate::inventory::PRODUCT,
+            json!({ "id": v.product, "store": v.store }),
+        ),
+        (
+            "Product.stock",
+            "query($id: ID!) { products { edges { node { id stock(storeId: $id) } } } }",
+            json!({ "id": v.store }),
+        ),
+        (
+            "adjustStock",
+            crate::inventory::ADJUST,
+            json!({ "p": v.product, "s": v.store, "q": -5, "r": "theft" }),
+        ),
         (
             "invoice",
             "query($id: ID!) { invoice(id: $id) { id number total { amount } } }",
@@ -568,6 +590,9 @@ const NOTIFICATIONS: &str =
 /// A's webhook endpoints.
 const WEBHOOKS: &str = "{ webhookEndpoints { id url events enabled } }";
 
+/// A's products and their stock.
+const INVENTORY: &str = "{ products { totalCount edges { node { id sku name stock } } } }";
+
 /// Everything of A that an attack could change, as A's owner sees it.
 async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
     let mut state = json!({});
@@ -581,6 +606,7 @@ async fn snapshot(app: &TestApp, owner: &Persona) -> Value {
         ("billing", BILLING),
         ("notifications", NOTIFICATIONS),
         ("webhooks", WEBHOOKS),
+        ("inventory", INVENTORY),
     ] {
         let mut data = owner.gql(app, query, json!({})).await.data().clone();
         // lastUsedAt moves with the key's own use, not with attacks.
@@ -795,6 +821,20 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             } else {
                 allowed.to_vec()
             };
+            if op == "Product.stock" && response.body()["errors"].is_null() {
+                // Stock is counted in the caller's own tenant: another's store holds none.
+                for edge in response.data()["products"]["edges"].as_array().unwrap() {
+                    assert_eq!(edge["node"]["stock"], 0, "{who} / {op}: {}", response.body());
+                }
+                continue;
+            }
+            if op == "product" && who.contains("scoped") {
+                // The catalogue is the tenant's; the stock of a store outside the request's
+                // is refused.
+                assert_eq!(response.error_code(), "FORBIDDEN", "{who} / {op}");
+                assert!(response.body()["data"]["product"]["here"].is_null(), "{who} / {op}");
+                continue;
+            }
             if op == "markNotificationsRead" && response.body()["errors"].is_null() {
                 // Marking is of one's own notifications only: another's id changes nothing.
                 assert_eq!(response.data()[op], 0, "{who} / {op}: {}", response.body());
@@ -842,6 +882,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         &v.notification,
         &v.webhook_endpoint,
         &v.webhook_delivery,
+        &v.product,
     ];
     for query in [
         TENANT,
@@ -854,6 +895,7 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
         BILLING,
         NOTIFICATIONS,
         WEBHOOKS,
+        INVENTORY,
     ] {
         let body = other_owner
             .gql(&app, query, json!({}))
@@ -894,6 +936,8 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
                 "invoice",
                 "payment",
                 "paymentUpdated",
+                "product",
+                "Product.stock",
                 // Paying is what a suspended tenant may always do.
                 "payInvoice",
                 "switchTenant",
@@ -934,6 +978,10 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
         (
             CREATE_API_KEY,
             json!({ "input": { "name": "New", "permissions": [] } }),
+        ),
+        (
+            crate::inventory::CREATE_PRODUCT,
+            json!({ "input": { "sku": "NEW", "name": "New", "price": "1" } }),
         ),
     ] {
         assert_eq!(
