@@ -132,6 +132,7 @@ pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<
         &config.http.app_url,
     )?;
     Ok(WorkerDeps {
+        tiers: crate::tiers::TierAdmin::of(config),
         db,
         webhooks,
         jobs,

@@ -78,6 +78,43 @@ enum Command {
         #[command(subcommand)]
         command: EmailCommand,
     },
+    /// Tenants' isolation tiers: where each data plane lives, its migrations, live moves.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Every tenant with its tier, location (`public` or its schema) and data-plane
+    /// migration version.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the data-plane migrations in every tenant schema, a few at a time, with a
+    /// progress bar and a failure summary (exit 1 when a schema failed). Idempotent, and
+    /// resumable after a kill: each schema records what it applied.
+    Migrate {
+        /// Schemas migrated at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Move a tenant's data plane to another tier while it runs (copy, verify, switch under
+    /// a short write freeze of that tenant only) and wait for the outcome; with --confirm,
+    /// drop the old copy of its last, switched move instead.
+    Move {
+        /// The tenant's slug.
+        slug: String,
+        /// `shared` or `schema`.
+        #[arg(long, required_unless_present = "confirm")]
+        to: Option<String>,
+        /// Drop the old copy of the tenant's last move (after checking the new place).
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -406,6 +443,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Tenants { command } => tenants(&config, command).await,
         Command::Billing {
             command: BillingCommand::Sweep,
         } => {
@@ -586,4 +624,126 @@ fn shutdown_on_signal() -> CancellationToken {
         cancel.cancel();
     });
     token
+}
+
+async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()> {
+    use msingi::tiers::{IsolationTier, TierAdmin, admin, moves};
+    let db = app::open_database(config, Arc::new(SystemClock)).await?;
+    let tiers = TierAdmin::of(config);
+    let postgres = db.kind() == msingi::config::DatabaseKind::Postgres;
+    match command {
+        TenantsCommand::List { json } => {
+            let places = admin::list(&db, postgres.then_some(&tiers)).await?;
+            if !json {
+                println!("{:<32} {:<9} {:<40} VERSION", "TENANT", "TIER", "LOCATION");
+            }
+            for place in places {
+                if json {
+                    println!("{}", serde_json::to_string(&place)?);
+                } else {
+                    println!(
+                        "{:<32} {:<9} {:<40} {}",
+                        place.slug,
+                        place.tier,
+                        place.location,
+                        place.version.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+            Ok(())
+        }
+        TenantsCommand::Migrate { concurrency } => {
+            anyhow::ensure!(
+                postgres,
+                "on SQLite every tenant is on the SHARED tier: `msingi migrate` migrates its tables"
+            );
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} schemas {wide_bar} {elapsed_precise} {msg}",
+                )?,
+            );
+            let started = std::time::Instant::now();
+            let summary = admin::migrate_all(&db, &tiers, concurrency, |n, schema| {
+                if schema.is_empty() {
+                    bar.inc_length(n as u64);
+                }
+                bar.inc(n as u64);
+                bar.set_message(schema.to_owned());
+            })
+            .await?;
+            bar.finish_and_clear();
+            println!(
+                "{} schemas: {} current, {} migrated ({} migrations), {} failed, in {:.2?}",
+                summary.schemas,
+                summary.current,
+                summary.migrated,
+                summary.applied,
+                summary.failed.len(),
+                started.elapsed()
+            );
+            for (schema, why) in &summary.failed {
+                eprintln!("failed: {schema}: {why}");
+            }
+            anyhow::ensure!(summary.failed.is_empty(), "some schemas were not migrated");
+            Ok(())
+        }
+        TenantsCommand::Move { slug, to, confirm } => {
+            let tenant = db
+                .platform_read(msingi::db::Access::Task(msingi::db::SystemTask::TenantMoves))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .find_tenant_by_slug(&slug)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .ok_or_else(|| anyhow::anyhow!("no tenant with the slug {slug:?}"))?;
+            if confirm {
+                let done = moves::confirm(&db, &tiers, tenant.id).await?;
+                println!(
+                    "{slug}: the old copy on {} is dropped; served from {}",
+                    done.from.as_str(),
+                    done.to.as_str()
+                );
+                return Ok(());
+            }
+            let to = match to.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("shared") => IsolationTier::Shared,
+                Some("schema") => IsolationTier::Schema,
+                Some("database") => IsolationTier::Database,
+                other => anyhow::bail!("--to: shared or schema, not {other:?}"),
+            };
+            let (started, _, _) = moves::begin(
+                &db,
+                msingi::db::Access::Task(msingi::db::SystemTask::TenantMoves),
+                tenant.id,
+                to,
+                None,
+                &msingi::audit::Actor::default(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let done = moves::run(&db, &tiers, started.id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the move disappeared"))?;
+            match done.status {
+                msingi::tiers::MoveStatus::Switched => {
+                    println!(
+                        "{slug}: moved {} -> {}: {} rows, writes held {} ms; \
+                         `msingi tenants move {slug} --confirm` drops the old copy",
+                        done.from.as_str(),
+                        done.to.as_str(),
+                        done.rows_copied,
+                        done.freeze_ms.unwrap_or(0)
+                    );
+                    Ok(())
+                }
+                status => anyhow::bail!(
+                    "{slug}: the move is {}: {}; the tenant stays on {}",
+                    status.as_str(),
+                    done.error.as_deref().unwrap_or("no reason recorded"),
+                    done.from.as_str()
+                ),
+            }
+        }
+    }
 }

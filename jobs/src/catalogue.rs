@@ -37,7 +37,35 @@ pub const CATALOGUE: &[QueuedJob] = &[
     QueuedJob::of::<RenewSubscription>(),
     QueuedJob::of::<DunningStep>(),
     QueuedJob::of::<ProcessMpesaCallback>(),
+    QueuedJob::of::<MoveTenant>(),
 ];
+
+/// Move one tenant's data plane to another isolation tier (copy, verify under a short
+/// write freeze, switch). Its id is the move's, and the move's record says where it
+/// stands: a repeat after a kill starts the copy again (clearing what the first left),
+/// and a move already switched, failed or rolled back is left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveTenant {
+    /// The move (`tenant_moves.id`).
+    pub move_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+}
+
+impl Job for MoveTenant {
+    const NAME: &'static str = "move_tenant";
+    const QUEUE: &'static str = "tiers";
+    const EFFECT: Effect = Effect::Idempotent;
+    const RETRIES: usize = 3;
+    const TIMEOUT: Duration = Duration::from_secs(1800);
+    const CONCURRENCY: usize = 1;
+    fn id(&self) -> Uuid {
+        self.move_id
+    }
+    fn tenant(&self) -> Option<Uuid> {
+        Some(self.tenant_id)
+    }
+}
 
 /// Renew one subscription whose period ended: issue the next period's invoice and move
 /// the subscription on. One job per (subscription, period end): its id is derived from

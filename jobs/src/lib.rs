@@ -21,7 +21,7 @@ pub use backend::{
 };
 pub use catalogue::{
     BillingSweep, CATALOGUE, CronJob, Dunning, DunningStep, OutboxCleanup, ProcessMpesaCallback,
-    QueuedJob, ReconcilePayments, RenewSubscription, SendEmail, UsageRetention,
+    MoveTenant, QueuedJob, ReconcilePayments, RenewSubscription, SendEmail, UsageRetention,
 };
 
 use std::time::Duration;

@@ -49,6 +49,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "webhook_endpoints",
     "webhook_deliveries",
     "notification_preferences",
+    "tenant_moves",
     // The data plane's, in the main database (tenants on the SHARED tier).
     "products",
     "stock_levels",

@@ -17,6 +17,7 @@
 mod audit;
 mod billing;
 mod clock;
+mod data;
 mod entities;
 mod global;
 pub(in crate::db) mod identity;
@@ -29,6 +30,7 @@ mod platform;
 mod rbac;
 mod scope;
 mod tenancy;
+mod tiers;
 mod usage;
 mod webhooks;
 
@@ -39,6 +41,7 @@ use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use billing::lifecycle::{DueStep, InvoicePaid};
+pub use data::{DataPlaneAdmin, SchemaState, Switched};
 pub use outbox::PendingJob;
 pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};
@@ -208,6 +211,18 @@ impl Db {
              so tenant work could reach every tenant: give the platform door its own role \
              (the default is MIGRATION_DATABASE_URL's)"
         )
+    }
+
+    /// The newest data-plane migration applied to the main database's shared tables.
+    pub async fn data_plane_version(&self) -> anyhow::Result<Option<String>> {
+        let row = self
+            .pools
+            .query_one(true, "SELECT max(version) AS version FROM seaql_migrations_data")
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<String>>("", "version")?,
+            None => None,
+        })
     }
 
     /// Names of the migrations not yet applied. Reads the migration table only, on the

@@ -55,6 +55,9 @@ pub enum SystemTask {
     /// Finding due webhook deliveries across tenants, claiming and recording their
     /// attempts.
     WebhookDispatch,
+    /// Moving a tenant's data plane between isolation tiers, and listing the tiers
+    /// (`msingi tenants`).
+    TenantMoves,
 }
 
 /// The proof that opens the platform door.

@@ -53,6 +53,7 @@ pub struct Query(
     notify::NotificationsQuery,
     webhooks::WebhooksQuery,
     inventory::InventoryQuery,
+    platform::tenants::TiersQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -73,6 +74,7 @@ pub struct Mutation(
     notify::NotificationsMutation,
     webhooks::WebhooksMutation,
     inventory::InventoryMutation,
+    platform::tenants::TiersMutation,
 );
 
 /// The executable schema.

@@ -68,6 +68,8 @@ pub struct WorkerDeps {
     pub mpesa_config: crate::config::MpesaConfig,
     /// Outgoing webhook deliveries.
     pub webhooks: crate::webhooks::dispatch::Dispatcher,
+    /// What tenant moves between isolation tiers connect as.
+    pub tiers: crate::tiers::TierAdmin,
 }
 
 /// A name unique to this process, so two worker processes never share one (apalis-redis
@@ -206,6 +208,17 @@ impl Handled for ProcessMpesaCallback {
     }
 }
 
+impl Handled for msingi_jobs::MoveTenant {
+    type Deps = (Db, crate::tiers::TierAdmin);
+    fn deps(worker: &WorkerDeps) -> Self::Deps {
+        (worker.db.clone(), worker.tiers.clone())
+    }
+    async fn handle(self, (db, tiers): Self::Deps) -> Result<(), BoxDynError> {
+        crate::tiers::moves::run(&db, &tiers, self.move_id).await?;
+        Ok(())
+    }
+}
+
 impl Scheduled for ReconcilePayments {
     type Deps = BillingDeps;
     fn deps(worker: &WorkerDeps) -> BillingDeps {
@@ -329,11 +342,12 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         shutdown.clone(),
     ));
     let webhooks = tokio::spawn(deps.webhooks.clone().run(shutdown.clone()));
-    let (email, renewals, dunning, callbacks, cleanup, sweep, reconcile, retention) = tokio::join!(
+    let (email, renewals, dunning, callbacks, moves, cleanup, sweep, reconcile, retention) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
         queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
         queue_worker::<DunningStep>(&deps, shutdown.clone()),
         queue_worker::<ProcessMpesaCallback>(&deps, shutdown.clone()),
+        queue_worker::<msingi_jobs::MoveTenant>(&deps, shutdown.clone()),
         cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
         cron_worker::<BillingSweep>(&deps, shutdown.clone()),
         cron_worker::<ReconcilePayments>(&deps, shutdown.clone()),
@@ -345,6 +359,7 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
     renewals.context("renewal workers")?;
     dunning.context("dunning workers")?;
     callbacks.context("M-Pesa callback workers")?;
+    moves.context("tenant move workers")?;
     reconcile.context("payment sweeper")?;
     cleanup.context("cron workers")?;
     retention.context("usage retention")?;

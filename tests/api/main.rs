@@ -22,6 +22,7 @@ mod payments;
 mod platform;
 mod schema;
 mod tenancy;
+mod tiers;
 mod usage;
 mod webhooks;
 mod worker;

@@ -32,6 +32,7 @@ pub(super) mod stores;
 pub(super) mod subscriptions;
 pub(super) mod tenant_job_effects;
 pub(super) mod tenant_modules;
+pub(super) mod tenant_moves;
 pub(super) mod tenants;
 pub(super) mod test_clock;
 pub(super) mod usage_alerts;

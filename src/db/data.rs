@@ -1,0 +1,577 @@
+//! The data plane by tier, as the table owner (`MIGRATION_DATABASE_URL`): tenant schemas
+//! (created, migrated, granted, dropped), the copy of a tenant's data plane between tiers,
+//! the verified switch under a write freeze, and dropping the old copy. PostgreSQL only:
+//! on SQLite every tenant is on the shared tier.
+//!
+//! Row-level security is FORCEd on every data-plane table, so even the owner sees a
+//! tenant's rows only inside a transaction bound to it: every statement here runs in one.
+
+use std::time::{Duration, Instant};
+
+use msingi_migrations::MigratorTrait;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait, Value,
+};
+
+use crate::error::{AppError, AppResult};
+use crate::ids::TenantId;
+use crate::tenancy::IsolationTier;
+
+/// A data-plane table as a copy sees it: its key (`tenant_id` first) and whether rows are
+/// only ever added (then a delta is the rows not yet copied; otherwise changed rows are
+/// rewritten and removed ones removed).
+struct Copied {
+    table: &'static str,
+    key: &'static [&'static str],
+    append_only: bool,
+}
+
+/// Every data-plane table, referenced ones first ([`msingi_migrations::DATA_TABLES`]'s
+/// order; a test checks they agree).
+const COPIED: &[Copied] = &[
+    Copied {
+        table: "products",
+        key: &["tenant_id", "id"],
+        append_only: false,
+    },
+    Copied {
+        table: "stock_levels",
+        key: &["tenant_id", "product_id", "store_id"],
+        append_only: false,
+    },
+    Copied {
+        table: "stock_movements",
+        key: &["tenant_id", "id"],
+        append_only: true,
+    },
+];
+
+/// What a switch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switched {
+    /// Rows in the new place, all tables.
+    pub rows: u64,
+    /// How long the tenant's writes were held.
+    pub freeze: Duration,
+}
+
+/// A tenant schema's data-plane migration state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaState {
+    /// The schema.
+    pub schema: String,
+    /// The newest data-plane migration applied there, if any.
+    pub version: Option<String>,
+}
+
+/// The owner's connection to the main database, with the roles that get access to what
+/// it creates.
+#[derive(Debug, Clone)]
+pub struct DataPlaneAdmin {
+    url: String,
+    conn: DatabaseConnection,
+    /// Roles granted data access on a tenant schema: the run-time role and the platform's.
+    runtime: Option<String>,
+    platform: Option<String>,
+}
+
+fn pg(sql: impl Into<String>, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql.into(), values)
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Where `tier` keeps `tenant`'s data-plane tables (a schema of the main database).
+fn place(tier: IsolationTier, tenant: TenantId) -> AppResult<String> {
+    match tier {
+        IsolationTier::Shared => Ok("public".to_owned()),
+        IsolationTier::Schema => Ok(crate::tiers::schema_name(tenant)),
+        IsolationTier::Database => Err(AppError::bad_input(
+            "to",
+            "the DATABASE tier is not available in this version: SHARED and SCHEMA are",
+        )),
+    }
+}
+
+/// Locks move `id`'s record until `tx` ends and checks it is still under way, so two
+/// runners of one move (a worker's job and the CLI, a redelivery) take turns and the
+/// second finds the first's outcome instead of undoing it.
+async fn claim(tx: &DatabaseTransaction, tenant: TenantId, id: uuid::Uuid) -> AppResult<()> {
+    let row = tx
+        .query_one_raw(pg(
+            "SELECT status FROM public.tenant_moves WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            vec![tenant.into_uuid().into(), id.into()],
+        ))
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant move" })?;
+    let status = crate::tiers::MoveStatus::from_stored(&row.try_get::<String>("", "status")?);
+    if !status.under_way() {
+        return Err(AppError::Conflict(format!("the move is {} already", status.as_str())));
+    }
+    Ok(())
+}
+
+async fn bind(tx: &DatabaseTransaction, tenant: TenantId) -> AppResult<()> {
+    tx.execute_raw(pg(
+        "SELECT set_config('app.tenant_id', $1, true)",
+        vec![tenant.to_string().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+impl DataPlaneAdmin {
+    /// Connects as the owner (`owner_url`); what it creates is granted to the users of
+    /// `runtime_url` and `platform_url`.
+    pub async fn connect(
+        owner_url: &str,
+        runtime_url: &str,
+        platform_url: &str,
+    ) -> anyhow::Result<Self> {
+        let conn = connect(owner_url, None, 2).await?;
+        anyhow::ensure!(
+            conn.get_database_backend() == DbBackend::Postgres,
+            "isolation tiers other than SHARED need PostgreSQL; on SQLite every tenant is SHARED"
+        );
+        let user = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .map(|u| u.username().to_owned())
+                .filter(|n| !n.is_empty())
+        };
+        let owner = user(owner_url);
+        let others = |u: &str| user(u).filter(|r| Some(r) != owner.as_ref());
+        Ok(Self {
+            url: owner_url.to_owned(),
+            runtime: others(runtime_url),
+            platform: others(platform_url),
+            conn,
+        })
+    }
+
+    /// Creates `tenant`'s place on `tier` when it is a schema: the schema, the data-plane
+    /// migrations in it, the grants and the platform's policies; returns how many
+    /// migrations it applied. Safe to repeat.
+    pub async fn prepare(&self, tier: IsolationTier, tenant: TenantId) -> AppResult<usize> {
+        let schema = place(tier, tenant)?;
+        if tier != IsolationTier::Schema {
+            return Ok(0);
+        }
+        self.conn
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&schema)))
+            .await?;
+        self.migrate_schema(&schema)
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// Applies the pending data-plane migrations in `schema` (its own
+    /// `seaql_migrations_data` records them), then grants the roles access; returns how
+    /// many it applied.
+    pub async fn migrate_schema(&self, schema: &str) -> anyhow::Result<usize> {
+        let conn = connect(&self.url, Some(schema), 1).await?;
+        let pending = msingi_migrations::DataMigrator::get_pending_migrations(&conn)
+            .await?
+            .len();
+        if pending > 0 {
+            msingi_migrations::DataMigrator::up(&conn, None).await?;
+        }
+        conn.close().await.ok();
+        if pending > 0 {
+            self.conn.execute_unprepared(&self.grants(schema)).await?;
+        }
+        Ok(pending)
+    }
+
+    fn grants(&self, schema: &str) -> String {
+        let schema = ident(schema);
+        let mut sql = String::new();
+        for role in self.runtime.iter().chain(&self.platform) {
+            let role = ident(role);
+            sql.push_str(&format!(
+                "GRANT USAGE ON SCHEMA {schema} TO {role};\n\
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role};\n"
+            ));
+        }
+        if let Some(platform) = &self.platform {
+            let role = ident(platform);
+            for table in msingi_migrations::DATA_TABLES {
+                sql.push_str(&format!(
+                    "DROP POLICY IF EXISTS platform_door ON {schema}.{table};\n\
+                     CREATE POLICY platform_door ON {schema}.{table} TO {role} USING (true) WITH CHECK (true);\n"
+                ));
+            }
+        }
+        sql
+    }
+
+    /// Every tenant schema, with its newest applied data-plane migration.
+    pub async fn schemas(&self) -> AppResult<Vec<SchemaState>> {
+        let rows = self
+            .conn
+            .query_all_raw(pg(
+                "SELECT nspname::text AS schema FROM pg_namespace \
+                 WHERE nspname LIKE 'tenant\\_%' ORDER BY nspname",
+                vec![],
+            ))
+            .await?;
+        let schemas: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "schema"))
+            .collect::<Result<_, _>>()?;
+        // One statement for all of them: each schema's newest version.
+        let mut states = Vec::with_capacity(schemas.len());
+        for chunk in schemas.chunks(500) {
+            let union: Vec<String> = chunk
+                .iter()
+                .map(|s| {
+                    format!(
+                        "SELECT '{s}'::text AS schema, (SELECT max(version) FROM {}.seaql_migrations_data) AS version \
+                         WHERE to_regclass('{s}.seaql_migrations_data') IS NOT NULL",
+                        ident(s)
+                    )
+                })
+                .collect();
+            let known = self.versions(&union).await;
+            for schema in chunk {
+                let version = known
+                    .iter()
+                    .find(|(s, _)| s == schema)
+                    .and_then(|(_, v)| v.clone());
+                states.push(SchemaState {
+                    schema: schema.clone(),
+                    version,
+                });
+            }
+        }
+        Ok(states)
+    }
+
+    /// The versions a union of per-schema reads finds; a schema whose migration table
+    /// does not exist yet is read as none (the union fails as a whole then, so each is
+    /// asked alone).
+    async fn versions(&self, union: &[String]) -> Vec<(String, Option<String>)> {
+        let read = |sql: String| async move {
+            let rows = self.conn.query_all_raw(pg(sql, vec![])).await.ok()?;
+            rows.iter()
+                .map(|r| {
+                    Some((
+                        r.try_get::<String>("", "schema").ok()?,
+                        r.try_get::<Option<String>>("", "version").ok()?,
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()
+        };
+        if let Some(all) = read(union.join(" UNION ALL ")).await {
+            return all;
+        }
+        let mut found = Vec::new();
+        for one in union {
+            found.extend(read(one.clone()).await.unwrap_or_default());
+        }
+        found
+    }
+
+    /// Copies `tenant`'s data-plane rows from `from` to `to` while the tenant keeps
+    /// working (no freeze): whatever an earlier, interrupted copy left in `to` is cleared
+    /// first. Returns the rows copied.
+    pub async fn copy(
+        &self,
+        tenant: TenantId,
+        move_id: uuid::Uuid,
+        from: IsolationTier,
+        to: IsolationTier,
+    ) -> AppResult<u64> {
+        let (src, dst) = (ident(&place(from, tenant)?), ident(&place(to, tenant)?));
+        let tx = self.conn.begin().await?;
+        bind(&tx, tenant).await?;
+        claim(&tx, tenant, move_id).await?;
+        for table in COPIED.iter().rev() {
+            tx.execute_raw(pg(
+                format!("DELETE FROM {dst}.{} WHERE tenant_id = $1", table.table),
+                vec![tenant.into_uuid().into()],
+            ))
+            .await?;
+        }
+        let mut rows = 0;
+        for table in COPIED {
+            let columns = self.columns(&tx, table.table).await?;
+            rows += tx
+                .execute_raw(pg(
+                    format!(
+                        "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} WHERE tenant_id = $1",
+                        t = table.table
+                    ),
+                    vec![tenant.into_uuid().into()],
+                ))
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn columns(&self, tx: &DatabaseTransaction, table: &str) -> AppResult<String> {
+        let rows = tx
+            .query_all_raw(pg(
+                "SELECT column_name::text AS name FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+                vec![table.into()],
+            ))
+            .await?;
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").map(|n| ident(&n)))
+            .collect::<Result<_, _>>()?;
+        Ok(names.join(", "))
+    }
+
+    /// Under the write freeze (the tenant's row locked `FOR UPDATE`: writes in flight
+    /// finish first, new ones wait), brings `to` level with what `from` gained since the
+    /// copy, verifies every table (row count and a checksum of every row, both sides),
+    /// then points the tenant at `to` and marks the move SWITCHED, in the same
+    /// transaction. Any difference fails it with nothing switched.
+    pub async fn switch(
+        &self,
+        tenant: TenantId,
+        move_id: uuid::Uuid,
+        from: IsolationTier,
+        to: IsolationTier,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<Switched> {
+        let (src, dst) = (ident(&place(from, tenant)?), ident(&place(to, tenant)?));
+        let id: Value = tenant.into_uuid().into();
+        let tx = self.conn.begin().await?;
+        bind(&tx, tenant).await?;
+        claim(&tx, tenant, move_id).await?;
+        let started = Instant::now();
+        let row = tx
+            .query_one_raw(pg(
+                "SELECT isolation FROM public.tenants WHERE id = $1 FOR UPDATE",
+                vec![id.clone()],
+            ))
+            .await?
+            .ok_or(AppError::NotFound { entity: "tenant" })?;
+        let current = IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
+        if current != from {
+            return Err(AppError::Conflict(format!(
+                "the tenant is on {} now, not {}",
+                current.as_str(),
+                from.as_str()
+            )));
+        }
+        for table in COPIED.iter().rev().filter(|t| !t.append_only) {
+            let matches = key_match(table.key, "x", "y");
+            tx.execute_raw(pg(
+                format!(
+                    "DELETE FROM {dst}.{t} x WHERE x.tenant_id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM {src}.{t} y WHERE {matches})",
+                    t = table.table
+                ),
+                vec![id.clone()],
+            ))
+            .await?;
+        }
+        for table in COPIED {
+            let columns = self.columns(&tx, table.table).await?;
+            let t = table.table;
+            let sql = if table.append_only {
+                let matches = key_match(table.key, "y", "x");
+                format!(
+                    "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} x \
+                     WHERE x.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})"
+                )
+            } else {
+                let names: Vec<&str> = columns.split(", ").collect();
+                let rest: Vec<&&str> = names
+                    .iter()
+                    .filter(|c| !table.key.iter().any(|k| ident(k) == **c))
+                    .collect();
+                let set: Vec<String> = rest.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+                let mine: Vec<String> = rest.iter().map(|c| format!("{dst}.{t}.{c}")).collect();
+                let theirs: Vec<String> = rest.iter().map(|c| format!("EXCLUDED.{c}")).collect();
+                format!(
+                    "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} WHERE tenant_id = $1 \
+                     ON CONFLICT ({key}) DO UPDATE SET {set} WHERE ({mine}) IS DISTINCT FROM ({theirs})",
+                    key = table.key.join(", "),
+                    set = set.join(", "),
+                    mine = mine.join(", "),
+                    theirs = theirs.join(", "),
+                )
+            };
+            tx.execute_raw(pg(sql, vec![id.clone()])).await?;
+        }
+        let mut rows = 0;
+        for table in COPIED {
+            let (there, here) = (
+                checksum(&tx, &src, table.table, &id).await?,
+                checksum(&tx, &dst, table.table, &id).await?,
+            );
+            if there != here {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "verification failed on {}: {} rows (checksum {}) in {} but {} (checksum {}) copied",
+                    table.table,
+                    there.0,
+                    there.1,
+                    from.as_str(),
+                    here.0,
+                    here.1
+                )));
+            }
+            rows += there.0;
+        }
+        tx.execute_raw(pg(
+            "UPDATE public.tenants SET isolation = $2, updated_at = $3 WHERE id = $1",
+            vec![id.clone(), to.as_str().into(), now.into()],
+        ))
+        .await?;
+        let freeze = started.elapsed();
+        tx.execute_raw(pg(
+            "UPDATE public.tenant_moves SET status = 'SWITCHED', rows_copied = $3, freeze_ms = $4, \
+             finished_at = $5, error = NULL WHERE tenant_id = $1 AND id = $2",
+            vec![
+                id,
+                move_id.into(),
+                i64::try_from(rows).unwrap_or(i64::MAX).into(),
+                i64::try_from(freeze.as_millis()).unwrap_or(i64::MAX).into(),
+                now.into(),
+            ],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(Switched { rows, freeze })
+    }
+
+    /// Drops `tenant`'s copy on `tier`: its schema, or its rows in the shared tables.
+    pub async fn drop_copy(&self, tenant: TenantId, tier: IsolationTier) -> AppResult<()> {
+        let at = place(tier, tenant)?;
+        if tier == IsolationTier::Schema {
+            self.conn
+                .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&at)))
+                .await?;
+            return Ok(());
+        }
+        let tx = self.conn.begin().await?;
+        bind(&tx, tenant).await?;
+        for table in COPIED.iter().rev() {
+            tx.execute_raw(pg(
+                format!("DELETE FROM public.{} WHERE tenant_id = $1", table.table),
+                vec![tenant.into_uuid().into()],
+            ))
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a move's progress (`status`, rows so far, the error of a failed one).
+    pub async fn mark(
+        &self,
+        tenant: TenantId,
+        move_id: uuid::Uuid,
+        status: crate::tiers::MoveStatus,
+        rows: u64,
+        error: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<()> {
+        let tx = self.conn.begin().await?;
+        bind(&tx, tenant).await?;
+        let finished = (!status.under_way()).then_some(now);
+        tx.execute_raw(pg(
+            "UPDATE public.tenant_moves SET status = $3, rows_copied = $4, error = $5, finished_at = $6 \
+             WHERE tenant_id = $1 AND id = $2 AND status IN ('COPYING', 'VERIFYING')",
+            vec![
+                tenant.into_uuid().into(),
+                move_id.into(),
+                status.as_str().into(),
+                i64::try_from(rows).unwrap_or(i64::MAX).into(),
+                error.map(str::to_owned).into(),
+                finished.into(),
+            ],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a switched move's old copy as dropped.
+    pub async fn confirmed(
+        &self,
+        tenant: TenantId,
+        move_id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<()> {
+        let tx = self.conn.begin().await?;
+        bind(&tx, tenant).await?;
+        tx.execute_raw(pg(
+            "UPDATE public.tenant_moves SET confirmed_at = $3 WHERE tenant_id = $1 AND id = $2",
+            vec![tenant.into_uuid().into(), move_id.into(), now.into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.conn.close().await.ok();
+    }
+}
+
+/// `a.k = b.k AND …` over `key`.
+fn key_match(key: &[&str], a: &str, b: &str) -> String {
+    key.iter()
+        .map(|k| format!("{a}.{k} = {b}.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// A table's rows of the bound tenant in `schema`: how many, and the sum of a 64-bit hash
+/// of each whole row (order-free, so both sides compare without sorting).
+async fn checksum(
+    tx: &DatabaseTransaction,
+    schema: &str,
+    table: &str,
+    tenant: &Value,
+) -> AppResult<(u64, String)> {
+    let row = tx
+        .query_one_raw(pg(
+            format!(
+                "SELECT count(*)::bigint AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS sum \
+                 FROM {schema}.{table} t WHERE tenant_id = $1"
+            ),
+            vec![tenant.clone()],
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no checksum of {table}")))?;
+    let n: i64 = row.try_get("", "n")?;
+    Ok((u64::try_from(n).unwrap_or(0), row.try_get("", "sum")?))
+}
+
+async fn connect(url: &str, schema: Option<&str>, max: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if let Some(schema) = schema {
+        options.set_schema_search_path(schema);
+    }
+    Ok(Database::connect(options).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_data_plane_table_is_copied_in_the_migrators_order() {
+        let copied: Vec<&str> = COPIED.iter().map(|c| c.table).collect();
+        assert_eq!(copied, msingi_migrations::DATA_TABLES);
+        assert!(COPIED.iter().all(|c| c.key[0] == "tenant_id"));
+    }
+}
