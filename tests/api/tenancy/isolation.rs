@@ -556,6 +556,16 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
             json!({ "id": v.owner.tenant_id }),
         ),
         (
+            "moveTenant",
+            "mutation($id: ID!) { moveTenant(tenantId: $id, to: SCHEMA) { id status } }",
+            json!({ "id": v.owner.tenant_id }),
+        ),
+        (
+            "tenantMove",
+            "query($id: ID!) { tenantMove(id: $id) { id status tenant { id } } }",
+            json!({ "id": v.owner.tenant_id }),
+        ),
+        (
             "markNotificationsRead",
             "mutation($id: ID!) { markNotificationsRead(ids: [$id]) }",
             json!({ "id": v.notification }),
@@ -809,6 +819,8 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
                 "reactivateTenant",
                 "setTenantModule",
                 "setTenantTaxRate",
+                "moveTenant",
+                "tenantMove",
                 // Notifications are a user's: a key has none.
                 "markNotificationsRead",
             ];
@@ -945,6 +957,8 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
                 "reactivateTenant",
                 "setTenantModule",
                 "setTenantTaxRate",
+                "moveTenant",
+                "tenantMove",
                 // The victim's plan has no metering: refused for that, whatever its status.
                 "recordUsage",
                 // Reading one's notifications is personal, not a write of the tenant's.
