@@ -658,11 +658,9 @@ async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()>
                 "on SQLite every tenant is on the SHARED tier: `msingi migrate` migrates its tables"
             );
             let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {pos}/{len} schemas {wide_bar} {elapsed_precise} {msg}",
-                )?,
-            );
+            bar.set_style(indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} schemas {wide_bar} {elapsed_precise} {msg}",
+            )?);
             let started = std::time::Instant::now();
             let summary = admin::migrate_all(&db, &tiers, concurrency, |n, schema| {
                 if schema.is_empty() {
@@ -690,7 +688,9 @@ async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()>
         }
         TenantsCommand::Move { slug, to, confirm } => {
             let tenant = db
-                .platform_read(msingi::db::Access::Task(msingi::db::SystemTask::TenantMoves))
+                .platform_read(msingi::db::Access::Task(
+                    msingi::db::SystemTask::TenantMoves,
+                ))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .find_tenant_by_slug(&slug)

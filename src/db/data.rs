@@ -106,10 +106,15 @@ async fn claim(tx: &DatabaseTransaction, tenant: TenantId, id: uuid::Uuid) -> Ap
             vec![tenant.into_uuid().into(), id.into()],
         ))
         .await?
-        .ok_or(AppError::NotFound { entity: "tenant move" })?;
+        .ok_or(AppError::NotFound {
+            entity: "tenant move",
+        })?;
     let status = crate::tiers::MoveStatus::from_stored(&row.try_get::<String>("", "status")?);
     if !status.under_way() {
-        return Err(AppError::Conflict(format!("the move is {} already", status.as_str())));
+        return Err(AppError::Conflict(format!(
+            "the move is {} already",
+            status.as_str()
+        )));
     }
     Ok(())
 }

@@ -58,9 +58,8 @@ impl DataScope {
         if let Some(search) = search {
             let pattern = format!("%{}%", like_escaped(&search.to_lowercase()));
             let like = |column: products::Column| {
-                Expr::expr(Func::lower(Expr::col(column))).like(
-                    sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'),
-                )
+                Expr::expr(Func::lower(Expr::col(column)))
+                    .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
             };
             query = query.filter(
                 sea_orm::Condition::any()
@@ -78,19 +77,15 @@ impl DataScope {
         &self,
         products: &[ProductId],
     ) -> AppResult<BTreeMap<ProductId, BTreeMap<StoreId, i64>>> {
-        let mut levels: BTreeMap<ProductId, BTreeMap<StoreId, i64>> = products
-            .iter()
-            .map(|p| (*p, BTreeMap::new()))
-            .collect();
+        let mut levels: BTreeMap<ProductId, BTreeMap<StoreId, i64>> =
+            products.iter().map(|p| (*p, BTreeMap::new())).collect();
         if products.is_empty() {
             return Ok(levels);
         }
         let rows = self
             .table::<stock_levels::Entity>()
             .find()
-            .filter(
-                stock_levels::Column::ProductId.is_in(products.iter().map(|p| p.into_uuid())),
-            )
+            .filter(stock_levels::Column::ProductId.is_in(products.iter().map(|p| p.into_uuid())))
             .all()
             .await?;
         for row in rows {

@@ -217,7 +217,10 @@ impl Db {
     pub async fn data_plane_version(&self) -> anyhow::Result<Option<String>> {
         let row = self
             .pools
-            .query_one(true, "SELECT max(version) AS version FROM seaql_migrations_data")
+            .query_one(
+                true,
+                "SELECT max(version) AS version FROM seaql_migrations_data",
+            )
             .await?;
         Ok(match row {
             Some(row) => row.try_get::<Option<String>>("", "version")?,
@@ -307,9 +310,7 @@ impl Db {
     /// tenant's move switches tiers it waits (the write freeze, this tenant only).
     pub async fn data_write(&self, ctx: &TenantContext) -> AppResult<DataScope> {
         refuse_suspended(ctx)?;
-        self.pools
-            .data(ctx.tenant_id(), ctx.store_id(), true)
-            .await
+        self.pools.data(ctx.tenant_id(), ctx.store_id(), true).await
     }
 
     /// Opens a unit of work that may write, in the context's tenant, even when it is

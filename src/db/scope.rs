@@ -642,7 +642,9 @@ impl DataScope {
                 ))
                 .await?
                 .ok_or(crate::error::AppError::NotFound { entity: "tenant" })?;
-            tier = crate::tenancy::IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
+            tier = crate::tenancy::IsolationTier::from_stored(
+                &row.try_get::<String>("", "isolation")?,
+            );
         }
         Ok(Self {
             tx,
@@ -689,7 +691,10 @@ impl DataScope {
             Table::<super::entities::audit_log::Entity, Filtered> {
                 tx: &self.tx.tx,
                 filter: Condition::all(),
-                tenant: Some((self.tenant, Some(super::entities::audit_log::Column::TenantId))),
+                tenant: Some((
+                    self.tenant,
+                    Some(super::entities::audit_log::Column::TenantId),
+                )),
                 _marker: PhantomData,
             },
             self.tenant.into_uuid(),

@@ -117,8 +117,9 @@ pub async fn migrate_all(
         schemas: states.len(),
         ..MigrateSummary::default()
     };
-    let (current, behind): (Vec<_>, Vec<_>) =
-        states.into_iter().partition(|s| s.version.is_some() && s.version == latest);
+    let (current, behind): (Vec<_>, Vec<_>) = states
+        .into_iter()
+        .partition(|s| s.version.is_some() && s.version == latest);
     summary.current = current.len();
     progress(current.len(), "");
     let results: Vec<(String, anyhow::Result<usize>)> = futures::stream::iter(behind)

@@ -143,6 +143,9 @@ mod tests {
     fn a_schema_name_is_a_plain_identifier() {
         let name = schema_name(TenantId::new());
         assert_eq!(name.len(), "tenant_".len() + 32);
-        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        );
     }
 }

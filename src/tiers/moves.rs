@@ -31,7 +31,15 @@ pub async fn start(
     let admin = caller.platform_admin()?;
     check_target(services.db.kind(), to, database_url)?;
     let access = Access::Admin(&admin, "tenant move");
-    begin(&services.db, access, tenant, to, Some(admin.user_id()), &caller.actor()).await
+    begin(
+        &services.db,
+        access,
+        tenant,
+        to,
+        Some(admin.user_id()),
+        &caller.actor(),
+    )
+    .await
 }
 
 /// Records the move of `tenant` to `to` and queues its job, audited in the platform's
@@ -65,7 +73,8 @@ pub async fn begin(
         },
     )
     .await?;
-    let changes = serde_json::json!({ "move": moved.id, "from": moved.from.as_str(), "to": to.as_str() });
+    let changes =
+        serde_json::json!({ "move": moved.id, "from": moved.from.as_str(), "to": to.as_str() });
     for chain in [None, Some(tenant)] {
         let entry =
             AuditEntry::new("platform.tenant.move", "tenant", tenant).with_changes(changes.clone());
@@ -77,7 +86,11 @@ pub async fn begin(
 }
 
 /// Refuses a target this deployment cannot serve, naming the argument.
-fn check_target(kind: DatabaseKind, to: IsolationTier, database_url: Option<&str>) -> AppResult<()> {
+fn check_target(
+    kind: DatabaseKind,
+    to: IsolationTier,
+    database_url: Option<&str>,
+) -> AppResult<()> {
     if kind != DatabaseKind::Postgres {
         return Err(AppError::bad_input(
             "to",
@@ -100,7 +113,11 @@ fn check_target(kind: DatabaseKind, to: IsolationTier, database_url: Option<&str
 }
 
 /// One move. [PA]
-pub async fn get(services: &Services, caller: &Caller, id: uuid::Uuid) -> AppResult<Option<MoveView>> {
+pub async fn get(
+    services: &Services,
+    caller: &Caller,
+    id: uuid::Uuid,
+) -> AppResult<Option<MoveView>> {
     let admin = caller.platform_admin()?;
     let tx = services
         .db
@@ -133,7 +150,14 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
         owner.prepare(to, tenant).await?;
         let rows = owner.copy(tenant, id, from, to).await?;
         owner
-            .mark(tenant, id, MoveStatus::Verifying, rows, None, db.clock().now())
+            .mark(
+                tenant,
+                id,
+                MoveStatus::Verifying,
+                rows,
+                None,
+                db.clock().now(),
+            )
             .await?;
         owner.switch(tenant, id, from, to, db.clock().now()).await
     }
@@ -172,7 +196,9 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
 /// Drops the old copy of `tenant`'s last move, once it switched and the tenant is served
 /// from the new place (`msingi tenants move --confirm`).
 pub async fn confirm(db: &Db, admin: &TierAdmin, tenant: TenantId) -> anyhow::Result<TenantMove> {
-    let tx = db.platform_read(Access::Task(SystemTask::TenantMoves)).await?;
+    let tx = db
+        .platform_read(Access::Task(SystemTask::TenantMoves))
+        .await?;
     let moved = tx
         .latest_move(tenant)
         .await?
@@ -188,7 +214,10 @@ pub async fn confirm(db: &Db, admin: &TierAdmin, tenant: TenantId) -> anyhow::Re
         "the last move is {}, not SWITCHED: nothing to confirm",
         moved.status.as_str()
     );
-    anyhow::ensure!(moved.confirmed_at.is_none(), "the last move was confirmed already");
+    anyhow::ensure!(
+        moved.confirmed_at.is_none(),
+        "the last move was confirmed already"
+    );
     anyhow::ensure!(
         current == moved.to && moved.from != current,
         "the tenant is served from {} now: its last move's old copy is not old",
@@ -220,10 +249,28 @@ mod tests {
             Err(AppError::BadInput { field, .. }) => field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(check_target(DatabaseKind::Sqlite, IsolationTier::Schema, None)), "to");
-        assert_eq!(field(check_target(DatabaseKind::Postgres, IsolationTier::Database, None)), "to");
         assert_eq!(
-            field(check_target(DatabaseKind::Postgres, IsolationTier::Schema, Some("postgres://x"))),
+            field(check_target(
+                DatabaseKind::Sqlite,
+                IsolationTier::Schema,
+                None
+            )),
+            "to"
+        );
+        assert_eq!(
+            field(check_target(
+                DatabaseKind::Postgres,
+                IsolationTier::Database,
+                None
+            )),
+            "to"
+        );
+        assert_eq!(
+            field(check_target(
+                DatabaseKind::Postgres,
+                IsolationTier::Schema,
+                Some("postgres://x")
+            )),
             "databaseUrl"
         );
         assert!(check_target(DatabaseKind::Postgres, IsolationTier::Schema, None).is_ok());

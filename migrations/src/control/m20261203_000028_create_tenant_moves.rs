@@ -23,13 +23,23 @@ impl MigrationTrait for Migration {
                 col("from_tier").string_len(16).not_null().to_owned(),
                 col("to_tier").string_len(16).not_null().to_owned(),
                 col("status").string_len(16).not_null().to_owned(),
-                col("rows_copied").big_integer().not_null().default(0).to_owned(),
+                col("rows_copied")
+                    .big_integer()
+                    .not_null()
+                    .default(0)
+                    .to_owned(),
                 col("freeze_ms").big_integer().null().to_owned(),
                 col("error").text().null().to_owned(),
                 col("requested_by").uuid().null().to_owned(),
                 timestamp(Alias::new("started_at")),
-                col("finished_at").timestamp_with_time_zone().null().to_owned(),
-                col("confirmed_at").timestamp_with_time_zone().null().to_owned(),
+                col("finished_at")
+                    .timestamp_with_time_zone()
+                    .null()
+                    .to_owned(),
+                col("confirmed_at")
+                    .timestamp_with_time_zone()
+                    .null()
+                    .to_owned(),
             ],
         )
         .await?;

@@ -94,9 +94,10 @@ impl InventoryQuery {
     ) -> Result<Connection<Product>> {
         let page = PageRequest::parse(first, after.as_deref())?
             .counting(ctx.look_ahead().field("totalCount").exists());
-        let page =
-            inventory::list(services(ctx)?, caller(ctx)?, page, search.as_deref()).await?;
-        Ok(Connection::of(page, |p: &ProductStock| p.product.id.into_uuid()))
+        let page = inventory::list(services(ctx)?, caller(ctx)?, page, search.as_deref()).await?;
+        Ok(Connection::of(page, |p: &ProductStock| {
+            p.product.id.into_uuid()
+        }))
     }
 
     /// One product of the tenant; null when there is no such product in it.
@@ -116,7 +117,11 @@ pub struct InventoryMutation;
 #[Object]
 impl InventoryMutation {
     /// Adds a product to the tenant's catalogue. [P:inventory.manage]
-    async fn create_product(&self, ctx: &Context<'_>, input: CreateProductInput) -> Result<Product> {
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> Result<Product> {
         let new = NewProduct::parse(&input.sku, &input.name, &input.price.0)?;
         Ok(inventory::create(services(ctx)?, caller(ctx)?, new)
             .await?

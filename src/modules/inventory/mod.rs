@@ -140,7 +140,12 @@ pub struct AdjustStock {
 
 impl AdjustStock {
     /// Validates the input; errors name `quantity` and `reason`.
-    pub fn parse(product: ProductId, store: StoreId, quantity: i64, reason: &str) -> AppResult<Self> {
+    pub fn parse(
+        product: ProductId,
+        store: StoreId,
+        quantity: i64,
+        reason: &str,
+    ) -> AppResult<Self> {
         if quantity == 0 {
             return Err(AppError::bad_input("quantity", "must not be zero"));
         }
@@ -208,7 +213,11 @@ async fn with_stock(
 }
 
 /// Adds a product to the tenant's catalogue. [P:inventory.manage]
-pub async fn create(services: &Services, caller: &Caller, new: NewProduct) -> AppResult<ProductStock> {
+pub async fn create(
+    services: &Services,
+    caller: &Caller,
+    new: NewProduct,
+) -> AppResult<ProductStock> {
     let ctx = caller.require(perm::INVENTORY_MANAGE)?;
     let scope = services.db.data_write(ctx).await?;
     let product = scope.insert_product(new).await?;
@@ -229,7 +238,11 @@ pub async fn create(services: &Services, caller: &Caller, new: NewProduct) -> Ap
 /// Moves a product's stock in one store by a signed quantity, never below zero: in any
 /// store with inventory.manage tenant-wide, in the request's store when it is narrowed.
 /// [P:inventory.manage]
-pub async fn adjust(services: &Services, caller: &Caller, input: AdjustStock) -> AppResult<Adjusted> {
+pub async fn adjust(
+    services: &Services,
+    caller: &Caller,
+    input: AdjustStock,
+) -> AppResult<Adjusted> {
     let ctx = caller.tenant()?;
     ctx.require_somewhere(perm::INVENTORY_MANAGE)?;
     // The store is the control plane's: it must be this tenant's (and the narrowed one).
@@ -241,7 +254,9 @@ pub async fn adjust(services: &Services, caller: &Caller, input: AdjustStock) ->
         .await?
         .ok_or(AppError::NotFound { entity: "store" })?;
     if !ctx.has_in_store(perm::INVENTORY_MANAGE, store.id) {
-        return Err(AppError::forbidden("requires the inventory.manage permission"));
+        return Err(AppError::forbidden(
+            "requires the inventory.manage permission",
+        ));
     }
     if store.status == StoreStatus::Archived {
         return Err(AppError::bad_input("storeId", "the store is archived"));
@@ -257,12 +272,14 @@ pub async fn adjust(services: &Services, caller: &Caller, input: AdjustStock) ->
     let mut levels = scope.stock_levels(&[product.id]).await?;
     scope
         .commit(caller.audit(
-            AuditEntry::new("stock.adjust", "product", product.id).with_changes(serde_json::json!({
-                "store": store.id,
-                "quantity": movement.quantity,
-                "reason": movement.reason,
-                "onHand": on_hand,
-            })),
+            AuditEntry::new("stock.adjust", "product", product.id).with_changes(
+                serde_json::json!({
+                    "store": store.id,
+                    "quantity": movement.quantity,
+                    "reason": movement.reason,
+                    "onHand": on_hand,
+                }),
+            ),
         ))
         .await?;
     Ok(Adjusted {
@@ -292,7 +309,10 @@ mod tests {
             ("A", "x", "1.234", "input.price"),
         ] {
             let err = NewProduct::parse(sku, name, price).unwrap_err();
-            assert!(matches!(err, AppError::BadInput { field: ref f, .. } if f == field), "{sku:?} {name:?} {price:?}");
+            assert!(
+                matches!(err, AppError::BadInput { field: ref f, .. } if f == field),
+                "{sku:?} {name:?} {price:?}"
+            );
         }
     }
 
@@ -300,13 +320,15 @@ mod tests {
     fn stock_is_per_store_or_summed_and_a_narrowed_caller_sees_one_store() {
         let (a, b) = (StoreId::new(), StoreId::new());
         let mut stock = ProductStock {
-            product: NewProduct::parse("A", "A", "1").map(|n| Product {
-                id: ProductId::new(),
-                sku: n.sku,
-                name: n.name,
-                price: n.price,
-                created_at: Utc::now(),
-            }).unwrap(),
+            product: NewProduct::parse("A", "A", "1")
+                .map(|n| Product {
+                    id: ProductId::new(),
+                    sku: n.sku,
+                    name: n.name,
+                    price: n.price,
+                    created_at: Utc::now(),
+                })
+                .unwrap(),
             levels: BTreeMap::from([(a, 3), (b, 4)]),
             narrowed_to: None,
         };

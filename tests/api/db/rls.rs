@@ -72,14 +72,18 @@ async fn without_the_application_filter_only_the_current_tenants_rows_are_visibl
         tx.rollback().await.unwrap();
     }
 
-    // No tenant set: no rows at all.
+    // No tenant set: no rows at all (or no access at all: the platform's own tables,
+    // such as tenant_moves, are not granted to the run-time role).
     for table in TENANT_TABLES {
-        let count: i64 =
+        let count: Result<i64, sqlx::Error> =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
                 .fetch_one(&mut conn)
-                .await
-                .unwrap();
-        assert_eq!(count, 0, "{table} is readable without a tenant");
+                .await;
+        match count {
+            Ok(count) => assert_eq!(count, 0, "{table} is readable without a tenant"),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => {}
+            Err(e) => panic!("{table}: {e}"),
+        }
     }
     // The API still works, of course.
     assert!(a.gql(&app, crate::personas::STORES, json!({})).await.body()["errors"].is_null());

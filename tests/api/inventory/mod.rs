@@ -63,7 +63,11 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
     let other = match stores.data()["stores"]["edges"][1]["node"]["id"].as_str() {
         Some(id) => id.to_owned(),
         None => owner
-            .gql(app, CREATE_STORE, json!({ "input": { "name": format!("Annex {tag}") } }))
+            .gql(
+                app,
+                CREATE_STORE,
+                json!({ "input": { "name": format!("Annex {tag}") } }),
+            )
             .await
             .data()["createStore"]["id"]
             .as_str()
@@ -78,7 +82,10 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
         )
         .await;
     let unga = &created.data()["createProduct"];
-    assert_eq!(unga["price"], json!({ "amount": "210.50", "currency": "KES" }));
+    assert_eq!(
+        unga["price"],
+        json!({ "amount": "210.50", "currency": "KES" })
+    );
     assert_eq!(unga["stock"], 0);
     let unga = unga["id"].as_str().unwrap().to_owned();
     let again = owner
@@ -101,7 +108,10 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
     let sukari = product(app, owner, &format!("SUKARI-{tag}"), "180").await;
 
     let moved = adjust(app, owner, &unga, &main, 10).await;
-    assert_eq!(moved["data"]["adjustStock"]["product"]["stock"], 10, "{moved}");
+    assert_eq!(
+        moved["data"]["adjustStock"]["product"]["stock"], 10,
+        "{moved}"
+    );
     assert_eq!(moved["data"]["adjustStock"]["store"]["id"], json!(main));
     adjust(app, owner, &unga, &other, 5).await;
     let sold = adjust(app, owner, &unga, &main, -3).await;
@@ -110,7 +120,10 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
     assert_eq!(stock(app, owner, &unga, &other).await, (12, 5));
 
     let oversell = adjust(app, owner, &unga, &main, -8).await;
-    assert_eq!(oversell["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        oversell["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
     assert_eq!(oversell["errors"][0]["extensions"]["field"], "quantity");
     assert!(
         oversell["errors"][0]["message"]
@@ -119,7 +132,11 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
             .contains("7 on hand"),
         "{oversell}"
     );
-    assert_eq!(stock(app, owner, &unga, &main).await, (12, 7), "nothing moved");
+    assert_eq!(
+        stock(app, owner, &unga, &main).await,
+        (12, 7),
+        "nothing moved"
+    );
     let nothing_yet = adjust(app, owner, &sukari, &main, -1).await;
     assert_eq!(nothing_yet["errors"][0]["extensions"]["field"], "quantity");
     let zero = adjust(app, owner, &sukari, &main, 0).await;
@@ -130,14 +147,22 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
     assert_eq!(no_product["errors"][0]["extensions"]["code"], "NOT_FOUND");
 
     let found = owner
-        .gql(app, PRODUCTS, json!({ "search": format!("unga-{}", tag.to_lowercase()) }))
+        .gql(
+            app,
+            PRODUCTS,
+            json!({ "search": format!("unga-{}", tag.to_lowercase()) }),
+        )
         .await;
     let found = &found.data()["products"];
     assert_eq!(found["totalCount"], 1);
     assert_eq!(found["edges"][0]["node"]["id"], json!(unga));
     assert_eq!(found["edges"][0]["node"]["stock"], 12);
     let wild = owner.gql(app, PRODUCTS, json!({ "search": "%" })).await;
-    assert_eq!(wild.data()["products"]["totalCount"], 0, "% is matched literally");
+    assert_eq!(
+        wild.data()["products"]["totalCount"],
+        0,
+        "% is matched literally"
+    );
     let first = owner.gql(app, PRODUCTS, json!({ "first": 1 })).await;
     let first = &first.data()["products"];
     assert_eq!(first["pageInfo"]["hasNextPage"], true);
@@ -235,7 +260,9 @@ async fn store_scoped_members_see_and_move_their_store_only() {
     let employee = owner
         .invite_and_join(&app, "wanjiru@duka.example", "EMPLOYEE", None)
         .await;
-    let all = employee.gql(&app, PRODUCT, json!({ "id": unga, "store": other })).await;
+    let all = employee
+        .gql(&app, PRODUCT, json!({ "id": unga, "store": other }))
+        .await;
     assert_eq!(all.data()["product"]["stock"], 9);
     assert_eq!(all.data()["product"]["here"], 6);
     let refused = adjust(&app, &employee, &unga, &main, 1).await;
@@ -248,7 +275,11 @@ async fn store_scoped_members_see_and_move_their_store_only() {
         )
         .await;
     assert_eq!(create.error_code(), "FORBIDDEN");
-    assert_eq!(stock(&app, &owner, &unga, &other).await, (9, 6), "unchanged");
+    assert_eq!(
+        stock(&app, &owner, &unga, &other).await,
+        (9, 6),
+        "unchanged"
+    );
 }
 
 #[tokio::test]

@@ -836,7 +836,12 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
             if op == "Product.stock" && response.body()["errors"].is_null() {
                 // Stock is counted in the caller's own tenant: another's store holds none.
                 for edge in response.data()["products"]["edges"].as_array().unwrap() {
-                    assert_eq!(edge["node"]["stock"], 0, "{who} / {op}: {}", response.body());
+                    assert_eq!(
+                        edge["node"]["stock"],
+                        0,
+                        "{who} / {op}: {}",
+                        response.body()
+                    );
                 }
                 continue;
             }
@@ -844,7 +849,10 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
                 // The catalogue is the tenant's; the stock of a store outside the request's
                 // is refused.
                 assert_eq!(response.error_code(), "FORBIDDEN", "{who} / {op}");
-                assert!(response.body()["data"]["product"]["here"].is_null(), "{who} / {op}");
+                assert!(
+                    response.body()["data"]["product"]["here"].is_null(),
+                    "{who} / {op}"
+                );
                 continue;
             }
             if op == "markNotificationsRead" && response.body()["errors"].is_null() {

@@ -21,7 +21,10 @@ async fn move_to(app: &TestApp, admin: &str, tenant: &str, to: &str) -> Value {
     let started = app
         .graphql_as(admin, &[], MOVE, json!({ "t": tenant, "to": to }))
         .await;
-    let id = started.data()["moveTenant"]["id"].as_str().unwrap().to_owned();
+    let id = started.data()["moveTenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(started.data()["moveTenant"]["to"], to);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -30,7 +33,10 @@ async fn move_to(app: &TestApp, admin: &str, tenant: &str, to: &str) -> Value {
         if !["COPYING", "VERIFYING"].contains(&last["status"].as_str().unwrap()) {
             return last;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the move did not end: {last}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the move did not end: {last}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -73,24 +79,37 @@ async fn a_tenant_in_its_own_schema_passes_the_inventory_suite_and_sees_no_other
     // What A had moved with it, stock and all; the suite passes again in the schema.
     let unga = &before[0].1;
     let got = a
-        .gql(&app, PRODUCT, json!({ "id": unga, "store": a.main_store(&app).await }))
+        .gql(
+            &app,
+            PRODUCT,
+            json!({ "id": unga, "store": a.main_store(&app).await }),
+        )
         .await;
     assert_eq!(got.data()["product"]["stock"], 12);
     assert_eq!(got.data()["product"]["here"], 7);
     exercise(&app, &a, "SCHEMA").await;
     assert_eq!(
         skus(&app, &a).await,
-        ["SUKARI-SCHEMA", "SUKARI-SHARED", "UNGA-SCHEMA", "UNGA-SHARED"]
+        [
+            "SUKARI-SCHEMA",
+            "SUKARI-SHARED",
+            "UNGA-SCHEMA",
+            "UNGA-SHARED"
+        ]
     );
     // Nobody sees across tiers: B (shared), C (another schema), A (a schema).
     assert_eq!(skus(&app, &b).await, ["SUKARI-B", "UNGA-B"]);
     assert_eq!(skus(&app, &c).await, ["SUKARI-C", "UNGA-C"]);
     for (who, foreign) in [(&b, unga), (&c, unga), (&a, &c.tenant_id)] {
-        let got = who.gql(&app, PRODUCT, json!({ "id": foreign, "store": null })).await;
+        let got = who
+            .gql(&app, PRODUCT, json!({ "id": foreign, "store": null }))
+            .await;
         assert!(got.data()["product"].is_null());
     }
     // The shared tables keep A's old copy until confirmed; A is not served from it.
-    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url).await.unwrap();
+    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url)
+        .await
+        .unwrap();
     let old: i64 = in_tenant(&mut owner, &a.tenant_id, "SELECT count(*) FROM public.products WHERE tenant_id = current_setting('app.tenant_id')::uuid").await;
     assert_eq!(old, 2, "the old copy is kept");
     let out = app
@@ -100,7 +119,10 @@ async fn a_tenant_in_its_own_schema_passes_the_inventory_suite_and_sees_no_other
     assert!(out.contains("dropped"), "{out}");
     let old: i64 = in_tenant(&mut owner, &a.tenant_id, "SELECT count(*) FROM public.products WHERE tenant_id = current_setting('app.tenant_id')::uuid").await;
     assert_eq!(old, 0, "confirmed: the old copy is gone");
-    let list = app.run_msingi(&["tenants", "list", "--json"]).await.unwrap();
+    let list = app
+        .run_msingi(&["tenants", "list", "--json"])
+        .await
+        .unwrap();
     let line = list
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -108,7 +130,12 @@ async fn a_tenant_in_its_own_schema_passes_the_inventory_suite_and_sees_no_other
         .unwrap();
     assert_eq!(line["tier"], "SCHEMA");
     assert!(line["location"].as_str().unwrap().starts_with("tenant_"));
-    assert!(line["version"].as_str().unwrap().contains("create_inventory"));
+    assert!(
+        line["version"]
+            .as_str()
+            .unwrap()
+            .contains("create_inventory")
+    );
 
     // And back to the shared tier, with everything.
     let back = move_to(&app, &admin, &a.tenant_id, "SHARED").await;
@@ -146,7 +173,9 @@ async fn a_move_under_concurrent_reads_and_writes_loses_nothing_and_serves_every
     let unga = product(&app, &a, "UNGA", "210").await;
     adjust(&app, &a, &unga, &main, 1).await;
     // History enough that the copy takes a while: 100,000 movements, written as the owner.
-    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url).await.unwrap();
+    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url)
+        .await
+        .unwrap();
     let mut tx = owner.begin().await.unwrap();
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
         .bind(&a.tenant_id)
@@ -193,8 +222,13 @@ async fn a_move_under_concurrent_reads_and_writes_loses_nothing_and_serves_every
         let (stop, reads, failed) = (stop.clone(), reads.clone(), failed.clone());
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let got = a.gql(&app, PRODUCT, json!({ "id": unga, "store": null })).await;
-                if got.body()["data"]["product"]["stock"].as_i64().is_some_and(|s| s >= 1) {
+                let got = a
+                    .gql(&app, PRODUCT, json!({ "id": unga, "store": null }))
+                    .await;
+                if got.body()["data"]["product"]["stock"]
+                    .as_i64()
+                    .is_some_and(|s| s >= 1)
+                {
                     reads.fetch_add(1, Ordering::Relaxed);
                 } else {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -211,10 +245,22 @@ async fn a_move_under_concurrent_reads_and_writes_loses_nothing_and_serves_every
         task.await.unwrap();
     }
     assert_eq!(moved["status"], "SWITCHED", "{moved}");
-    let (written, reads) = (written.load(Ordering::Relaxed), reads.load(Ordering::Relaxed));
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "every read and write was served");
-    assert!(written > 10 && reads > 10, "load ran: {written} writes, {reads} reads");
-    let got = a.gql(&app, PRODUCT, json!({ "id": unga, "store": main })).await;
+    let (written, reads) = (
+        written.load(Ordering::Relaxed),
+        reads.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "every read and write was served"
+    );
+    assert!(
+        written > 10 && reads > 10,
+        "load ran: {written} writes, {reads} reads"
+    );
+    let got = a
+        .gql(&app, PRODUCT, json!({ "id": unga, "store": main }))
+        .await;
     assert_eq!(
         got.data()["product"]["stock"].as_i64().unwrap(),
         1 + written as i64,
@@ -227,7 +273,11 @@ async fn a_move_under_concurrent_reads_and_writes_loses_nothing_and_serves_every
         &format!("SELECT count(*) FROM {schema}.stock_movements"),
     )
     .await;
-    assert_eq!(movements, 100_000 + 1 + written as i64, "every movement is in the schema");
+    assert_eq!(
+        movements,
+        100_000 + 1 + written as i64,
+        "every movement is in the schema"
+    );
 }
 
 #[tokio::test]
@@ -239,7 +289,9 @@ async fn tenants_migrate_covers_every_schema_and_resumes_after_a_kill() {
         return;
     }
     let app = TestApp::spawn().await;
-    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url).await.unwrap();
+    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url)
+        .await
+        .unwrap();
     for _ in 0..200 {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE SCHEMA tenant_{}",
@@ -258,7 +310,10 @@ async fn tenants_migrate_covers_every_schema_and_resumes_after_a_kill() {
             let owner = &app.owner_database_url;
             async move {
                 let mut conn = sqlx::PgConnection::connect(owner).await.unwrap();
-                let n: i64 = sqlx::query_scalar(current).fetch_one(&mut conn).await.unwrap();
+                let n: i64 = sqlx::query_scalar(current)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
                 n >= 20
             }
         })
@@ -266,50 +321,88 @@ async fn tenants_migrate_covers_every_schema_and_resumes_after_a_kill() {
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(migrated_some);
-    let done: i64 = sqlx::query_scalar(current).fetch_one(&mut owner).await.unwrap();
+    let done: i64 = sqlx::query_scalar(current)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
     assert!(done < 200, "killed before the end ({done} done)");
     // Resumed: the rest, and nothing twice.
     let out = app.run_msingi(&["tenants", "migrate"]).await.unwrap();
     assert!(out.starts_with("200 schemas:"), "{out}");
     assert!(out.contains("0 failed"), "{out}");
-    let done: i64 = sqlx::query_scalar(current).fetch_one(&mut owner).await.unwrap();
+    let done: i64 = sqlx::query_scalar(current)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
     assert_eq!(done, 200);
     let again = app.run_msingi(&["tenants", "migrate"]).await.unwrap();
-    assert!(again.starts_with("200 schemas: 200 current, 0 migrated"), "{again}");
+    assert!(
+        again.starts_with("200 schemas: 200 current, 0 migrated"),
+        "{again}"
+    );
 }
 
 #[tokio::test]
 async fn moves_are_for_platform_admins_to_tiers_this_deployment_has() {
     let (app, admin) = TestApp::with_platform_admin().await;
     let a = app.register("asha@duka-a.example", "Duka A").await;
-    let denied = a.gql(&app, MOVE, json!({ "t": a.tenant_id, "to": "SCHEMA" })).await;
+    let denied = a
+        .gql(&app, MOVE, json!({ "t": a.tenant_id, "to": "SCHEMA" }))
+        .await;
     assert_eq!(denied.error_code(), "FORBIDDEN");
     let to_database = app
-        .graphql_as(&admin, &[], MOVE, json!({ "t": a.tenant_id, "to": "DATABASE" }))
+        .graphql_as(
+            &admin,
+            &[],
+            MOVE,
+            json!({ "t": a.tenant_id, "to": "DATABASE" }),
+        )
         .await;
     assert_eq!(to_database.error_code(), "BAD_USER_INPUT");
     assert_eq!(to_database.error()["extensions"]["field"], "to");
     let here = app
-        .graphql_as(&admin, &[], MOVE, json!({ "t": a.tenant_id, "to": "SHARED" }))
+        .graphql_as(
+            &admin,
+            &[],
+            MOVE,
+            json!({ "t": a.tenant_id, "to": "SHARED" }),
+        )
         .await;
     assert_eq!(here.error()["extensions"]["field"], "to");
     if postgres_url().is_none() {
         let sqlite = app
-            .graphql_as(&admin, &[], MOVE, json!({ "t": a.tenant_id, "to": "SCHEMA" }))
+            .graphql_as(
+                &admin,
+                &[],
+                MOVE,
+                json!({ "t": a.tenant_id, "to": "SCHEMA" }),
+            )
             .await;
         assert_eq!(sqlite.error()["extensions"]["field"], "to");
         assert!(
-            sqlite.error()["message"].as_str().unwrap().contains("SQLite"),
+            sqlite.error()["message"]
+                .as_str()
+                .unwrap()
+                .contains("SQLite"),
             "{:?}",
             sqlite.body()
         );
     }
     let unknown = app
-        .graphql_as(&admin, &[], MOVED, json!({ "id": uuid::Uuid::now_v7().to_string() }))
+        .graphql_as(
+            &admin,
+            &[],
+            MOVED,
+            json!({ "id": uuid::Uuid::now_v7().to_string() }),
+        )
         .await;
     assert!(unknown.data()["tenantMove"].is_null());
     let peek = a
-        .gql(&app, MOVED, json!({ "id": uuid::Uuid::now_v7().to_string() }))
+        .gql(
+            &app,
+            MOVED,
+            json!({ "id": uuid::Uuid::now_v7().to_string() }),
+        )
         .await;
     assert_eq!(peek.error_code(), "FORBIDDEN");
 }
