@@ -108,9 +108,15 @@ enum TenantsCommand {
     Move {
         /// The tenant's slug.
         slug: String,
-        /// `shared` or `schema`.
+        /// `shared`, `schema` or `database`.
         #[arg(long, required_unless_present = "confirm")]
         to: Option<String>,
+        /// With `--to database`: the tenant database's URL (its own PostgreSQL, BYODB),
+        /// checked step by step before anything moves and stored sealed under
+        /// MSINGI_DATA_KEY. Prefer MSINGI_TENANT_DATABASE_URL: a URL on the command line
+        /// shows in `ps` and shell history.
+        #[arg(long, env = "MSINGI_TENANT_DATABASE_URL", hide_env_values = true)]
+        url: Option<String>,
         /// Drop the old copy of the tenant's last move (after checking the new place).
         #[arg(long)]
         confirm: bool,
@@ -686,7 +692,12 @@ async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()>
             anyhow::ensure!(summary.failed.is_empty(), "some schemas were not migrated");
             Ok(())
         }
-        TenantsCommand::Move { slug, to, confirm } => {
+        TenantsCommand::Move {
+            slug,
+            to,
+            url,
+            confirm,
+        } => {
             let tenant = db
                 .platform_read(msingi::db::Access::Task(
                     msingi::db::SystemTask::TenantMoves,
@@ -712,11 +723,26 @@ async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()>
                 Some("database") => IsolationTier::Database,
                 other => anyhow::bail!("--to: shared or schema, not {other:?}"),
             };
+            let sealed = match (&url, to) {
+                (Some(url), IsolationTier::Database) => {
+                    msingi::db::onboard(url, tenant.id)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let keys = msingi::secrets::DataKeys::load(&config.data_key)?;
+                    Some(keys.seal(url).map_err(|e| anyhow::anyhow!("{e}"))?)
+                }
+                (None, IsolationTier::Database) => {
+                    anyhow::bail!("--to database needs --url (or MSINGI_TENANT_DATABASE_URL)")
+                }
+                (Some(_), _) => anyhow::bail!("--url is for --to database only"),
+                (None, _) => None,
+            };
             let (started, _, _) = moves::begin(
                 &db,
                 msingi::db::Access::Task(msingi::db::SystemTask::TenantMoves),
                 tenant.id,
                 to,
+                sealed,
                 None,
                 &msingi::audit::Actor::default(),
             )

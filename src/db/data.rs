@@ -74,6 +74,8 @@ pub struct DataPlaneAdmin {
     /// Roles granted data access on a tenant schema: the run-time role and the platform's.
     runtime: Option<String>,
     platform: Option<String>,
+    /// Open the sealed URLs of tenant databases.
+    keys: crate::secrets::DataKeys,
 }
 
 fn pg(sql: impl Into<String>, values: Vec<Value>) -> Statement {
@@ -89,10 +91,7 @@ fn place(tier: IsolationTier, tenant: TenantId) -> AppResult<String> {
     match tier {
         IsolationTier::Shared => Ok("public".to_owned()),
         IsolationTier::Schema => Ok(crate::tiers::schema_name(tenant)),
-        IsolationTier::Database => Err(AppError::bad_input(
-            "to",
-            "the DATABASE tier is not available in this version: SHARED and SCHEMA are",
-        )),
+        IsolationTier::Database => Ok("public".to_owned()),
     }
 }
 
@@ -135,6 +134,7 @@ impl DataPlaneAdmin {
         owner_url: &str,
         runtime_url: &str,
         platform_url: &str,
+        keys: crate::secrets::DataKeys,
     ) -> anyhow::Result<Self> {
         let conn = connect(owner_url, None, 2).await?;
         anyhow::ensure!(
@@ -154,14 +154,24 @@ impl DataPlaneAdmin {
             runtime: others(runtime_url),
             platform: others(platform_url),
             conn,
+            keys,
         })
     }
 
     /// Creates `tenant`'s place on `tier` when it is a schema: the schema, the data-plane
     /// migrations in it, the grants and the platform's policies; returns how many
     /// migrations it applied. Safe to repeat.
-    pub async fn prepare(&self, tier: IsolationTier, tenant: TenantId) -> AppResult<usize> {
+    pub async fn prepare(
+        &self,
+        tier: IsolationTier,
+        tenant: TenantId,
+        remote: Option<&str>,
+    ) -> AppResult<usize> {
         let schema = place(tier, tenant)?;
+        if tier == IsolationTier::Database {
+            let url = self.remote_url(remote)?;
+            return migrate_remote(&url).await;
+        }
         if tier != IsolationTier::Schema {
             return Ok(0);
         }
@@ -289,7 +299,11 @@ impl DataPlaneAdmin {
         move_id: uuid::Uuid,
         from: IsolationTier,
         to: IsolationTier,
+        remote: Option<&str>,
     ) -> AppResult<u64> {
+        if from == IsolationTier::Database || to == IsolationTier::Database {
+            return self.copy_across(tenant, move_id, from, to, remote).await;
+        }
         let (src, dst) = (ident(&place(from, tenant)?), ident(&place(to, tenant)?));
         let tx = self.conn.begin().await?;
         bind(&tx, tenant).await?;
@@ -345,29 +359,21 @@ impl DataPlaneAdmin {
         move_id: uuid::Uuid,
         from: IsolationTier,
         to: IsolationTier,
+        remote: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> AppResult<Switched> {
+        if from == IsolationTier::Database || to == IsolationTier::Database {
+            return self
+                .switch_across(tenant, move_id, from, to, remote, now)
+                .await;
+        }
         let (src, dst) = (ident(&place(from, tenant)?), ident(&place(to, tenant)?));
         let id: Value = tenant.into_uuid().into();
         let tx = self.conn.begin().await?;
         bind(&tx, tenant).await?;
         claim(&tx, tenant, move_id).await?;
         let started = Instant::now();
-        let row = tx
-            .query_one_raw(pg(
-                "SELECT isolation FROM public.tenants WHERE id = $1 FOR UPDATE",
-                vec![id.clone()],
-            ))
-            .await?
-            .ok_or(AppError::NotFound { entity: "tenant" })?;
-        let current = IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
-        if current != from {
-            return Err(AppError::Conflict(format!(
-                "the tenant is on {} now, not {}",
-                current.as_str(),
-                from.as_str()
-            )));
-        }
+        freeze(&tx, tenant, from).await?;
         for table in COPIED.iter().rev().filter(|t| !t.append_only) {
             let matches = key_match(table.key, "x", "y");
             tx.execute_raw(pg(
@@ -428,30 +434,39 @@ impl DataPlaneAdmin {
             }
             rows += there.0;
         }
-        tx.execute_raw(pg(
-            "UPDATE public.tenants SET isolation = $2, updated_at = $3 WHERE id = $1",
-            vec![id.clone(), to.as_str().into(), now.into()],
-        ))
-        .await?;
+        point(&tx, tenant, to, None, now).await?;
         let freeze = started.elapsed();
-        tx.execute_raw(pg(
-            "UPDATE public.tenant_moves SET status = 'SWITCHED', rows_copied = $3, freeze_ms = $4, \
-             finished_at = $5, error = NULL WHERE tenant_id = $1 AND id = $2",
-            vec![
-                id,
-                move_id.into(),
-                i64::try_from(rows).unwrap_or(i64::MAX).into(),
-                i64::try_from(freeze.as_millis()).unwrap_or(i64::MAX).into(),
-                now.into(),
-            ],
-        ))
-        .await?;
+        switched(&tx, tenant, move_id, rows, freeze, now).await?;
         tx.commit().await?;
         Ok(Switched { rows, freeze })
     }
 
     /// Drops `tenant`'s copy on `tier`: its schema, or its rows in the shared tables.
-    pub async fn drop_copy(&self, tenant: TenantId, tier: IsolationTier) -> AppResult<()> {
+    pub async fn drop_copy(
+        &self,
+        tenant: TenantId,
+        tier: IsolationTier,
+        remote: Option<&str>,
+    ) -> AppResult<()> {
+        if tier == IsolationTier::Database {
+            // The tenant's own database: its tables stay, the rows go.
+            let pool = remote_pool(&self.remote_url(remote)?).await?;
+            let mut tx = pool.begin().await.map_err(sql)?;
+            bind_sqlx(&mut tx, tenant).await?;
+            for table in COPIED.iter().rev() {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM public.{} WHERE tenant_id = $1",
+                    table.table
+                )))
+                .bind(tenant.into_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(sql)?;
+            }
+            tx.commit().await.map_err(sql)?;
+            pool.close().await;
+            return Ok(());
+        }
         let at = place(tier, tenant)?;
         if tier == IsolationTier::Schema {
             self.conn
@@ -526,6 +541,502 @@ impl DataPlaneAdmin {
     }
 }
 
+/// The write freeze: locks the tenant's row `FOR UPDATE` until `tx` ends (writers in flight
+/// finish first; new ones wait) and checks it is still on `from`.
+async fn freeze(tx: &DatabaseTransaction, tenant: TenantId, from: IsolationTier) -> AppResult<()> {
+    let row = tx
+        .query_one_raw(pg(
+            "SELECT isolation FROM public.tenants WHERE id = $1 FOR UPDATE",
+            vec![tenant.into_uuid().into()],
+        ))
+        .await?
+        .ok_or(AppError::NotFound { entity: "tenant" })?;
+    let current = IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
+    if current != from {
+        return Err(AppError::Conflict(format!(
+            "the tenant is on {} now, not {}",
+            current.as_str(),
+            from.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Points the tenant at `to` (with its database's sealed URL on the DATABASE tier).
+async fn point(
+    tx: &DatabaseTransaction,
+    tenant: TenantId,
+    to: IsolationTier,
+    sealed: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    tx.execute_raw(pg(
+        "UPDATE public.tenants SET isolation = $2, data_url_sealed = $3, updated_at = $4 WHERE id = $1",
+        vec![
+            tenant.into_uuid().into(),
+            to.as_str().into(),
+            sealed.map(str::to_owned).into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Marks the move SWITCHED with its figures.
+async fn switched(
+    tx: &DatabaseTransaction,
+    tenant: TenantId,
+    move_id: uuid::Uuid,
+    rows: u64,
+    freeze: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    tx.execute_raw(pg(
+        "UPDATE public.tenant_moves SET status = 'SWITCHED', rows_copied = $3, freeze_ms = $4, \
+         finished_at = $5, error = NULL WHERE tenant_id = $1 AND id = $2",
+        vec![
+            tenant.into_uuid().into(),
+            move_id.into(),
+            i64::try_from(rows).unwrap_or(i64::MAX).into(),
+            i64::try_from(freeze.as_millis()).unwrap_or(i64::MAX).into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+fn sql(e: sqlx::Error) -> AppError {
+    AppError::internal(e)
+}
+
+async fn bind_sqlx(conn: &mut sqlx::PgConnection, tenant: TenantId) -> AppResult<()> {
+    sqlx::query(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('TimeZone', 'UTC', true)",
+    )
+    .bind(tenant.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// A small pool on a tenant's own database.
+async fn remote_pool(url: &str) -> AppResult<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(sql)
+}
+
+/// Runs the data-plane migrations in a tenant's own database (its `public` schema, as the
+/// role of `url`); how many it applied.
+async fn migrate_remote(url: &str) -> AppResult<usize> {
+    let conn = connect(url, None, 1).await.map_err(AppError::internal)?;
+    let pending = msingi_migrations::DataMigrator::get_pending_migrations(&conn)
+        .await?
+        .len();
+    if pending > 0 {
+        msingi_migrations::DataMigrator::up(&conn, None).await?;
+    }
+    conn.close().await.ok();
+    Ok(pending)
+}
+
+/// `url` with its password masked, for messages.
+fn redacted(message: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        Some(password) if !password.is_empty() => message.replace(&password, "***"),
+        _ => message.to_owned(),
+    }
+}
+
+/// Checks a tenant's own PostgreSQL before anything moves there, one step at a time, each
+/// failure a `BAD_USER_INPUT` on `databaseUrl` naming the step (credentials masked): the
+/// connection, the server version (13 or newer), the privilege to create tables, the
+/// data-plane migrations, and a read of what they made.
+pub async fn onboard(url: &str, tenant: TenantId) -> AppResult<()> {
+    let step = |name: &str, why: String| {
+        AppError::bad_input("databaseUrl", format!("{name}: {}", redacted(&why, url)))
+    };
+    let parsed = url::Url::parse(url).map_err(|_| step("url", "not a URL".into()))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(step("url", "use a postgres:// URL".into()));
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| step("connect", e.to_string()))?;
+    let version: String = sqlx::query_scalar("SHOW server_version_num")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| step("version", e.to_string()))?;
+    if version.parse::<u32>().unwrap_or(0) < 130_000 {
+        return Err(step(
+            "version",
+            format!("PostgreSQL 13 or newer is needed (found {version})"),
+        ));
+    }
+    let can_create: bool =
+        sqlx::query_scalar("SELECT has_schema_privilege(current_user, 'public', 'CREATE')")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| step("privileges", e.to_string()))?;
+    if !can_create {
+        return Err(step(
+            "privileges",
+            "the role cannot create tables in the schema public".into(),
+        ));
+    }
+    pool.close().await;
+    migrate_remote(url)
+        .await
+        .map_err(|e| step("migrate", format!("{:#}", crate::tiers::operator_error(e))))?;
+    let pool = remote_pool(url)
+        .await
+        .map_err(|e| step("health", format!("{:#}", crate::tiers::operator_error(e))))?;
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| step("health", e.to_string()))?;
+    bind_sqlx(&mut tx, tenant).await?;
+    for table in COPIED {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM public.{}",
+            table.table
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| step("health", e.to_string()))?;
+    }
+    tx.rollback().await.ok();
+    pool.close().await;
+    Ok(())
+}
+
+/// One side of a copy across databases: a pool and the schema the tables are in.
+struct Side {
+    pool: sqlx::PgPool,
+    schema: String,
+    remote: bool,
+}
+
+impl DataPlaneAdmin {
+    fn remote_url(&self, sealed: Option<&str>) -> AppResult<String> {
+        let sealed = sealed.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "no database is recorded for the DATABASE tier"
+            ))
+        })?;
+        self.keys.open(sealed)
+    }
+
+    async fn side(
+        &self,
+        tier: IsolationTier,
+        tenant: TenantId,
+        remote: Option<&str>,
+    ) -> AppResult<Side> {
+        Ok(if tier == IsolationTier::Database {
+            Side {
+                pool: remote_pool(&self.remote_url(remote)?).await?,
+                schema: "public".to_owned(),
+                remote: true,
+            }
+        } else {
+            Side {
+                pool: self.conn.get_postgres_connection_pool().clone(),
+                schema: ident(&place(tier, tenant)?),
+                remote: false,
+            }
+        })
+    }
+
+    /// [`Self::copy`] between two databases: rows travel through this process in batches
+    /// (JSON, exact for every column type here).
+    async fn copy_across(
+        &self,
+        tenant: TenantId,
+        move_id: uuid::Uuid,
+        from: IsolationTier,
+        to: IsolationTier,
+        remote: Option<&str>,
+    ) -> AppResult<u64> {
+        let (src, dst) = (
+            self.side(from, tenant, remote).await?,
+            self.side(to, tenant, remote).await?,
+        );
+        let guard = self.conn.begin().await?;
+        bind(&guard, tenant).await?;
+        claim(&guard, tenant, move_id).await?;
+        let mut out = dst.pool.begin().await.map_err(sql)?;
+        bind_sqlx(&mut out, tenant).await?;
+        for table in COPIED.iter().rev() {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {}.{} WHERE tenant_id = $1",
+                dst.schema, table.table
+            )))
+            .bind(tenant.into_uuid())
+            .execute(&mut *out)
+            .await
+            .map_err(sql)?;
+        }
+        let mut rows = 0;
+        for table in COPIED {
+            rows += stream(
+                &src,
+                &dst.schema,
+                &mut out,
+                table,
+                tenant,
+                Conflict::Fail,
+                None,
+            )
+            .await?;
+        }
+        out.commit().await.map_err(sql)?;
+        guard.commit().await?;
+        close(src).await;
+        close(dst).await;
+        Ok(rows)
+    }
+
+    /// [`Self::switch`] between two databases: under the freeze (held in the main
+    /// database), changed rows are rewritten and new ones added, every table is compared
+    /// on both sides, then the tenant is pointed at the new place. A move into a tenant
+    /// database commits there first, so the switch never points at rows not yet written.
+    async fn switch_across(
+        &self,
+        tenant: TenantId,
+        move_id: uuid::Uuid,
+        from: IsolationTier,
+        to: IsolationTier,
+        remote: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<Switched> {
+        let (src, dst) = (
+            self.side(from, tenant, remote).await?,
+            self.side(to, tenant, remote).await?,
+        );
+        let tx = self.conn.begin().await?;
+        bind(&tx, tenant).await?;
+        claim(&tx, tenant, move_id).await?;
+        let started = Instant::now();
+        freeze(&tx, tenant, from).await?;
+        let mut out = dst.pool.begin().await.map_err(sql)?;
+        bind_sqlx(&mut out, tenant).await?;
+        for table in COPIED {
+            if table.append_only {
+                let newest: Option<uuid::Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT max(id::text)::uuid FROM {}.{} WHERE tenant_id = $1",
+                    dst.schema, table.table
+                )))
+                .bind(tenant.into_uuid())
+                .fetch_one(&mut *out)
+                .await
+                .map_err(sql)?;
+                stream(
+                    &src,
+                    &dst.schema,
+                    &mut out,
+                    table,
+                    tenant,
+                    Conflict::Skip,
+                    newest,
+                )
+                .await?;
+            } else {
+                stream(
+                    &src,
+                    &dst.schema,
+                    &mut out,
+                    table,
+                    tenant,
+                    Conflict::Update,
+                    None,
+                )
+                .await?;
+            }
+        }
+        let mut rows = 0;
+        for table in COPIED {
+            let mut here = checksum_sqlx(&mut out, &dst.schema, table.table, tenant).await?;
+            let there = checksum_pool(&src, table.table, tenant).await?;
+            if here != there && table.append_only {
+                // A row older than the newest copied one came in late: take every missing one.
+                stream(
+                    &src,
+                    &dst.schema,
+                    &mut out,
+                    table,
+                    tenant,
+                    Conflict::Skip,
+                    None,
+                )
+                .await?;
+                here = checksum_sqlx(&mut out, &dst.schema, table.table, tenant).await?;
+            }
+            if here != there {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "verification failed on {}: {} rows (checksum {}) in {} but {} (checksum {}) copied",
+                    table.table,
+                    there.0,
+                    there.1,
+                    from.as_str(),
+                    here.0,
+                    here.1
+                )));
+            }
+            rows += there.0;
+        }
+        out.commit().await.map_err(sql)?;
+        let sealed = (to == IsolationTier::Database).then_some(remote).flatten();
+        point(&tx, tenant, to, sealed, now).await?;
+        let freeze = started.elapsed();
+        switched(&tx, tenant, move_id, rows, freeze, now).await?;
+        tx.commit().await?;
+        close(src).await;
+        close(dst).await;
+        Ok(Switched { rows, freeze })
+    }
+}
+
+async fn close(side: Side) {
+    if side.remote {
+        side.pool.close().await;
+    }
+}
+
+/// What a streamed row does when its key is in the target already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Conflict {
+    Fail,
+    Skip,
+    Update,
+}
+
+/// Streams `table`'s rows of `tenant` from `src` (those with an id after `after`, when
+/// given) into `dst_schema` through `out`, in batches; returns how many it read.
+async fn stream(
+    src: &Side,
+    dst_schema: &str,
+    out: &mut sqlx::PgConnection,
+    table: &Copied,
+    tenant: TenantId,
+    conflict: Conflict,
+    after: Option<uuid::Uuid>,
+) -> AppResult<u64> {
+    use futures::TryStreamExt as _;
+    const BATCH: usize = 5_000;
+    let mut read = src.pool.begin().await.map_err(sql)?;
+    bind_sqlx(&mut read, tenant).await?;
+    let filter = if after.is_some() { " AND id > $2" } else { "" };
+    let select = format!(
+        "SELECT row_to_json(t)::text FROM {}.{} t WHERE tenant_id = $1{filter}",
+        src.schema, table.table
+    );
+    let on_conflict = match conflict {
+        Conflict::Fail => String::new(),
+        Conflict::Skip => " ON CONFLICT DO NOTHING".to_owned(),
+        Conflict::Update => upsert_clause(out, table, dst_schema).await?,
+    };
+    let insert = format!(
+        "INSERT INTO {dst_schema}.{t} SELECT * FROM json_populate_recordset(NULL::{dst_schema}.{t}, $1::json){on_conflict}",
+        t = table.table
+    );
+    let mut query =
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(select)).bind(tenant.into_uuid());
+    if let Some(after) = after {
+        query = query.bind(after);
+    }
+    let mut rows = query.fetch(&mut *read);
+    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+    let mut total = 0u64;
+    loop {
+        let next = rows.try_next().await.map_err(sql)?;
+        let done = next.is_none();
+        if let Some(row) = next {
+            batch.push(row);
+        }
+        if batch.len() >= BATCH || (done && !batch.is_empty()) {
+            total += batch.len() as u64;
+            let json = format!("[{}]", batch.join(","));
+            sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
+                .bind(json)
+                .execute(&mut *out)
+                .await
+                .map_err(sql)?;
+            batch.clear();
+        }
+        if done {
+            break;
+        }
+    }
+    drop(rows);
+    read.rollback().await.ok();
+    Ok(total)
+}
+
+/// `ON CONFLICT (key) DO UPDATE SET …` for every column but the key's, read from the
+/// table's definition where it is written.
+async fn upsert_clause(
+    out: &mut sqlx::PgConnection,
+    table: &Copied,
+    schema: &str,
+) -> AppResult<String> {
+    let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = '{schema}.{}'::regclass \
+         AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        table.table
+    )))
+    .fetch_all(&mut *out)
+    .await
+    .map_err(sql)?;
+    let set: Vec<String> = columns
+        .iter()
+        .filter(|c| !table.key.contains(&c.as_str()))
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    Ok(format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        table.key.join(", "),
+        set.join(", ")
+    ))
+}
+
+async fn checksum_sqlx(
+    conn: &mut sqlx::PgConnection,
+    schema: &str,
+    table: &str,
+    tenant: TenantId,
+) -> AppResult<(u64, String)> {
+    let (n, sum): (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*)::bigint, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text \
+         FROM {schema}.{table} t WHERE tenant_id = $1"
+    )))
+    .bind(tenant.into_uuid())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql)?;
+    Ok((u64::try_from(n).unwrap_or(0), sum))
+}
+
+async fn checksum_pool(src: &Side, table: &str, tenant: TenantId) -> AppResult<(u64, String)> {
+    let mut read = src.pool.begin().await.map_err(sql)?;
+    bind_sqlx(&mut read, tenant).await?;
+    let sum = checksum_sqlx(&mut read, &src.schema, table, tenant).await;
+    read.rollback().await.ok();
+    sum
+}
+
 /// `a.k = b.k AND …` over `key`.
 fn key_match(key: &[&str], a: &str, b: &str) -> String {
     key.iter()
@@ -567,6 +1078,104 @@ async fn connect(url: &str, schema: Option<&str>, max: u32) -> anyhow::Result<Da
         options.set_schema_search_path(schema);
     }
     Ok(Database::connect(options).await?)
+}
+
+/// The pools of tenants' own databases (the DATABASE tier), opened on first use from the
+/// sealed URL the tenant's row carries: a few connections each, closed when idle, at most
+/// [`TenantDatabases::MAX_POOLS`] open (the least recently used is closed first), so the
+/// total stays within a connection budget. A changed URL (a new move) opens a new pool.
+pub(crate) struct TenantDatabases {
+    keys: crate::secrets::DataKeys,
+    pools: std::sync::Mutex<std::collections::HashMap<TenantId, OpenPool>>,
+}
+
+struct OpenPool {
+    sealed: String,
+    conn: DatabaseConnection,
+    used: Instant,
+}
+
+impl std::fmt::Debug for TenantDatabases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantDatabases").finish_non_exhaustive()
+    }
+}
+
+impl TenantDatabases {
+    /// Tenant databases open at once.
+    pub(crate) const MAX_POOLS: usize = 32;
+    /// Connections per tenant database.
+    pub(crate) const PER_POOL: u32 = 4;
+
+    pub(crate) fn new(keys: crate::secrets::DataKeys) -> Self {
+        Self {
+            keys,
+            pools: Default::default(),
+        }
+    }
+
+    /// The pool of `tenant`'s database at `sealed`.
+    pub(crate) async fn pool(
+        &self,
+        tenant: TenantId,
+        sealed: Option<&str>,
+    ) -> AppResult<DatabaseConnection> {
+        let sealed = sealed.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("the tenant's database is not recorded"))
+        })?;
+        {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(open) = pools.get_mut(&tenant).filter(|p| p.sealed == sealed) {
+                open.used = Instant::now();
+                return Ok(open.conn.clone());
+            }
+        }
+        let url = self.keys.open(sealed)?;
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(Self::PER_POOL)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        // The error of a failed connection is logged without the URL (it holds the
+        // password); the API answers INTERNAL.
+        let conn = Database::connect(options).await.map_err(|e| {
+            AppError::internal(anyhow::anyhow!(
+                "cannot reach tenant {tenant}'s database: {}",
+                e.to_string()
+                    .split("://")
+                    .next()
+                    .unwrap_or("connection failed")
+            ))
+        })?;
+        let evicted = {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            let replaced = pools.insert(
+                tenant,
+                OpenPool {
+                    sealed: sealed.to_owned(),
+                    conn: conn.clone(),
+                    used: Instant::now(),
+                },
+            );
+            let mut evicted: Vec<DatabaseConnection> =
+                replaced.map(|p| p.conn).into_iter().collect();
+            while pools.len() > Self::MAX_POOLS {
+                let Some(oldest) = pools.iter().min_by_key(|(_, p)| p.used).map(|(t, _)| *t) else {
+                    break;
+                };
+                evicted.extend(pools.remove(&oldest).map(|p| p.conn));
+            }
+            evicted
+        };
+        for old in evicted {
+            tokio::spawn(async move {
+                old.close().await.ok();
+            });
+        }
+        Ok(conn)
+    }
 }
 
 #[cfg(test)]

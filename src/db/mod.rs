@@ -41,7 +41,7 @@ use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use billing::lifecycle::{DueStep, InvoicePaid};
-pub use data::{DataPlaneAdmin, SchemaState, Switched};
+pub use data::{DataPlaneAdmin, SchemaState, Switched, onboard};
 pub use outbox::PendingJob;
 pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};
@@ -86,6 +86,13 @@ impl Db {
         Ok(Self {
             pools: scope::Pools::new(conn, platform, clock),
         })
+    }
+
+    /// This handle, reaching tenants on the DATABASE tier with `keys` (which open their
+    /// databases' sealed URLs).
+    pub fn with_tenant_databases(mut self, keys: crate::secrets::DataKeys) -> Self {
+        self.pools.databases = Some(std::sync::Arc::new(data::TenantDatabases::new(keys)));
+        self
     }
 
     /// This handle, publishing every unit of work's access changes to `sink` after it

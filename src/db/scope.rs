@@ -120,27 +120,7 @@ impl Tx {
     /// tenant into the next unit of work) and, for a read, makes the transaction read-only
     /// (allowed at any point: only going back to read-write must come first).
     async fn settle(&self, tenant: Option<TenantId>, write: bool) -> AppResult<()> {
-        if self.tx.get_database_backend() != DbBackend::Postgres || (tenant.is_none() && write) {
-            return Ok(());
-        }
-        let sql = match (tenant.is_some(), write) {
-            (true, true) => "SELECT set_config('app.tenant_id', $1, true)",
-            (true, false) => {
-                "SELECT set_config('app.tenant_id', $1, true), \
-                        set_config('transaction_read_only', 'on', true)"
-            }
-            (false, _) => "SELECT set_config('transaction_read_only', 'on', true)",
-        };
-        let values: Vec<sea_orm::Value> =
-            tenant.map(|t| t.to_string().into()).into_iter().collect();
-        self.tx
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .await?;
-        Ok(())
+        settle(&self.tx, tenant, write).await
     }
 
     /// Makes the writes permanent; dropping discards them.
@@ -173,6 +153,29 @@ impl Tx {
             _marker: PhantomData,
         }
     }
+}
+
+/// The first statement of a PostgreSQL unit of work, one round trip (see [`Tx::settle`]).
+async fn settle(tx: &DatabaseTransaction, tenant: Option<TenantId>, write: bool) -> AppResult<()> {
+    if tx.get_database_backend() != DbBackend::Postgres || (tenant.is_none() && write) {
+        return Ok(());
+    }
+    let sql = match (tenant.is_some(), write) {
+        (true, true) => "SELECT set_config('app.tenant_id', $1, true)",
+        (true, false) => {
+            "SELECT set_config('app.tenant_id', $1, true), \
+                    set_config('transaction_read_only', 'on', true)"
+        }
+        (false, _) => "SELECT set_config('transaction_read_only', 'on', true)",
+    };
+    let values: Vec<sea_orm::Value> = tenant.map(|t| t.to_string().into()).into_iter().collect();
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await?;
+    Ok(())
 }
 
 /// A table handle whose rows are filtered by a tenant ([`Filtered`]) or not ([`Unfiltered`]).
@@ -607,7 +610,10 @@ impl TenantScope {
 /// write freeze, for that tenant only.
 #[derive(Debug)]
 pub struct DataScope {
+    /// The main database's transaction: the tier (locked while this writes) and the audit.
     tx: Tx,
+    /// On the DATABASE tier, the transaction in the tenant's own database.
+    data: Option<DatabaseTransaction>,
     tenant: TenantId,
     store: Option<StoreId>,
     tier: crate::tenancy::IsolationTier,
@@ -623,11 +629,15 @@ impl DataScope {
         let tx = Tx::begin(&pools.conn, &pools.hooks, write).await?;
         tx.settle(Some(tenant), write).await?;
         let mut tier = crate::tenancy::IsolationTier::Shared;
+        let mut data = None;
         if tx.tx.get_database_backend() == DbBackend::Postgres {
-            // One round trip: the tier (locked against a switch while this writes) and,
-            // for a tenant in its own schema, the search path to it, transaction-local.
+            // One round trip: the tier (locked against a switch while this writes), the
+            // sealed address of a tenant database, and for a tenant in its own schema the
+            // search path to it, transaction-local.
             let sql = format!(
-                "SELECT isolation, set_config('search_path', CASE WHEN isolation = 'SCHEMA'                  THEN quote_ident($2) || ', public' ELSE current_setting('search_path') END, true)                  FROM tenants WHERE id = $1{}",
+                "SELECT isolation, data_url_sealed, set_config('search_path', CASE WHEN isolation = 'SCHEMA' \
+                 THEN quote_ident($2) || ', public' ELSE current_setting('search_path') END, true) \
+                 FROM tenants WHERE id = $1{}",
                 if write { " FOR SHARE" } else { "" }
             );
             let row = tx
@@ -645,9 +655,22 @@ impl DataScope {
             tier = crate::tenancy::IsolationTier::from_stored(
                 &row.try_get::<String>("", "isolation")?,
             );
+            if tier == crate::tenancy::IsolationTier::Database {
+                let sealed: Option<String> = row.try_get("", "data_url_sealed")?;
+                let databases = pools.databases.as_ref().ok_or_else(|| {
+                    crate::error::AppError::internal(anyhow::anyhow!(
+                        "a tenant is on the DATABASE tier but no data keys are loaded"
+                    ))
+                })?;
+                let conn = databases.pool(tenant, sealed.as_deref()).await?;
+                let dtx = conn.begin().await?;
+                settle(&dtx, Some(tenant), write).await?;
+                data = Some(dtx);
+            }
         }
         Ok(Self {
             tx,
+            data,
             tenant,
             store,
             tier,
@@ -677,7 +700,7 @@ impl DataScope {
             filter = filter.add(column.eq(store.into_uuid()));
         }
         Table {
-            tx: &self.tx.tx,
+            tx: self.data.as_ref().unwrap_or(&self.tx.tx),
             filter,
             tenant: Some((self.tenant, Some(E::tenant_column()))),
             _marker: PhantomData,
@@ -703,7 +726,16 @@ impl DataScope {
             self.now(),
         )
         .await?;
-        self.tx.commit().await
+        // A tenant database's writes commit first: the audit entry never records what
+        // did not happen (a failure between the two leaves a write without its entry,
+        // logged here).
+        if let Some(data) = self.data {
+            data.commit().await?;
+        }
+        let tenant = self.tenant;
+        self.tx.commit().await.inspect_err(|e| {
+            tracing::error!(%tenant, error = %e, "a tenant database write committed without its audit entry")
+        })
     }
 }
 
@@ -789,6 +821,8 @@ pub(super) struct Pools {
     /// The doors' connection (`PLATFORM_DATABASE_URL`); on SQLite the same pool.
     platform: sea_orm::DatabaseConnection,
     hooks: Hooks,
+    /// The pools of tenants' own databases (DATABASE tier).
+    pub(super) databases: Option<std::sync::Arc<super::data::TenantDatabases>>,
 }
 
 /// What every unit of work is given: the clock and where access changes go.
@@ -819,6 +853,7 @@ impl Pools {
                 clock,
                 after_commit: None,
             },
+            databases: None,
         }
     }
 

@@ -18,6 +18,7 @@ impl PlatformTx {
         from: IsolationTier,
         to: IsolationTier,
         by: Option<UserId>,
+        sealed_url: Option<String>,
     ) -> AppResult<TenantMove> {
         let row = self
             .across_tenants::<tenant_moves::Entity>()
@@ -34,6 +35,7 @@ impl PlatformTx {
                 started_at: Set(self.now()),
                 finished_at: Set(None),
                 confirmed_at: Set(None),
+                sealed_url: Set(sealed_url),
             })
             .await
             .map_err(|e| AppError::conflict_on_unique(e, "a move of this tenant is under way"))?;
@@ -61,6 +63,17 @@ impl PlatformTx {
             .one()
             .await?;
         Ok(row.map(to_move))
+    }
+
+    /// The sealed URL of `tenant`'s own database (DATABASE tier).
+    pub async fn tenant_database(&self, tenant: TenantId) -> AppResult<Option<String>> {
+        let row = self
+            .across_tenants::<tenants::Entity>()
+            .find()
+            .filter(tenants::Column::Id.eq(tenant.into_uuid()))
+            .one()
+            .await?;
+        Ok(row.and_then(|t| t.data_url_sealed))
     }
 
     /// Every tenant with its tier: (id, slug, tier), by slug.
@@ -97,5 +110,6 @@ fn to_move(row: tenant_moves::Model) -> TenantMove {
         started_at: row.started_at,
         finished_at: row.finished_at,
         confirmed_at: row.confirmed_at,
+        sealed_url: row.sealed_url,
     }
 }

@@ -129,7 +129,7 @@ pub async fn migrate_all(
             async move {
                 let result = match tenant {
                     Some(tenant) => owner
-                        .prepare(IsolationTier::Schema, tenant)
+                        .prepare(IsolationTier::Schema, tenant, None)
                         .await
                         .map_err(super::operator_error),
                     None => owner.migrate_schema(&state.schema).await,

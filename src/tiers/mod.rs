@@ -98,6 +98,9 @@ pub struct TenantMove {
     pub finished_at: Option<DateTime<Utc>>,
     /// When the old copy was dropped.
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// The tenant database a move to or from the DATABASE tier involves, sealed (never
+    /// shown).
+    pub sealed_url: Option<String>,
 }
 
 /// What moves need: the table owner's connection string (tenant schemas are created and
@@ -110,6 +113,8 @@ pub struct TierAdmin {
     pub runtime_url: String,
     /// `PLATFORM_DATABASE_URL`.
     pub platform_url: String,
+    /// The keys that open tenant databases' sealed URLs.
+    pub data_key: crate::config::DataKeyConfig,
 }
 
 impl TierAdmin {
@@ -119,13 +124,19 @@ impl TierAdmin {
             owner_url: config.database.migration_url.clone(),
             runtime_url: config.database.url.clone(),
             platform_url: config.database.platform_url.clone(),
+            data_key: config.data_key.clone(),
         }
     }
 
     /// The owner's connection.
     pub async fn connect(&self) -> anyhow::Result<crate::db::DataPlaneAdmin> {
-        crate::db::DataPlaneAdmin::connect(&self.owner_url, &self.runtime_url, &self.platform_url)
-            .await
+        crate::db::DataPlaneAdmin::connect(
+            &self.owner_url,
+            &self.runtime_url,
+            &self.platform_url,
+            crate::secrets::DataKeys::load(&self.data_key)?,
+        )
+        .await
     }
 }
 

@@ -30,12 +30,22 @@ pub async fn start(
 ) -> AppResult<MoveView> {
     let admin = caller.platform_admin()?;
     check_target(services.db.kind(), to, database_url)?;
+    // A tenant database is checked step by step before anything is recorded, and only
+    // its sealed form is kept.
+    let sealed = match database_url {
+        Some(url) => {
+            crate::db::onboard(url, tenant).await?;
+            Some(services.data_keys.seal(url)?)
+        }
+        None => None,
+    };
     let access = Access::Admin(&admin, "tenant move");
     begin(
         &services.db,
         access,
         tenant,
         to,
+        sealed,
         Some(admin.user_id()),
         &caller.actor(),
     )
@@ -49,10 +59,15 @@ pub async fn begin(
     access: Access<'_>,
     tenant: TenantId,
     to: IsolationTier,
+    sealed_url: Option<String>,
     by: Option<crate::ids::UserId>,
     actor: &crate::audit::Actor,
 ) -> AppResult<MoveView> {
-    check_target(db.kind(), to, None)?;
+    if db.kind() != DatabaseKind::Postgres
+        || (to == IsolationTier::Database) != sealed_url.is_some()
+    {
+        check_target(db.kind(), to, None)?;
+    }
     let tx = db.platform_write(access).await?;
     let current = tx
         .find_tenant(tenant)
@@ -64,7 +79,14 @@ pub async fn begin(
             format!("the tenant is on the {} tier already", to.as_str()),
         ));
     }
-    let moved = tx.start_move(tenant, current.isolation, to, by).await?;
+    // A move off a tenant database takes its address along (to read it, later to clear it).
+    let sealed_url = match current.isolation {
+        IsolationTier::Database => tx.tenant_database(tenant).await?,
+        _ => sealed_url,
+    };
+    let moved = tx
+        .start_move(tenant, current.isolation, to, by, sealed_url)
+        .await?;
     tx.enqueue_for(
         tenant,
         &msingi_jobs::MoveTenant {
@@ -97,13 +119,13 @@ fn check_target(
             "only the SHARED tier exists on SQLite: schema and database tiers need PostgreSQL",
         ));
     }
-    if to == IsolationTier::Database {
+    if to == IsolationTier::Database && database_url.is_none() {
         return Err(AppError::bad_input(
-            "to",
-            "the DATABASE tier (own database, BYODB) is not available in this version: SHARED and SCHEMA are",
+            "databaseUrl",
+            "a move to the DATABASE tier needs the tenant database's URL",
         ));
     }
-    if database_url.is_some() {
+    if to != IsolationTier::Database && database_url.is_some() {
         return Err(AppError::bad_input(
             "databaseUrl",
             "only a move to the DATABASE tier takes a database URL",
@@ -147,8 +169,9 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
     let owner = admin.connect().await?;
     let (tenant, from, to) = (moved.tenant, moved.from, moved.to);
     let outcome = async {
-        owner.prepare(to, tenant).await?;
-        let rows = owner.copy(tenant, id, from, to).await?;
+        let remote = moved.sealed_url.as_deref();
+        owner.prepare(to, tenant, remote).await?;
+        let rows = owner.copy(tenant, id, from, to, remote).await?;
         owner
             .mark(
                 tenant,
@@ -159,7 +182,9 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
                 db.clock().now(),
             )
             .await?;
-        owner.switch(tenant, id, from, to, db.clock().now()).await
+        owner
+            .switch(tenant, id, from, to, remote, db.clock().now())
+            .await
     }
     .await;
     match outcome {
@@ -180,7 +205,10 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
             let why = format!("{:#}", super::operator_error(error));
             tracing::warn!(tenant = %tenant, to = to.as_str(), error = %why, "tenant move failed; rolling back");
             // The tenant was never switched: clear the new place, the old one is live.
-            let status = match owner.drop_copy(tenant, to).await {
+            let status = match owner
+                .drop_copy(tenant, to, moved.sealed_url.as_deref())
+                .await
+            {
                 Ok(()) => MoveStatus::RolledBack,
                 Err(_) => MoveStatus::Failed,
             };
@@ -224,7 +252,9 @@ pub async fn confirm(db: &Db, admin: &TierAdmin, tenant: TenantId) -> anyhow::Re
         current.as_str()
     );
     let owner = admin.connect().await?;
-    owner.drop_copy(tenant, moved.from).await?;
+    owner
+        .drop_copy(tenant, moved.from, moved.sealed_url.as_deref())
+        .await?;
     owner.confirmed(tenant, moved.id, db.clock().now()).await?;
     owner.close().await;
     find(db, moved.id)

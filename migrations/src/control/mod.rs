@@ -31,6 +31,7 @@ pub(crate) mod m20261202_000025_create_webhooks;
 pub(crate) mod m20261202_000026_create_notification_preferences;
 pub(crate) mod m20261203_000027_add_payment_review_alerts;
 pub(crate) mod m20261203_000028_create_tenant_moves;
+pub(crate) mod m20261203_000029_add_tenant_databases;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000026_create_notification_preferences::Migration),
             Box::new(m20261203_000027_add_payment_review_alerts::Migration),
             Box::new(m20261203_000028_create_tenant_moves::Migration),
+            Box::new(m20261203_000029_add_tenant_databases::Migration),
         ]
     }
 }

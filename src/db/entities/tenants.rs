@@ -13,6 +13,7 @@ pub struct Model {
     pub billing_phone: Option<String>,
     pub credit_minor: i64,
     pub tax_rate_bp: Option<i32>,
+    pub data_url_sealed: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

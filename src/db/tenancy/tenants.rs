@@ -47,6 +47,7 @@ impl PlatformTx {
                 billing_phone: Set(None),
                 credit_minor: Set(0),
                 tax_rate_bp: Set(None),
+                data_url_sealed: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             })

@@ -359,7 +359,13 @@ async fn moves_are_for_platform_admins_to_tiers_this_deployment_has() {
         )
         .await;
     assert_eq!(to_database.error_code(), "BAD_USER_INPUT");
-    assert_eq!(to_database.error()["extensions"]["field"], "to");
+    // On PostgreSQL the DATABASE tier needs the database's URL; SQLite has no such tier.
+    let field = if postgres_url().is_some() {
+        "databaseUrl"
+    } else {
+        "to"
+    };
+    assert_eq!(to_database.error()["extensions"]["field"], field);
     let here = app
         .graphql_as(
             &admin,
@@ -405,4 +411,174 @@ async fn moves_are_for_platform_admins_to_tiers_this_deployment_has() {
         )
         .await;
     assert_eq!(peek.error_code(), "FORBIDDEN");
+}
+
+/// A database of its own for a tenant (BYODB), on the test server: a new role that owns it
+/// (a password in the URL, to check it never shows) and the database. Its URL.
+async fn own_database() -> String {
+    let admin = postgres_url().unwrap();
+    let name = format!("byodb_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    for sql in [
+        format!("CREATE ROLE {name} LOGIN PASSWORD 's3cret-{name}'"),
+        format!("CREATE DATABASE {name} OWNER {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let base = url::Url::parse(&admin).unwrap();
+    format!(
+        "postgres://{name}:s3cret-{name}@{}:{}/{name}",
+        base.host_str().unwrap(),
+        base.port().unwrap_or(5432)
+    )
+}
+
+const MOVE_TO_DATABASE: &str = "mutation($t: ID!, $url: String) { moveTenant(tenantId: $t, to: DATABASE, databaseUrl: $url) { id status } }";
+
+#[tokio::test]
+async fn a_tenant_on_its_own_database_passes_the_suite_and_a_bad_url_leaves_it_in_place() {
+    if postgres_url().is_none() {
+        return;
+    }
+    let (app, admin) = TestApp::with_platform_admin().await;
+    let a = app.register("asha@duka-a.example", "Duka A").await;
+    let b = app.register("baraka@duka-b.example", "Duka B").await;
+    let before = exercise(&app, &a, "SHARED").await;
+    exercise(&app, &b, "B").await;
+    let url = own_database().await;
+    let password = url::Url::parse(&url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_owned();
+
+    // Bad URLs: refused naming the step, the password never shown, the tenant in place.
+    let wrong_port = url.replace(":5432/", ":1/");
+    for (bad, step) in [
+        ("mysql://x@localhost/db".to_owned(), "url"),
+        (wrong_port, "connect"),
+    ] {
+        let refused = app
+            .graphql_as(
+                &admin,
+                &[],
+                MOVE_TO_DATABASE,
+                json!({ "t": a.tenant_id, "url": bad }),
+            )
+            .await;
+        assert_eq!(
+            refused.error_code(),
+            "BAD_USER_INPUT",
+            "{:?}",
+            refused.body()
+        );
+        assert_eq!(refused.error()["extensions"]["field"], "databaseUrl");
+        let message = refused.error()["message"].as_str().unwrap();
+        assert!(message.contains(step), "{message}");
+        assert!(!refused.body().to_string().contains(&password));
+    }
+    let missing = app
+        .graphql_as(
+            &admin,
+            &[],
+            MOVE_TO_DATABASE,
+            json!({ "t": a.tenant_id, "url": null }),
+        )
+        .await;
+    assert_eq!(missing.error()["extensions"]["field"], "databaseUrl");
+    let tenant = a.gql(&app, "{ tenant { isolation } }", json!({})).await;
+    assert_eq!(
+        tenant.data()["tenant"]["isolation"],
+        "SHARED",
+        "still in place"
+    );
+    assert_eq!(skus(&app, &a).await, ["SUKARI-SHARED", "UNGA-SHARED"]);
+
+    // The good one: onboarded, copied, verified, switched.
+    let started = app
+        .graphql_as(
+            &admin,
+            &[],
+            MOVE_TO_DATABASE,
+            json!({ "t": a.tenant_id, "url": url }),
+        )
+        .await;
+    let id = started.data()["moveTenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let moved = loop {
+        let got = app
+            .graphql_as(&admin, &[], MOVED, json!({ "id": id }))
+            .await;
+        let m = got.data()["tenantMove"].clone();
+        if !["COPYING", "VERIFYING"].contains(&m["status"].as_str().unwrap()) {
+            assert!(!got.body().to_string().contains(&password));
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(moved["status"], "SWITCHED", "{moved}");
+    assert_eq!(moved["tenant"]["isolation"], "DATABASE");
+    assert_eq!(moved["rowsCopied"], 7);
+    let got = a
+        .gql(&app, PRODUCT, json!({ "id": before[0].1, "store": null }))
+        .await;
+    assert_eq!(got.data()["product"]["stock"], 12);
+    exercise(&app, &a, "DATABASE").await;
+    assert_eq!(
+        skus(&app, &b).await,
+        ["SUKARI-B", "UNGA-B"],
+        "B sees only its own"
+    );
+    // A's rows are in its database, as its own role sees them.
+    let mut own = sqlx::PgConnection::connect(&url).await.unwrap();
+    let there = in_tenant(
+        &mut own,
+        &a.tenant_id,
+        "SELECT count(*) FROM products WHERE tenant_id = current_setting('app.tenant_id')::uuid",
+    )
+    .await;
+    assert_eq!(there, 4);
+    // The address is kept sealed, never in clear.
+    let mut owner = sqlx::PgConnection::connect(&app.owner_database_url)
+        .await
+        .unwrap();
+    let sealed: Option<String> =
+        sqlx::query_scalar("SELECT data_url_sealed FROM tenants WHERE id = $1::uuid")
+            .bind(&a.tenant_id)
+            .fetch_one(&mut owner)
+            .await
+            .unwrap_or(None);
+    if let Some(sealed) = sealed {
+        assert!(!sealed.contains(&password) && !sealed.contains("postgres://"));
+    }
+
+    // And back to the shared tables, with everything.
+    let back = move_to(&app, &admin, &a.tenant_id, "SHARED").await;
+    assert_eq!(back["status"], "SWITCHED", "{back}");
+    assert_eq!(skus(&app, &a).await.len(), 4);
+    exercise(&app, &a, "BACK").await;
+    drop(own);
+    drop_own_database(&url).await;
+}
+
+/// Removes what [`own_database`] made.
+async fn drop_own_database(url: &str) {
+    let name = url::Url::parse(url).unwrap().username().to_owned();
+    let mut conn = sqlx::PgConnection::connect(&postgres_url().unwrap())
+        .await
+        .unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("DROP ROLE IF EXISTS {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .ok();
+    }
 }
