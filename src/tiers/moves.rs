@@ -293,7 +293,15 @@ mod tests {
                 IsolationTier::Database,
                 None
             )),
-            "to"
+            "databaseUrl"
+        );
+        assert!(
+            check_target(
+                DatabaseKind::Postgres,
+                IsolationTier::Database,
+                Some("postgres://x")
+            )
+            .is_ok()
         );
         assert_eq!(
             field(check_target(
