@@ -51,9 +51,11 @@ pub async fn open_database(config: &Config, clock: SharedClock) -> anyhow::Resul
         .await
         .map_err(|e| ConfigError::at_start("MIGRATION_DATABASE_URL", &e))?;
     }
-    let db = Db::connect(&config.database.url, &config.database.platform_url, clock)
-        .await?
-        .with_tenant_databases(crate::secrets::DataKeys::load(&config.data_key)?);
+    let mut db = Db::connect(&config.database.url, &config.database.platform_url, clock).await?;
+    // Tenants' own databases (the DATABASE tier) exist on PostgreSQL only.
+    if db.kind() == crate::config::DatabaseKind::Postgres {
+        db = db.with_tenant_databases(crate::secrets::DataKeys::load(&config.data_key)?);
+    }
     db.check_row_level_security(config.database.allow_rls_bypass)
         .await?;
     let pending = db.pending_migrations().await?;
