@@ -86,12 +86,12 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Where `tier` keeps `tenant`'s data-plane tables (a schema of the main database).
-fn place(tier: IsolationTier, tenant: TenantId) -> AppResult<String> {
+/// The schema `tier` keeps `tenant`'s data-plane tables in (of the main database, or of
+/// the tenant's own on the DATABASE tier).
+fn place(tier: IsolationTier, tenant: TenantId) -> String {
     match tier {
-        IsolationTier::Shared => Ok("public".to_owned()),
-        IsolationTier::Schema => Ok(crate::tiers::schema_name(tenant)),
-        IsolationTier::Database => Ok("public".to_owned()),
+        IsolationTier::Schema => crate::tiers::schema_name(tenant),
+        IsolationTier::Shared | IsolationTier::Database => "public".to_owned(),
     }
 }
 
@@ -141,12 +141,7 @@ impl DataPlaneAdmin {
             conn.get_database_backend() == DbBackend::Postgres,
             "isolation tiers other than SHARED need PostgreSQL; on SQLite every tenant is SHARED"
         );
-        let user = |u: &str| {
-            url::Url::parse(u)
-                .ok()
-                .map(|u| u.username().to_owned())
-                .filter(|n| !n.is_empty())
-        };
+        let user = super::url_user;
         let owner = user(owner_url);
         let others = |u: &str| user(u).filter(|r| Some(r) != owner.as_ref());
         Ok(Self {
@@ -167,7 +162,7 @@ impl DataPlaneAdmin {
         tenant: TenantId,
         remote: Option<&str>,
     ) -> AppResult<usize> {
-        let schema = place(tier, tenant)?;
+        let schema = place(tier, tenant);
         if tier == IsolationTier::Database {
             let url = self.remote_url(remote)?;
             return migrate_remote(&url).await;
@@ -187,14 +182,7 @@ impl DataPlaneAdmin {
     /// `seaql_migrations_data` records them), then grants the roles access; returns how
     /// many it applied.
     pub async fn migrate_schema(&self, schema: &str) -> anyhow::Result<usize> {
-        let conn = connect(&self.url, Some(schema), 1).await?;
-        let pending = msingi_migrations::DataMigrator::get_pending_migrations(&conn)
-            .await?
-            .len();
-        if pending > 0 {
-            msingi_migrations::DataMigrator::up(&conn, None).await?;
-        }
-        conn.close().await.ok();
+        let pending = apply_data_migrations(&self.url, Some(schema)).await?;
         if pending > 0 {
             self.conn.execute_unprepared(&self.grants(schema)).await?;
         }
@@ -223,71 +211,53 @@ impl DataPlaneAdmin {
         sql
     }
 
-    /// Every tenant schema, with its newest applied data-plane migration.
+    /// Every tenant schema, with its newest applied data-plane migration: one statement
+    /// finds the schemas and which have a migration table, one more (per 500) reads
+    /// every version.
     pub async fn schemas(&self) -> AppResult<Vec<SchemaState>> {
         let rows = self
             .conn
             .query_all_raw(pg(
-                "SELECT nspname::text AS schema FROM pg_namespace \
-                 WHERE nspname LIKE 'tenant\\_%' ORDER BY nspname",
+                "SELECT n.nspname::text AS schema, (to_regclass(quote_ident(n.nspname) || '.seaql_migrations_data') IS NOT NULL) AS migrated \
+                 FROM pg_namespace n WHERE n.nspname LIKE 'tenant\\_%' ORDER BY n.nspname",
                 vec![],
             ))
             .await?;
-        let schemas: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get::<String>("", "schema"))
-            .collect::<Result<_, _>>()?;
-        // One statement for all of them: each schema's newest version.
-        let mut states = Vec::with_capacity(schemas.len());
-        for chunk in schemas.chunks(500) {
+        let mut states = Vec::with_capacity(rows.len());
+        let mut recorded = Vec::new();
+        for row in &rows {
+            let schema: String = row.try_get("", "schema")?;
+            if row.try_get::<bool>("", "migrated")? {
+                recorded.push(schema.clone());
+            }
+            states.push(SchemaState {
+                schema,
+                version: None,
+            });
+        }
+        for chunk in recorded.chunks(500) {
             let union: Vec<String> = chunk
                 .iter()
                 .map(|s| {
                     format!(
-                        "SELECT '{s}'::text AS schema, (SELECT max(version) FROM {}.seaql_migrations_data) AS version \
-                         WHERE to_regclass('{s}.seaql_migrations_data') IS NOT NULL",
+                        "SELECT '{s}'::text AS schema, (SELECT max(version) FROM {}.seaql_migrations_data) AS version",
                         ident(s)
                     )
                 })
                 .collect();
-            let known = self.versions(&union).await;
-            for schema in chunk {
-                let version = known
-                    .iter()
-                    .find(|(s, _)| s == schema)
-                    .and_then(|(_, v)| v.clone());
-                states.push(SchemaState {
-                    schema: schema.clone(),
-                    version,
-                });
+            for row in self
+                .conn
+                .query_all_raw(pg(union.join(" UNION ALL "), vec![]))
+                .await?
+            {
+                let schema: String = row.try_get("", "schema")?;
+                let version: Option<String> = row.try_get("", "version")?;
+                if let Some(state) = states.iter_mut().find(|s| s.schema == schema) {
+                    state.version = version;
+                }
             }
         }
         Ok(states)
-    }
-
-    /// The versions a union of per-schema reads finds; a schema whose migration table
-    /// does not exist yet is read as none (the union fails as a whole then, so each is
-    /// asked alone).
-    async fn versions(&self, union: &[String]) -> Vec<(String, Option<String>)> {
-        let read = |sql: String| async move {
-            let rows = self.conn.query_all_raw(pg(sql, vec![])).await.ok()?;
-            rows.iter()
-                .map(|r| {
-                    Some((
-                        r.try_get::<String>("", "schema").ok()?,
-                        r.try_get::<Option<String>>("", "version").ok()?,
-                    ))
-                })
-                .collect::<Option<Vec<_>>>()
-        };
-        if let Some(all) = read(union.join(" UNION ALL ")).await {
-            return all;
-        }
-        let mut found = Vec::new();
-        for one in union {
-            found.extend(read(one.clone()).await.unwrap_or_default());
-        }
-        found
     }
 
     /// Copies `tenant`'s data-plane rows from `from` to `to` while the tenant keeps
@@ -304,7 +274,7 @@ impl DataPlaneAdmin {
         if from == IsolationTier::Database || to == IsolationTier::Database {
             return self.copy_across(tenant, move_id, from, to, remote).await;
         }
-        let (src, dst) = (ident(&place(from, tenant)?), ident(&place(to, tenant)?));
+        let (src, dst) = (ident(&place(from, tenant)), ident(&place(to, tenant)));
         let tx = self.conn.begin().await?;
         bind(&tx, tenant).await?;
         claim(&tx, tenant, move_id).await?;
@@ -367,7 +337,7 @@ impl DataPlaneAdmin {
                 .switch_across(tenant, move_id, from, to, remote, now)
                 .await;
         }
-        let (src, dst) = (ident(&place(from, tenant)?), ident(&place(to, tenant)?));
+        let (src, dst) = (ident(&place(from, tenant)), ident(&place(to, tenant)));
         let id: Value = tenant.into_uuid().into();
         let tx = self.conn.begin().await?;
         bind(&tx, tenant).await?;
@@ -421,18 +391,7 @@ impl DataPlaneAdmin {
                 checksum(&tx, &src, table.table, &id).await?,
                 checksum(&tx, &dst, table.table, &id).await?,
             );
-            if there != here {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "verification failed on {}: {} rows (checksum {}) in {} but {} (checksum {}) copied",
-                    table.table,
-                    there.0,
-                    there.1,
-                    from.as_str(),
-                    here.0,
-                    here.1
-                )));
-            }
-            rows += there.0;
+            rows += verified(table, from, &there, &here)?;
         }
         point(&tx, tenant, to, None, now).await?;
         let freeze = started.elapsed();
@@ -467,7 +426,7 @@ impl DataPlaneAdmin {
             pool.close().await;
             return Ok(());
         }
-        let at = place(tier, tenant)?;
+        let at = place(tier, tenant);
         if tier == IsolationTier::Schema {
             self.conn
                 .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(&at)))
@@ -632,10 +591,11 @@ async fn remote_pool(url: &str) -> AppResult<sqlx::PgPool> {
         .map_err(sql)
 }
 
-/// Runs the data-plane migrations in a tenant's own database (its `public` schema, as the
-/// role of `url`); how many it applied.
-async fn migrate_remote(url: &str) -> AppResult<usize> {
-    let conn = connect(url, None, 1).await.map_err(AppError::internal)?;
+/// Runs the pending data-plane migrations as the role of `url`, in `schema` (its own
+/// `seaql_migrations_data` records them) or, without one, in the database's default
+/// schema (a tenant's own database); how many it applied.
+async fn apply_data_migrations(url: &str, schema: Option<&str>) -> anyhow::Result<usize> {
+    let conn = connect(url, schema, 1).await?;
     let pending = msingi_migrations::DataMigrator::get_pending_migrations(&conn)
         .await?
         .len();
@@ -644,6 +604,12 @@ async fn migrate_remote(url: &str) -> AppResult<usize> {
     }
     conn.close().await.ok();
     Ok(pending)
+}
+
+async fn migrate_remote(url: &str) -> AppResult<usize> {
+    apply_data_migrations(url, None)
+        .await
+        .map_err(AppError::internal)
 }
 
 /// `url` with its password masked, for messages.
@@ -754,7 +720,7 @@ impl DataPlaneAdmin {
         } else {
             Side {
                 pool: self.conn.get_postgres_connection_pool().clone(),
-                schema: ident(&place(tier, tenant)?),
+                schema: ident(&place(tier, tenant)),
                 remote: false,
             }
         })
@@ -884,18 +850,7 @@ impl DataPlaneAdmin {
                 .await?;
                 here = checksum_sqlx(&mut out, &dst.schema, table.table, tenant).await?;
             }
-            if here != there {
-                return Err(AppError::internal(anyhow::anyhow!(
-                    "verification failed on {}: {} rows (checksum {}) in {} but {} (checksum {}) copied",
-                    table.table,
-                    there.0,
-                    there.1,
-                    from.as_str(),
-                    here.0,
-                    here.1
-                )));
-            }
-            rows += there.0;
+            rows += verified(table, from, &there, &here)?;
         }
         out.commit().await.map_err(sql)?;
         let sealed = (to == IsolationTier::Database).then_some(remote).flatten();
@@ -1035,6 +990,28 @@ async fn checksum_pool(src: &Side, table: &str, tenant: TenantId) -> AppResult<(
     let sum = checksum_sqlx(&mut read, &src.schema, table, tenant).await;
     read.rollback().await.ok();
     sum
+}
+
+/// The rows of `table` when both sides agree (count and checksum); otherwise the error
+/// that fails the move, naming the table.
+fn verified(
+    table: &Copied,
+    from: IsolationTier,
+    there: &(u64, String),
+    here: &(u64, String),
+) -> AppResult<u64> {
+    if there == here {
+        return Ok(there.0);
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "verification failed on {}: {} rows (checksum {}) in {} but {} (checksum {}) copied",
+        table.table,
+        there.0,
+        there.1,
+        from.as_str(),
+        here.0,
+        here.1
+    )))
 }
 
 /// `a.k = b.k AND …` over `key`.

@@ -122,12 +122,7 @@ impl Db {
             msingi_jobs::JobBackend::prepare_postgres(&pool)
                 .await
                 .context("preparing the job tables")?;
-            let user = |u: &str| {
-                url::Url::parse(u)
-                    .ok()
-                    .map(|u| u.username().to_owned())
-                    .filter(|n| !n.is_empty())
-            };
+            let user = url_user;
             let owner = user(url);
             let runtime = user(runtime_url).filter(|r| Some(r) != owner.as_ref());
             let platform = user(platform_url);
@@ -355,6 +350,14 @@ fn refuse_suspended(ctx: &TenantContext) -> AppResult<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// The user a connection string logs in as, if it names one.
+fn url_user(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.username().to_owned())
+        .filter(|n| !n.is_empty())
 }
 
 fn quoted(role: &str) -> String {

@@ -63,11 +63,7 @@ pub async fn begin(
     by: Option<crate::ids::UserId>,
     actor: &crate::audit::Actor,
 ) -> AppResult<MoveView> {
-    if db.kind() != DatabaseKind::Postgres
-        || (to == IsolationTier::Database) != sealed_url.is_some()
-    {
-        check_target(db.kind(), to, None)?;
-    }
+    check_target(db.kind(), to, sealed_url.as_deref())?;
     let tx = db.platform_write(access).await?;
     let current = tx
         .find_tenant(tenant)

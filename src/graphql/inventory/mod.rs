@@ -94,7 +94,20 @@ impl InventoryQuery {
     ) -> Result<Connection<Product>> {
         let page = PageRequest::parse(first, after.as_deref())?
             .counting(ctx.look_ahead().field("totalCount").exists());
-        let page = inventory::list(services(ctx)?, caller(ctx)?, page, search.as_deref()).await?;
+        let with_stock = ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("stock")
+            .exists();
+        let page = inventory::list(
+            services(ctx)?,
+            caller(ctx)?,
+            page,
+            search.as_deref(),
+            with_stock,
+        )
+        .await?;
         Ok(Connection::of(page, |p: &ProductStock| {
             p.product.id.into_uuid()
         }))

@@ -41,8 +41,9 @@ pub struct Product {
 pub struct ProductStock {
     /// The product.
     pub product: Product,
-    /// Units on hand per store (stores without a level hold none).
-    pub levels: BTreeMap<StoreId, i64>,
+    /// Units on hand per store (stores without a level hold none); `None` when the
+    /// caller did not ask for stock, so it was not read.
+    pub levels: Option<BTreeMap<StoreId, i64>>,
     /// The one store the caller sees, when the request is narrowed to it.
     pub narrowed_to: Option<StoreId>,
 }
@@ -51,12 +52,17 @@ impl ProductStock {
     /// Units on hand in `store`, or summed over the stores the caller may see; FORBIDDEN
     /// for a store outside the one a narrowed request is bound to.
     pub fn stock(&self, store: Option<StoreId>) -> AppResult<i64> {
+        let levels = self.levels.as_ref().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "stock was asked of a product read without it"
+            ))
+        })?;
         match (store, self.narrowed_to) {
             (Some(store), Some(only)) if store != only => Err(AppError::forbidden(
                 "this request is narrowed to another store (X-Store-ID)",
             )),
-            (Some(store), _) => Ok(self.levels.get(&store).copied().unwrap_or(0)),
-            (None, _) => Ok(self.levels.values().sum()),
+            (Some(store), _) => Ok(levels.get(&store).copied().unwrap_or(0)),
+            (None, _) => Ok(levels.values().sum()),
         }
     }
 }
@@ -159,12 +165,14 @@ impl AdjustStock {
 }
 
 /// The tenant's products, a page at a time, with stock in the stores the caller may see;
-/// `search` keeps those whose SKU or name contains it. [P:inventory.read]
+/// `search` keeps those whose SKU or name contains it; stock is read only `with_stock`
+/// (when the caller selected it). [P:inventory.read]
 pub async fn list(
     services: &Services,
     caller: &Caller,
     page: PageRequest,
     search: Option<&str>,
+    with_stock: bool,
 ) -> AppResult<Page<ProductStock>> {
     let ctx = caller.tenant()?;
     ctx.require_somewhere(perm::INVENTORY_READ)?;
@@ -174,10 +182,16 @@ pub async fn list(
     }
     let scope = services.db.data(ctx).await?;
     let page = scope.list_products(page, search).await?;
-    let ids: Vec<ProductId> = page.items.iter().map(|p| p.id).collect();
-    let mut levels = scope.stock_levels(&ids).await?;
+    let mut levels = if with_stock {
+        let ids: Vec<ProductId> = page.items.iter().map(|p| p.id).collect();
+        Some(scope.stock_levels(&ids).await?)
+    } else {
+        None
+    };
     Ok(page.map(|product| ProductStock {
-        levels: levels.remove(&product.id).unwrap_or_default(),
+        levels: levels
+            .as_mut()
+            .map(|l| l.remove(&product.id).unwrap_or_default()),
         product,
         narrowed_to: ctx.store_id(),
     }))
@@ -206,7 +220,7 @@ async fn with_stock(
     };
     let mut levels = scope.stock_levels(&[product.id]).await?;
     Ok(Some(ProductStock {
-        levels: levels.remove(&product.id).unwrap_or_default(),
+        levels: Some(levels.remove(&product.id).unwrap_or_default()),
         product,
         narrowed_to: ctx.store_id(),
     }))
@@ -230,7 +244,7 @@ pub async fn create(
         .await?;
     Ok(ProductStock {
         product,
-        levels: BTreeMap::new(),
+        levels: Some(BTreeMap::new()),
         narrowed_to: ctx.store_id(),
     })
 }
@@ -285,7 +299,7 @@ pub async fn adjust(
     Ok(Adjusted {
         movement,
         product: ProductStock {
-            levels: levels.remove(&product.id).unwrap_or_default(),
+            levels: Some(levels.remove(&product.id).unwrap_or_default()),
             product,
             narrowed_to: ctx.store_id(),
         },
@@ -329,7 +343,7 @@ mod tests {
                     created_at: Utc::now(),
                 })
                 .unwrap(),
-            levels: BTreeMap::from([(a, 3), (b, 4)]),
+            levels: Some(BTreeMap::from([(a, 3), (b, 4)])),
             narrowed_to: None,
         };
         assert_eq!(stock.stock(None).unwrap(), 7);

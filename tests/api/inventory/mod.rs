@@ -157,6 +157,15 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
     assert_eq!(found["totalCount"], 1);
     assert_eq!(found["edges"][0]["node"]["id"], json!(unga));
     assert_eq!(found["edges"][0]["node"]["stock"], 12);
+    // Without stock selected the page is the same (stock is read only when asked for).
+    let bare = owner
+        .gql(
+            app,
+            "query($s: String) { products(search: $s) { edges { node { id sku } } } }",
+            json!({ "s": format!("unga-{}", tag.to_lowercase()) }),
+        )
+        .await;
+    assert_eq!(bare.data()["products"]["edges"][0]["node"]["id"], json!(unga));
     let wild = owner.gql(app, PRODUCTS, json!({ "search": "%" })).await;
     assert_eq!(
         wild.data()["products"]["totalCount"],

@@ -543,19 +543,27 @@ async fn a_tenant_on_its_own_database_passes_the_suite_and_a_bad_url_leaves_it_i
     )
     .await;
     assert_eq!(there, 4);
-    // The address is kept sealed, never in clear.
+    // The address is kept sealed, never in clear (read as the owner, bound to A: row-level
+    // security binds the owner too).
     let mut owner = sqlx::PgConnection::connect(&app.owner_database_url)
+        .await
+        .unwrap();
+    let mut tx = owner.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(&a.tenant_id)
+        .execute(&mut *tx)
         .await
         .unwrap();
     let sealed: Option<String> =
         sqlx::query_scalar("SELECT data_url_sealed FROM tenants WHERE id = $1::uuid")
             .bind(&a.tenant_id)
-            .fetch_one(&mut owner)
+            .fetch_one(&mut *tx)
             .await
-            .unwrap_or(None);
-    if let Some(sealed) = sealed {
-        assert!(!sealed.contains(&password) && !sealed.contains("postgres://"));
-    }
+            .unwrap();
+    tx.rollback().await.unwrap();
+    let sealed = sealed.expect("a tenant on the DATABASE tier has its sealed address");
+    assert!(!sealed.contains(&password) && !sealed.contains("postgres://"));
+    assert!(!sealed.contains(url::Url::parse(&url).unwrap().username()));
 
     // And back to the shared tables, with everything.
     let back = move_to(&app, &admin, &a.tenant_id, "SHARED").await;
