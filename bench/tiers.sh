@@ -46,9 +46,12 @@ psql "$owner_url" -q <<SQL
 BEGIN;
 SELECT set_config('app.tenant_id', '$tenant', true);
 INSERT INTO stock_movements (tenant_id, id, product_id, store_id, quantity, reason, created_at)
-  SELECT '$tenant', gen_random_uuid(), (SELECT id FROM products WHERE tenant_id = '$tenant' LIMIT 1),
+  -- time-ordered ids, as the application's UUIDv7 are
+  SELECT '$tenant', (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+                     || '7' || substr(md5(g::text), 1, 19))::uuid,
+         (SELECT id FROM products WHERE tenant_id = '$tenant' LIMIT 1),
          gen_random_uuid(), 1, 'history', now()
-  FROM generate_series(1, $m);
+  FROM generate_series(1, $m) g;
 COMMIT;
 SQL
 body='{"query":"{ products(first: 20) { edges { node { id sku stock } } } }"}'

@@ -47,6 +47,46 @@ const COPIED: &[Copied] = &[
     },
 ];
 
+/// One move's way: the tenant, the move, from where to where, and the sealed URL of the
+/// tenant database it involves, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Leg<'a> {
+    /// The tenant moved.
+    pub tenant: TenantId,
+    /// The move (`tenant_moves.id`).
+    pub move_id: uuid::Uuid,
+    /// From this tier.
+    pub from: IsolationTier,
+    /// To this one.
+    pub to: IsolationTier,
+    /// The tenant database's sealed URL (to or from the DATABASE tier).
+    pub remote: Option<&'a str>,
+}
+
+/// What a copy did: the rows it copied, and the id floor past which the switch looks for
+/// rows added since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copy {
+    /// Rows copied, all tables.
+    pub rows: u64,
+    /// Every row written after the copy began has a UUIDv7 id at or past it.
+    pub floor: uuid::Uuid,
+}
+
+/// How far before a copy the id floor lies: transactions open that long, or clocks that far
+/// apart, still have their rows found by the quick path (later ones by the counts).
+const ID_MARGIN: Duration = Duration::from_secs(600);
+
+/// The smallest UUIDv7 of the millisecond `at`: every id made at or after it sorts after.
+fn id_floor(at: std::time::SystemTime) -> uuid::Uuid {
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    uuid::Uuid::from_bytes(bytes)
+}
+
 /// What a switch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switched {
@@ -263,19 +303,27 @@ impl DataPlaneAdmin {
     /// Copies `tenant`'s data-plane rows from `from` to `to` while the tenant keeps
     /// working (no freeze): whatever an earlier, interrupted copy left in `to` is cleared
     /// first. Returns the rows copied.
-    pub async fn copy(
-        &self,
-        tenant: TenantId,
-        move_id: uuid::Uuid,
-        from: IsolationTier,
-        to: IsolationTier,
-        remote: Option<&str>,
-    ) -> AppResult<u64> {
+    pub async fn copy(&self, leg: &Leg<'_>) -> AppResult<Copy> {
+        let Leg {
+            tenant,
+            move_id,
+            from,
+            to,
+            remote: _,
+        } = *leg;
+        // Rows written from now on have UUIDv7 ids after this floor (with a margin for
+        // transactions already open and clocks apart): the switch looks for new rows there.
+        let floor = id_floor(std::time::SystemTime::now() - ID_MARGIN);
         if from == IsolationTier::Database || to == IsolationTier::Database {
-            return self.copy_across(tenant, move_id, from, to, remote).await;
+            let rows = self.copy_across(leg).await?;
+            return Ok(Copy { rows, floor });
         }
         let (src, dst) = (ident(&place(from, tenant)), ident(&place(to, tenant)));
-        let tx = self.conn.begin().await?;
+        // One snapshot for the copy and its check.
+        let tx = self
+            .conn
+            .begin_with_config(Some(sea_orm::IsolationLevel::RepeatableRead), None)
+            .await?;
         bind(&tx, tenant).await?;
         claim(&tx, tenant, move_id).await?;
         for table in COPIED.iter().rev() {
@@ -299,8 +347,19 @@ impl DataPlaneAdmin {
                 .await?
                 .rows_affected();
         }
+        // Append-only tables are checked whole here, outside the freeze: their rows never
+        // change, so under the freeze only the rows added since need comparing.
+        let id: Value = tenant.into_uuid().into();
+        for table in COPIED.iter().filter(|t| t.append_only) {
+            verified(
+                table,
+                from,
+                &checksum(&tx, &src, table.table, &id, None).await?,
+                &checksum(&tx, &dst, table.table, &id, None).await?,
+            )?;
+        }
         tx.commit().await?;
-        Ok(rows)
+        Ok(Copy { rows, floor })
     }
 
     async fn columns(&self, tx: &DatabaseTransaction, table: &str) -> AppResult<String> {
@@ -325,17 +384,19 @@ impl DataPlaneAdmin {
     /// transaction. Any difference fails it with nothing switched.
     pub async fn switch(
         &self,
-        tenant: TenantId,
-        move_id: uuid::Uuid,
-        from: IsolationTier,
-        to: IsolationTier,
-        remote: Option<&str>,
+        leg: &Leg<'_>,
+        floor: uuid::Uuid,
         now: chrono::DateTime<chrono::Utc>,
     ) -> AppResult<Switched> {
+        let Leg {
+            tenant,
+            move_id,
+            from,
+            to,
+            remote: _,
+        } = *leg;
         if from == IsolationTier::Database || to == IsolationTier::Database {
-            return self
-                .switch_across(tenant, move_id, from, to, remote, now)
-                .await;
+            return self.switch_across(leg, now).await;
         }
         let (src, dst) = (ident(&place(from, tenant)), ident(&place(to, tenant)));
         let id: Value = tenant.into_uuid().into();
@@ -360,10 +421,12 @@ impl DataPlaneAdmin {
             let columns = self.columns(&tx, table.table).await?;
             let t = table.table;
             let sql = if table.append_only {
+                // The rows added since the copy (ids past the floor); a late one below it
+                // is found by the counts below.
                 let matches = key_match(table.key, "y", "x");
                 format!(
                     "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} x \
-                     WHERE x.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})"
+                     WHERE x.tenant_id = $1 AND x.id >= $2 AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})"
                 )
             } else {
                 let names: Vec<&str> = columns.split(", ").collect();
@@ -383,13 +446,59 @@ impl DataPlaneAdmin {
                     theirs = theirs.join(", "),
                 )
             };
-            tx.execute_raw(pg(sql, vec![id.clone()])).await?;
+            let values = if table.append_only {
+                vec![id.clone(), floor.into()]
+            } else {
+                vec![id.clone()]
+            };
+            tx.execute_raw(pg(sql, values)).await?;
         }
         let mut rows = 0;
         for table in COPIED {
+            if table.append_only {
+                // Checked whole at the copy; here the counts, and the rows past the floor.
+                let total = |schema: &str| {
+                    let sql = format!(
+                        "SELECT count(*)::bigint AS n FROM {schema}.{} WHERE tenant_id = $1",
+                        table.table
+                    );
+                    let tx = &tx;
+                    let id = id.clone();
+                    async move {
+                        let row = tx.query_one_raw(pg(sql, vec![id])).await?;
+                        Ok::<i64, AppError>(match row {
+                            Some(row) => row.try_get("", "n")?,
+                            None => 0,
+                        })
+                    }
+                };
+                let (there, here) = (total(&src).await?, total(&dst).await?);
+                let recent = if there == here { Some(floor) } else { None };
+                if recent.is_none() {
+                    // A row older than the floor came in late: take every missing one.
+                    let columns = self.columns(&tx, table.table).await?;
+                    let matches = key_match(table.key, "y", "x");
+                    tx.execute_raw(pg(
+                        format!(
+                            "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} x \
+                             WHERE x.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})",
+                            t = table.table
+                        ),
+                        vec![id.clone()],
+                    ))
+                    .await?;
+                }
+                let (there_sum, here_sum) = (
+                    checksum(&tx, &src, table.table, &id, recent).await?,
+                    checksum(&tx, &dst, table.table, &id, recent).await?,
+                );
+                verified(table, from, &there_sum, &here_sum)?;
+                rows += u64::try_from(total(&src).await?).unwrap_or(0);
+                continue;
+            }
             let (there, here) = (
-                checksum(&tx, &src, table.table, &id).await?,
-                checksum(&tx, &dst, table.table, &id).await?,
+                checksum(&tx, &src, table.table, &id, None).await?,
+                checksum(&tx, &dst, table.table, &id, None).await?,
             );
             rows += verified(table, from, &there, &here)?;
         }
@@ -728,14 +837,14 @@ impl DataPlaneAdmin {
 
     /// [`Self::copy`] between two databases: rows travel through this process in batches
     /// (JSON, exact for every column type here).
-    async fn copy_across(
-        &self,
-        tenant: TenantId,
-        move_id: uuid::Uuid,
-        from: IsolationTier,
-        to: IsolationTier,
-        remote: Option<&str>,
-    ) -> AppResult<u64> {
+    async fn copy_across(&self, leg: &Leg<'_>) -> AppResult<u64> {
+        let Leg {
+            tenant,
+            move_id,
+            from,
+            to,
+            remote,
+        } = *leg;
         let (src, dst) = (
             self.side(from, tenant, remote).await?,
             self.side(to, tenant, remote).await?,
@@ -781,13 +890,16 @@ impl DataPlaneAdmin {
     /// database commits there first, so the switch never points at rows not yet written.
     async fn switch_across(
         &self,
-        tenant: TenantId,
-        move_id: uuid::Uuid,
-        from: IsolationTier,
-        to: IsolationTier,
-        remote: Option<&str>,
+        leg: &Leg<'_>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> AppResult<Switched> {
+        let Leg {
+            tenant,
+            move_id,
+            from,
+            to,
+            remote,
+        } = *leg;
         let (src, dst) = (
             self.side(from, tenant, remote).await?,
             self.side(to, tenant, remote).await?,
@@ -1029,14 +1141,19 @@ async fn checksum(
     schema: &str,
     table: &str,
     tenant: &Value,
+    from_id: Option<uuid::Uuid>,
 ) -> AppResult<(u64, String)> {
+    let (filter, values) = match from_id {
+        Some(floor) => (" AND id >= $2", vec![tenant.clone(), floor.into()]),
+        None => ("", vec![tenant.clone()]),
+    };
     let row = tx
         .query_one_raw(pg(
             format!(
                 "SELECT count(*)::bigint AS n, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS sum \
-                 FROM {schema}.{table} t WHERE tenant_id = $1"
+                 FROM {schema}.{table} t WHERE tenant_id = $1{filter}"
             ),
-            vec![tenant.clone()],
+            values,
         ))
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no checksum of {table}")))?;
@@ -1158,6 +1275,13 @@ impl TenantDatabases {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_floor_sorts_before_every_later_uuid_v7() {
+        let floor = id_floor(std::time::SystemTime::now() - ID_MARGIN);
+        assert!(uuid::Uuid::now_v7() > floor);
+        assert!(id_floor(std::time::SystemTime::now() - ID_MARGIN * 2) < floor);
+    }
 
     #[test]
     fn every_data_plane_table_is_copied_in_the_migrators_order() {

@@ -41,7 +41,7 @@ use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use billing::lifecycle::{DueStep, InvoicePaid};
-pub use data::{DataPlaneAdmin, SchemaState, Switched, onboard};
+pub use data::{DataPlaneAdmin, Leg, SchemaState, Switched, onboard};
 pub use outbox::PendingJob;
 pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};

@@ -167,20 +167,25 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
     let outcome = async {
         let remote = moved.sealed_url.as_deref();
         owner.prepare(to, tenant, remote).await?;
-        let rows = owner.copy(tenant, id, from, to, remote).await?;
+        let leg = crate::db::Leg {
+            tenant,
+            move_id: id,
+            from,
+            to,
+            remote,
+        };
+        let copied = owner.copy(&leg).await?;
         owner
             .mark(
                 tenant,
                 id,
                 MoveStatus::Verifying,
-                rows,
+                copied.rows,
                 None,
                 db.clock().now(),
             )
             .await?;
-        owner
-            .switch(tenant, id, from, to, remote, db.clock().now())
-            .await
+        owner.switch(&leg, copied.floor, db.clock().now()).await
     }
     .await;
     match outcome {

@@ -165,7 +165,10 @@ pub async fn exercise(app: &TestApp, owner: &Persona, tag: &str) -> Vec<(String,
             json!({ "s": format!("unga-{}", tag.to_lowercase()) }),
         )
         .await;
-    assert_eq!(bare.data()["products"]["edges"][0]["node"]["id"], json!(unga));
+    assert_eq!(
+        bare.data()["products"]["edges"][0]["node"]["id"],
+        json!(unga)
+    );
     let wild = owner.gql(app, PRODUCTS, json!({ "search": "%" })).await;
     assert_eq!(
         wild.data()["products"]["totalCount"],
