@@ -42,15 +42,15 @@ slug="$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["d
 for i in $(seq 1 40); do
   gql "{\"query\":\"mutation { createProduct(input: { sku: \\\"SKU-$i\\\", name: \\\"Product $i\\\", price: \\\"100\\\" }) { id } }\"}" "$token" >/dev/null
 done
-psql "$owner_url" -q <<SQL
+psql "$owner_url" -q -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
 SELECT set_config('app.tenant_id', '$tenant', true);
 INSERT INTO stock_movements (tenant_id, id, product_id, store_id, quantity, reason, created_at)
-  -- time-ordered ids, as the application's UUIDv7 are
-  SELECT '$tenant', (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+  -- a year of history, 30 s apart, with time-ordered ids as the application's UUIDv7 are
+  SELECT '$tenant', (lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint - ($m - g)::bigint * 30000), 12, '0')
                      || '7' || substr(md5(g::text), 1, 19))::uuid,
          (SELECT id FROM products WHERE tenant_id = '$tenant' LIMIT 1),
-         gen_random_uuid(), 1, 'history', now()
+         gen_random_uuid(), 1, 'history', now() - ($m - g) * interval '30 seconds'
   FROM generate_series(1, $m) g;
 COMMIT;
 SQL
