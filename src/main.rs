@@ -102,6 +102,32 @@ enum TenantsCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Write a tenant's archive (everything it owns, control and data plane: a tar.gz of
+    /// JSON Lines per table and a manifest with counts and SHA-256s) to a file.
+    Export {
+        /// The tenant's slug.
+        slug: String,
+        /// The archive to write.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
+    /// Load a tenant's archive (from this or another deployment, or made by a script from
+    /// an older system): every row and the manifest's counts and checksums checked, then
+    /// all of it committed in one transaction, or nothing; ids kept.
+    Import {
+        /// The archive.
+        file: std::path::PathBuf,
+        /// Check everything and report, row by row, without loading anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// After loading (on the shared tier), move the tenant's data plane to `schema` or
+        /// `database` (PostgreSQL).
+        #[arg(long)]
+        tier: Option<String>,
+        /// With `--tier database`: the tenant database's URL (as `tenants move --url`).
+        #[arg(long, env = "MSINGI_TENANT_DATABASE_URL", hide_env_values = true)]
+        url: Option<String>,
+    },
     /// Move a tenant's data plane to another tier while it runs (copy, verify, switch under
     /// a short write freeze of that tenant only) and wait for the outcome; with --confirm,
     /// drop the old copy of its last, switched move instead.
@@ -698,16 +724,7 @@ async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()>
             url,
             confirm,
         } => {
-            let tenant = db
-                .platform_read(msingi::db::Access::Task(
-                    msingi::db::SystemTask::TenantMoves,
-                ))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .find_tenant_by_slug(&slug)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .ok_or_else(|| anyhow::anyhow!("no tenant with the slug {slug:?}"))?;
+            let tenant = find_tenant(&db, &slug).await?;
             if confirm {
                 let done = moves::confirm(&db, &tiers, tenant.id).await?;
                 println!(
@@ -717,59 +734,187 @@ async fn tenants(config: &Config, command: TenantsCommand) -> anyhow::Result<()>
                 );
                 return Ok(());
             }
-            let to = match to.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                Some("shared") => IsolationTier::Shared,
-                Some("schema") => IsolationTier::Schema,
-                Some("database") => IsolationTier::Database,
-                other => anyhow::bail!("--to: shared or schema, not {other:?}"),
+            let to = parse_tier(to.as_deref())?;
+            move_and_wait(config, &db, &tiers, tenant.id, &slug, to, url).await
+        }
+        TenantsCommand::Export { slug, output } => {
+            let tenant = find_tenant(&db, &slug).await?;
+            let bar = rows_bar("exporting")?;
+            let started = std::time::Instant::now();
+            let manifest = db
+                .export_tenant(tenant.id, &output, &|table, n| {
+                    bar.inc(n);
+                    bar.set_message(table.to_owned());
+                })
+                .await
+                .map_err(msingi::tiers::operator_error)?;
+            bar.finish_and_clear();
+            let took = started.elapsed();
+            println!(
+                "{slug}: {} rows in {} tables to {} in {took:.2?} ({:.0} rows/s)",
+                manifest.rows(),
+                manifest.tables.len(),
+                output.display(),
+                manifest.rows() as f64 / took.as_secs_f64().max(1e-9)
+            );
+            Ok(())
+        }
+        TenantsCommand::Import {
+            file,
+            dry_run,
+            tier,
+            url,
+        } => {
+            let to = tier.as_deref().map(|t| parse_tier(Some(t))).transpose()?;
+            if to.is_some_and(|t| t != IsolationTier::Shared) {
+                anyhow::ensure!(
+                    postgres,
+                    "--tier: on SQLite every tenant is on the SHARED tier"
+                );
+            }
+            let bar = rows_bar(if dry_run { "checking" } else { "loading" })?;
+            let started = std::time::Instant::now();
+            let report = db
+                .import_tenant(&file, dry_run, &|table, n| {
+                    bar.inc(n);
+                    bar.set_message(table.to_owned());
+                })
+                .await
+                .map_err(msingi::tiers::operator_error)?;
+            bar.finish_and_clear();
+            let took = started.elapsed();
+            for (table, rows) in &report.tables {
+                println!("{table:<26} {rows:>10} rows");
+            }
+            let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+            for problem in &report.problems {
+                eprintln!("problem: {problem}");
+            }
+            if report.more_problems > 0 {
+                eprintln!("problem: ... and {} more", report.more_problems);
+            }
+            if !report.is_clean() {
+                anyhow::bail!(
+                    "{}: {} problems; nothing was loaded",
+                    file.display(),
+                    report.problems.len() + report.more_problems
+                );
+            }
+            let Some(manifest) = report.manifest else {
+                anyhow::bail!("{}: no manifest", file.display());
             };
-            let sealed = match (&url, to) {
-                (Some(url), IsolationTier::Database) => {
-                    msingi::db::onboard(url, tenant.id)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let keys = msingi::secrets::DataKeys::load(&config.data_key)?;
-                    Some(keys.seal(url).map_err(|e| anyhow::anyhow!("{e}"))?)
+            let slug = manifest.tenant.slug.clone();
+            if dry_run {
+                println!(
+                    "{slug}: {rows} rows would load ({} members already have an account here); nothing was loaded (--dry-run)",
+                    report.existing_users
+                );
+                return Ok(());
+            }
+            println!(
+                "{slug}: {rows} rows loaded in {took:.2?} ({:.0} rows/s); {} members linked to existing accounts; new members sign in by resetting their password",
+                rows as f64 / took.as_secs_f64().max(1e-9),
+                report.existing_users
+            );
+            match to {
+                Some(to) if to != IsolationTier::Shared => {
+                    let tenant = msingi::ids::TenantId::from_uuid(manifest.tenant.id);
+                    move_and_wait(config, &db, &tiers, tenant, &slug, to, url).await
                 }
-                (None, IsolationTier::Database) => {
-                    anyhow::bail!("--to database needs --url (or MSINGI_TENANT_DATABASE_URL)")
-                }
-                (Some(_), _) => anyhow::bail!("--url is for --to database only"),
-                (None, _) => None,
-            };
-            let (started, _, _) = moves::begin(
-                &db,
-                msingi::db::Access::Task(msingi::db::SystemTask::TenantMoves),
-                tenant.id,
-                to,
-                sealed,
-                None,
-                &msingi::audit::Actor::default(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let done = moves::run(&db, &tiers, started.id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the move disappeared"))?;
-            match done.status {
-                msingi::tiers::MoveStatus::Switched => {
-                    println!(
-                        "{slug}: moved {} -> {}: {} rows, writes held {} ms; \
-                         `msingi tenants move {slug} --confirm` drops the old copy",
-                        done.from.as_str(),
-                        done.to.as_str(),
-                        done.rows_copied,
-                        done.freeze_ms.unwrap_or(0)
-                    );
-                    Ok(())
-                }
-                status => anyhow::bail!(
-                    "{slug}: the move is {}: {}; the tenant stays on {}",
-                    status.as_str(),
-                    done.error.as_deref().unwrap_or("no reason recorded"),
-                    done.from.as_str()
-                ),
+                _ => Ok(()),
             }
         }
+    }
+}
+
+async fn find_tenant(db: &msingi::db::Db, slug: &str) -> anyhow::Result<msingi::tenancy::Tenant> {
+    db.platform_read(msingi::db::Access::Task(
+        msingi::db::SystemTask::TenantMoves,
+    ))
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .find_tenant_by_slug(slug)
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .ok_or_else(|| anyhow::anyhow!("no tenant with the slug {slug:?}"))
+}
+
+fn rows_bar(what: &'static str) -> anyhow::Result<indicatif::ProgressBar> {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template(&format!(
+        "{{spinner}} {what} {{pos}} rows ({{per_sec}}) {{elapsed_precise}} {{msg}}"
+    ))?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Ok(bar)
+}
+
+fn parse_tier(to: Option<&str>) -> anyhow::Result<msingi::tiers::IsolationTier> {
+    use msingi::tiers::IsolationTier;
+    Ok(match to.map(str::to_ascii_lowercase).as_deref() {
+        Some("shared") => IsolationTier::Shared,
+        Some("schema") => IsolationTier::Schema,
+        Some("database") => IsolationTier::Database,
+        other => anyhow::bail!("the tier: shared, schema or database, not {other:?}"),
+    })
+}
+
+/// Moves `tenant`'s data plane to `to` (checking and sealing a tenant database's URL
+/// first) and waits for the outcome.
+async fn move_and_wait(
+    config: &Config,
+    db: &msingi::db::Db,
+    tiers: &msingi::tiers::TierAdmin,
+    tenant: msingi::ids::TenantId,
+    slug: &str,
+    to: msingi::tiers::IsolationTier,
+    url: Option<String>,
+) -> anyhow::Result<()> {
+    use msingi::tiers::{IsolationTier, moves};
+    let sealed = match (&url, to) {
+        (Some(url), IsolationTier::Database) => {
+            msingi::db::onboard(url, tenant)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let keys = msingi::secrets::DataKeys::load(&config.data_key)?;
+            Some(keys.seal(url).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+        (None, IsolationTier::Database) => {
+            anyhow::bail!("--to database needs --url (or MSINGI_TENANT_DATABASE_URL)")
+        }
+        (Some(_), _) => anyhow::bail!("--url is for --to database only"),
+        (None, _) => None,
+    };
+    let (started, _, _) = moves::begin(
+        db,
+        msingi::db::Access::Task(msingi::db::SystemTask::TenantMoves),
+        tenant,
+        to,
+        sealed,
+        None,
+        &msingi::audit::Actor::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let done = moves::run(db, tiers, started.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the move disappeared"))?;
+    match done.status {
+        msingi::tiers::MoveStatus::Switched => {
+            println!(
+                "{slug}: moved {} -> {}: {} rows, writes held {} ms; \
+                 `msingi tenants move {slug} --confirm` drops the old copy",
+                done.from.as_str(),
+                done.to.as_str(),
+                done.rows_copied,
+                done.freeze_ms.unwrap_or(0)
+            );
+            Ok(())
+        }
+        status => anyhow::bail!(
+            "{slug}: the move is {}: {}; the tenant stays on {}",
+            status.as_str(),
+            done.error.as_deref().unwrap_or("no reason recorded"),
+            done.from.as_str()
+        ),
     }
 }

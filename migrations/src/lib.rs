@@ -50,6 +50,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "webhook_deliveries",
     "notification_preferences",
     "tenant_moves",
+    "tenant_exports",
     // The data plane's, in the main database (tenants on the SHARED tier).
     "products",
     "stock_levels",

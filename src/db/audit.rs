@@ -30,6 +30,18 @@ pub(super) async fn append<D>(
         Some(last) => (last.seq + 1, last.hash),
         None => (1, GENESIS.to_owned()),
     };
+    let ip = actor.ip.clone();
+    let user_agent = actor
+        .user_agent
+        .as_deref()
+        .map(|ua| ua.chars().take(400).collect::<String>());
+    let salt = hex::encode(uuid::Uuid::new_v4().as_bytes());
+    let digest = personal_digest(
+        &salt,
+        entry.changes.as_ref(),
+        ip.as_deref(),
+        user_agent.as_deref(),
+    );
     let content = Content {
         tenant_id: tenant,
         seq,
@@ -39,12 +51,9 @@ pub(super) async fn append<D>(
         action: entry.action,
         target_type: entry.target_type,
         target_id: entry.target_id,
-        changes: entry.changes,
-        ip: actor.ip.clone(),
-        user_agent: actor
-            .user_agent
-            .as_deref()
-            .map(|ua| ua.chars().take(400).collect()),
+        personal: Personal::Digest {
+            personal_digest: digest.clone(),
+        },
         request_id: actor
             .request_id
             .as_deref()
@@ -65,14 +74,17 @@ pub(super) async fn append<D>(
         action: Set(content.action),
         target_type: Set(content.target_type),
         target_id: Set(content.target_id),
-        changes: Set(content.changes),
-        ip: Set(content.ip),
-        user_agent: Set(content.user_agent),
+        changes: Set(entry.changes),
+        ip: Set(ip),
+        user_agent: Set(user_agent),
         request_id: Set(content.request_id),
         client_request_id: Set(content.client_request_id),
         created_at: Set(content.created_at),
         prev_hash: Set(prev_hash),
         hash: Set(hash),
+        personal_salt: Set(Some(salt)),
+        personal_digest: Set(Some(digest)),
+        erased_at: Set(None),
     };
     table.insert(row).await?;
     Ok(())
@@ -89,9 +101,10 @@ struct Content {
     action: String,
     target_type: Option<String>,
     target_id: Option<String>,
-    changes: Option<serde_json::Value>,
-    ip: Option<String>,
-    user_agent: Option<String>,
+    /// The personal fields: in clear in entries written before they were hashed apart,
+    /// as their salted digest since.
+    #[serde(flatten)]
+    personal: Personal,
     request_id: Option<String>,
     /// Absent from the hashed form when empty, so entries written before the column
     /// existed keep their hashes.
@@ -106,6 +119,38 @@ fn micros<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// An entry's personal fields as its chain hash covers them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+enum Personal {
+    /// In clear (entries written before migration 30): erasing them breaks the entry's
+    /// own hash, so an erased one is checked by its links only.
+    Clear {
+        changes: Option<serde_json::Value>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    },
+    /// Their salted digest ([`personal_digest`]): erased (salt and fields pseudonymised),
+    /// the entry's hash still holds.
+    Digest { personal_digest: String },
+}
+
+/// SHA-256 over an entry's salt and personal fields: what its chain hash covers of them.
+pub(super) fn personal_digest(
+    salt: &str,
+    changes: Option<&serde_json::Value>,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let fields = serde_json::json!({"changes": changes, "ip": ip, "user_agent": user_agent});
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(fields.to_string().as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 impl Content {
@@ -233,24 +278,7 @@ impl PlatformTx {
             } else if row.prev_hash != prev {
                 Some("does not follow its predecessor".to_owned())
             } else {
-                let content = Content {
-                    tenant_id: row.tenant_id,
-                    seq: row.seq,
-                    id: row.id,
-                    actor_user_id: row.actor_user_id,
-                    actor_api_key_id: row.actor_api_key_id,
-                    action: row.action.clone(),
-                    target_type: row.target_type.clone(),
-                    target_id: row.target_id.clone(),
-                    changes: row.changes.clone(),
-                    ip: row.ip.clone(),
-                    user_agent: row.user_agent.clone(),
-                    request_id: row.request_id.clone(),
-                    client_request_id: row.client_request_id.clone(),
-                    created_at: row.created_at,
-                };
-                (content.hash(&row.prev_hash) != row.hash)
-                    .then(|| "its content was changed".to_owned())
+                verify_entry(&row)
             };
             if let Some(why) = why {
                 check.broken = Some((row.seq, why));
@@ -279,4 +307,51 @@ impl PlatformTx {
         }
         Ok(check)
     }
+}
+
+/// Why one entry's content does not match its hash, if it does not. An entry whose
+/// personal fields were hashed apart is checked whole, its digest against the fields while
+/// they are there (erased, the digest stands for them); an erased entry from before that
+/// is checked by its links alone.
+fn verify_entry(row: &audit_log::Model) -> Option<String> {
+    let personal = match (&row.personal_digest, row.erased_at) {
+        (Some(digest), erased) => {
+            if erased.is_none() {
+                let salt = row.personal_salt.as_deref().unwrap_or_default();
+                let fields = personal_digest(
+                    salt,
+                    row.changes.as_ref(),
+                    row.ip.as_deref(),
+                    row.user_agent.as_deref(),
+                );
+                if &fields != digest {
+                    return Some("its personal fields were changed".to_owned());
+                }
+            }
+            Personal::Digest {
+                personal_digest: digest.clone(),
+            }
+        }
+        (None, Some(_)) => return None,
+        (None, None) => Personal::Clear {
+            changes: row.changes.clone(),
+            ip: row.ip.clone(),
+            user_agent: row.user_agent.clone(),
+        },
+    };
+    let content = Content {
+        tenant_id: row.tenant_id,
+        seq: row.seq,
+        id: row.id,
+        actor_user_id: row.actor_user_id,
+        actor_api_key_id: row.actor_api_key_id,
+        action: row.action.clone(),
+        target_type: row.target_type.clone(),
+        target_id: row.target_id.clone(),
+        personal,
+        request_id: row.request_id.clone(),
+        client_request_id: row.client_request_id.clone(),
+        created_at: row.created_at,
+    };
+    (content.hash(&row.prev_hash) != row.hash).then(|| "its content was changed".to_owned())
 }

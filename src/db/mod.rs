@@ -14,6 +14,7 @@
 //!   `set_config('app.tenant_id', …, true)` (transaction-local, so a pooled connection never
 //!   carries a tenant into the next request) for row-level security.
 
+mod archive;
 mod audit;
 mod billing;
 mod clock;
@@ -40,6 +41,9 @@ use anyhow::Context as _;
 use msingi_migrations::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+pub use archive::{
+    ArchivedTable, ArchivedTenant, FORMAT, FORMAT_VERSION, ImportReport, Manifest, archived_tables,
+};
 pub use billing::lifecycle::{DueStep, InvoicePaid};
 pub use data::{DataPlaneAdmin, Leg, SchemaState, Switched, onboard};
 pub use outbox::PendingJob;

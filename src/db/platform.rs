@@ -58,6 +58,9 @@ pub enum SystemTask {
     /// Moving a tenant's data plane between isolation tiers, and listing the tiers
     /// (`msingi tenants`).
     TenantMoves,
+    /// A tenant's export and import, a user's erasure, a closed tenant's retention
+    /// (`msingi tenants export/import`, the export job, the retention sweep).
+    DataRights,
 }
 
 /// The proof that opens the platform door.
@@ -82,6 +85,11 @@ impl Db {
     /// A read-only transaction across tenants.
     pub async fn platform_read(&self, access: Access<'_>) -> AppResult<PlatformTx> {
         self.pools.platform(&access, false).await
+    }
+
+    /// A read-only transaction across tenants on one snapshot (a tenant's export).
+    pub async fn platform_snapshot(&self, access: Access<'_>) -> AppResult<PlatformTx> {
+        self.pools.platform_snapshot(&access).await
     }
 
     /// A transaction across tenants that may write; nothing is kept unless it commits.

@@ -358,6 +358,20 @@ impl<'s, E: EntityTrait, D, C: ConnectionTrait> Table<'s, E, D, C> {
 }
 
 impl<'s, E: EntityTrait, C: ConnectionTrait> Table<'s, E, Unfiltered, C> {
+    /// Inserts `models` as they are, in one statement (an archive's rows, ids kept).
+    pub(super) async fn insert_rows<A>(&self, models: Vec<A>) -> Result<(), DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        if models.is_empty() {
+            return Ok(());
+        }
+        E::insert_many(models)
+            .exec_without_returning(self.tx)
+            .await?;
+        Ok(())
+    }
     /// Writes back a changed row by its primary key.
     pub(super) async fn save<A>(&self, model: A) -> Result<E::Model, DbErr>
     where
@@ -466,6 +480,28 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
             has_previous: page.after.is_some(),
             total,
         })
+    }
+
+    /// Orders by the primary key, column by column: a stable order to stream in.
+    pub(super) fn order_by_key(mut self) -> Self {
+        for key in E::PrimaryKey::iter() {
+            self.query = self.query.order_by_asc(key.into_column());
+        }
+        self
+    }
+
+    /// The rows one at a time, as the database sends them (for tables too large to hold).
+    pub(super) async fn stream(
+        self,
+    ) -> Result<
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<E::Model, DbErr>> + Send + 's>>,
+        DbErr,
+    >
+    where
+        C: sea_orm::StreamTrait + Send + Sync,
+        E::Model: Send + Sync + 's,
+    {
+        Ok(Box::pin(self.query.stream(self.tx).await?))
     }
 
     /// The values of one column (`distinct`: each once).
@@ -907,6 +943,31 @@ impl Pools {
         tracing::debug!(access = %access, "platform door");
         let tx = Tx::begin(&self.platform, &self.hooks, write).await?;
         tx.settle(None, write).await?;
+        Ok(PlatformTx {
+            global: GlobalTx { tx },
+        })
+    }
+
+    /// A read-only platform transaction on one snapshot of the database (PostgreSQL
+    /// `REPEATABLE READ`; on SQLite a transaction's reads are one snapshot already): what a
+    /// tenant's export reads, so an invoice is never exported without its lines.
+    pub(super) async fn platform_snapshot(
+        &self,
+        access: &super::platform::Access<'_>,
+    ) -> AppResult<PlatformTx> {
+        tracing::debug!(access = %access, "platform door, one snapshot");
+        let postgres = self.backend() == DbBackend::Postgres;
+        let options = TransactionOptions {
+            isolation_level: postgres.then_some(sea_orm::IsolationLevel::RepeatableRead),
+            access_mode: postgres.then_some(sea_orm::AccessMode::ReadOnly),
+            ..Default::default()
+        };
+        let tx = Tx {
+            tx: self.platform.begin_with_options(options).await?,
+            clock: self.hooks.clock.clone(),
+            after_commit: self.hooks.after_commit.clone(),
+            events: Default::default(),
+        };
         Ok(PlatformTx {
             global: GlobalTx { tx },
         })

@@ -20,6 +20,7 @@ mod identity;
 pub mod inventory;
 mod payments;
 mod platform;
+mod rights;
 mod schema;
 mod tenancy;
 mod tiers;

@@ -32,6 +32,7 @@ pub(crate) mod m20261202_000026_create_notification_preferences;
 pub(crate) mod m20261203_000027_add_payment_review_alerts;
 pub(crate) mod m20261203_000028_create_tenant_moves;
 pub(crate) mod m20261203_000029_add_tenant_databases;
+pub(crate) mod m20261203_000030_add_data_rights;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000027_add_payment_review_alerts::Migration),
             Box::new(m20261203_000028_create_tenant_moves::Migration),
             Box::new(m20261203_000029_add_tenant_databases::Migration),
+            Box::new(m20261203_000030_add_data_rights::Migration),
         ]
     }
 }

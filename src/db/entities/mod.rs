@@ -30,6 +30,7 @@ pub(super) mod stock_levels;
 pub(super) mod stock_movements;
 pub(super) mod stores;
 pub(super) mod subscriptions;
+pub(super) mod tenant_exports;
 pub(super) mod tenant_job_effects;
 pub(super) mod tenant_modules;
 pub(super) mod tenant_moves;
@@ -72,6 +73,7 @@ tenant_owned!(
     role_permissions,
     roles,
     subscriptions,
+    tenant_exports,
     tenant_job_effects,
     tenant_modules,
     usage_alerts,

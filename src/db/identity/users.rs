@@ -119,6 +119,7 @@ impl GlobalTx {
                 is_platform_admin: Set(new.is_platform_admin),
                 created_at: Set(now),
                 updated_at: Set(now),
+                erased_at: Set(None),
             })
             .await
             .map_err(|e| AppError::conflict_on_unique(e, "an account with this email exists"))?;
@@ -155,6 +156,7 @@ pub(in crate::db) fn profile_to_user(row: member_profiles::Model) -> User {
         is_platform_admin: row.is_platform_admin,
         created_at: row.created_at,
         updated_at: row.created_at,
+        erased_at: None,
     })
 }
 

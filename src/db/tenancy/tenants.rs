@@ -48,6 +48,8 @@ impl PlatformTx {
                 credit_minor: Set(0),
                 tax_rate_bp: Set(None),
                 data_url_sealed: Set(None),
+                closed_at: Set(None),
+                purged_at: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
