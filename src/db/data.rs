@@ -193,6 +193,21 @@ impl DataPlaneAdmin {
         })
     }
 
+    /// Takes the lock of move `move_id`'s runner, waiting while another runner (the job on
+    /// a worker, `msingi tenants move`) holds it: one runner at a time, each copy on a
+    /// fresh snapshot. The lock is the session's, on its own connection, so a runner killed
+    /// mid-move releases it with its connection; dropping the returned connection ends it.
+    pub async fn runner_lock(&self, move_id: uuid::Uuid) -> AppResult<sqlx::PgConnection> {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.map_err(sql)?;
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 17))")
+            .bind(move_id.to_string())
+            .execute(&mut conn)
+            .await
+            .map_err(sql)?;
+        Ok(conn)
+    }
+
     /// Creates `tenant`'s place on `tier` when it is a schema: the schema, the data-plane
     /// migrations in it, the grants and the platform's policies; returns how many
     /// migrations it applied. Safe to repeat.

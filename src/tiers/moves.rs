@@ -163,6 +163,12 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
         return Ok(Some(moved));
     }
     let owner = admin.connect().await?;
+    // One runner at a time: another one's copy, half done, is never copied over.
+    let lock = owner.runner_lock(id).await?;
+    let Some(moved) = find(db, id).await?.filter(|m| m.status.under_way()) else {
+        owner.close().await;
+        return Ok(find(db, id).await?);
+    };
     let (tenant, from, to) = (moved.tenant, moved.from, moved.to);
     let outcome = async {
         let remote = moved.sealed_url.as_deref();
@@ -218,6 +224,7 @@ pub async fn run(db: &Db, admin: &TierAdmin, id: uuid::Uuid) -> anyhow::Result<O
                 .await?;
         }
     }
+    drop(lock);
     owner.close().await;
     Ok(find(db, id).await?)
 }

@@ -23,7 +23,7 @@ mod platform;
 mod rights;
 mod schema;
 mod tenancy;
-mod tiers;
+pub mod tiers;
 mod usage;
 mod webhooks;
 mod worker;

@@ -279,3 +279,74 @@ async fn an_altered_archive_is_refused_naming_the_table_and_loads_nothing() {
     let tenants = b.run_msingi(&["tenants", "list", "--json"]).await.unwrap();
     assert!(!tenants.contains(&owner.tenant_slug), "{tenants}");
 }
+
+#[tokio::test]
+async fn a_tenant_in_its_own_schema_loads_into_another_deployment_in_its_own_schema() {
+    if crate::common::postgres_url().is_none() {
+        return; // SQLite has only the shared tier.
+    }
+    let (a, admin) = TestApp::with_platform_admin().await;
+    let (owner, _) = busy_tenant(&a, "chausiku@tiers.example", "Duka Tiers").await;
+    let moved = crate::tiers::move_to(&a, &admin, &owner.tenant_id, "SCHEMA").await;
+    assert_eq!(moved["status"], "SWITCHED", "{moved}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema.tar.gz");
+    export(&a, &owner.tenant_slug, &path).await;
+    let archive = Archive::read(&path);
+    assert!(
+        archive.manifest["source"]
+            .as_str()
+            .unwrap()
+            .contains("SCHEMA tier"),
+        "{}",
+        archive.manifest
+    );
+
+    let b = TestApp::spawn().await;
+    let loaded = b
+        .run_msingi(&[
+            "tenants",
+            "import",
+            path.to_str().unwrap(),
+            "--tier",
+            "schema",
+        ])
+        .await
+        .unwrap();
+    assert!(loaded.contains("moved SHARED -> SCHEMA"), "{loaded}");
+    let listed = b.run_msingi(&["tenants", "list", "--json"]).await.unwrap();
+    let place: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|p| p["slug"] == owner.tenant_slug.as_str())
+        .unwrap();
+    assert_eq!(place["tier"], "SCHEMA", "{place}");
+
+    let second = dir.path().join("again.tar.gz");
+    export(&b, &owner.tenant_slug, &second).await;
+    let data = |a: &Archive| -> Vec<(String, u64, String)> {
+        a.sums()
+            .into_iter()
+            .filter(|(n, _, _)| {
+                [
+                    "products",
+                    "stock_levels",
+                    "stock_movements",
+                    "invoices",
+                    "memberships",
+                ]
+                .contains(&n.as_str())
+            })
+            .collect()
+    };
+    let again = Archive::read(&second);
+    assert_eq!(data(&again), data(&archive));
+    // The audit chain goes on from where it was: the move is its next entry.
+    let (before, after) = (archive.rows("audit_log"), again.rows("audit_log"));
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(
+        after[before.len()]["action"],
+        "platform.tenant.move",
+        "{after:?}"
+    );
+}

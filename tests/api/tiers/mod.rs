@@ -17,7 +17,7 @@ const MOVE: &str = "mutation($t: ID!, $to: IsolationTier!) { moveTenant(tenantId
 const MOVED: &str = "query($id: ID!) { tenantMove(id: $id) { id status rowsCopied error from to startedAt finishedAt tenant { id isolation } } }";
 
 /// Moves `tenant` to `to` as the platform admin and waits for the move to end; the move.
-async fn move_to(app: &TestApp, admin: &str, tenant: &str, to: &str) -> Value {
+pub async fn move_to(app: &TestApp, admin: &str, tenant: &str, to: &str) -> Value {
     let started = app
         .graphql_as(admin, &[], MOVE, json!({ "t": tenant, "to": to }))
         .await;
