@@ -137,6 +137,7 @@ pub fn worker_deps(config: &Config, db: Db, jobs: JobBackend) -> anyhow::Result<
     )?;
     Ok(WorkerDeps {
         tiers: crate::tiers::TierAdmin::of(config),
+        rights: config.rights.clone(),
         db,
         webhooks,
         jobs,

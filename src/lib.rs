@@ -24,6 +24,7 @@ pub mod page;
 pub mod payments;
 pub mod rbac;
 pub mod request;
+pub mod rights;
 pub mod secrets;
 pub mod services;
 pub mod telemetry;

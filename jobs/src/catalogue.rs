@@ -38,7 +38,34 @@ pub const CATALOGUE: &[QueuedJob] = &[
     QueuedJob::of::<DunningStep>(),
     QueuedJob::of::<ProcessMpesaCallback>(),
     QueuedJob::of::<MoveTenant>(),
+    QueuedJob::of::<ExportTenant>(),
 ];
+
+/// Build one tenant export's archive. Its id is the export's, whose record says where it
+/// stands: a repeat after a kill writes the archive again (through a file renamed when
+/// whole), and an export already READY or FAILED is left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportTenant {
+    /// The export (`tenant_exports.id`).
+    pub export_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+}
+
+impl Job for ExportTenant {
+    const NAME: &'static str = "export_tenant";
+    const QUEUE: &'static str = "rights";
+    const EFFECT: Effect = Effect::Idempotent;
+    const RETRIES: usize = 3;
+    const TIMEOUT: Duration = Duration::from_secs(3600);
+    const CONCURRENCY: usize = 1;
+    fn id(&self) -> Uuid {
+        self.export_id
+    }
+    fn tenant(&self) -> Option<Uuid> {
+        Some(self.tenant_id)
+    }
+}
 
 /// Move one tenant's data plane to another isolation tier (copy, verify under a short
 /// write freeze, switch). Its id is the move's, and the move's record says where it
@@ -308,6 +335,16 @@ impl CronJob for UsageRetention {
 #[derive(Debug, Clone, Copy)]
 pub struct OutboxCleanup;
 
+/// Deletes tenant exports past their link's expiry, and erases closed tenants past their
+/// retention (fiscal records past theirs). Idempotent, so every worker node may run it.
+#[derive(Debug, Clone, Copy)]
+pub struct DataRetention;
+
+impl CronJob for DataRetention {
+    const NAME: &'static str = "data_retention";
+    const SCHEDULE: &'static str = "0 23 * * * *";
+}
+
 impl CronJob for OutboxCleanup {
     const NAME: &'static str = "outbox_cleanup";
     const SCHEDULE: &'static str = "0 17 3 * * *";
@@ -324,6 +361,7 @@ mod tests {
         assert!(cron::Schedule::from_str(OutboxCleanup::SCHEDULE).is_ok());
         assert!(cron::Schedule::from_str(BillingSweep::SCHEDULE).is_ok());
         assert!(cron::Schedule::from_str(UsageRetention::SCHEDULE).is_ok());
+        assert!(cron::Schedule::from_str(DataRetention::SCHEDULE).is_ok());
     }
 
     /// Worker names are built from queue names and cron job names in one namespace (two
@@ -336,6 +374,8 @@ mod tests {
             OutboxCleanup::NAME,
             BillingSweep::NAME,
             UsageRetention::NAME,
+            DataRetention::NAME,
+            ExportTenant::QUEUE,
         ];
         let mut sorted = workers.to_vec();
         sorted.sort_unstable();

@@ -20,9 +20,9 @@ pub use backend::{
     DEFAULT_LEASE, JobBackend, JobBackendError, QueueStats, Storage, Ticker, ticker,
 };
 pub use catalogue::{
-    BillingSweep, CATALOGUE, CronJob, Dunning, DunningStep, MoveTenant, OutboxCleanup,
-    ProcessMpesaCallback, QueuedJob, ReconcilePayments, RenewSubscription, SendEmail,
-    UsageRetention,
+    BillingSweep, CATALOGUE, CronJob, DataRetention, Dunning, DunningStep, ExportTenant,
+    MoveTenant, OutboxCleanup, ProcessMpesaCallback, QueuedJob, ReconcilePayments,
+    RenewSubscription, SendEmail, UsageRetention,
 };
 
 use std::time::Duration;

@@ -66,6 +66,7 @@ pub async fn advance(
                 )
                 .await?;
             }
+            crate::rights::retention::sweep(&services.db, &services.config.rights).await?;
             let queued = super::sweep(&services.db, &services.config.billing).await?;
             settle(services, deadline).await?;
             if queued == 0 {

@@ -13,6 +13,7 @@ mod http;
 mod jobs;
 mod mail;
 mod mpesa;
+mod rights;
 mod vars;
 mod webhooks;
 
@@ -28,6 +29,7 @@ pub use mail::MailConfig;
 pub use mpesa::{
     MpesaConfig, MpesaEnv, SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIMULATOR_KEY, SIMULATOR_SECRET,
 };
+pub use rights::RightsConfig;
 use vars::{Vars, invalid};
 pub use webhooks::{DataKeyConfig, WebhooksConfig};
 
@@ -99,6 +101,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// The key that encrypts secrets at rest.
     pub data_key: DataKeyConfig,
+    /// Tenant exports, closure and retention.
+    pub rights: RightsConfig,
     /// `MSINGI_TEST_CLOCK` (default off; refused with `MSINGI_ENV=production`): the clock
     /// is the test clock, which `advanceClock` moves forward.
     pub test_clock: bool,
@@ -149,6 +153,7 @@ impl Config {
         let mpesa = MpesaConfig::parse(&vars, &data_dir)?;
         let webhooks = WebhooksConfig::parse(&vars)?;
         let data_key = DataKeyConfig::parse(&vars, &data_dir);
+        let rights = RightsConfig::parse(&vars, &data_dir)?;
         let test_clock = vars.flag("MSINGI_TEST_CLOCK", false)?;
         if test_clock && environment == Environment::Production {
             return Err(invalid(
@@ -170,6 +175,7 @@ impl Config {
             mpesa,
             webhooks,
             data_key,
+            rights,
             test_clock,
         })
     }

@@ -298,6 +298,18 @@ macro_rules! archived {
             }
         }
 
+        /// Deletes the tenant's rows of a control-plane table; 0 for the others.
+        async fn purge_table(
+            name: &str,
+            tx: &PlatformTx,
+            tenant: TenantId,
+        ) -> Result<u64, sea_orm::DbErr> {
+            match name {
+                $($name => archived!(@purge $plane, $module, tx, tenant),)*
+                _ => Ok(0),
+            }
+        }
+
         fn parse_row(name: &str, row: &serde_json::Value) -> Result<(), String> {
             match name {
                 $($name => parses::<$module::Entity>(row),)*
@@ -332,6 +344,16 @@ macro_rules! archived {
                 .filter($module::Column::TenantId.eq($from.tenant.into_uuid())),
             $name, $file, $progress,
         ).await
+    };
+    (@purge Control, $module:ident, $tx:ident, $tenant:ident) => {
+        $tx.across_tenants::<$module::Entity>()
+            .delete()
+            .filter($module::Column::TenantId.eq($tenant.into_uuid()))
+            .exec()
+            .await
+    };
+    (@purge $plane:ident, $module:ident, $tx:ident, $tenant:ident) => {
+        Ok(0)
     };
     (@dump Data, $module:ident, $from:ident, $name:ident, $file:ident, $progress:ident) => {
         dump($from.data.table::<$module::Entity>().find(), $name, $file, $progress).await
@@ -462,6 +484,49 @@ impl Db {
             .map_err(AppError::internal)??;
         std::fs::remove_dir_all(&parts).ok();
         Ok(manifest)
+    }
+}
+
+/// The tables a closed tenant keeps past its retention, for the fiscal retention: its
+/// invoices and payments (and the audit chain, pseudonymised, which is never deleted).
+pub const FISCAL_TABLES: &[&str] = &["invoice_counters", "invoices", "invoice_lines", "payments"];
+
+impl PlatformTx {
+    /// Deletes `tenant`'s control-plane rows, referencing tables first; the fiscal tables
+    /// too when `fiscal`. The audit log stays (see `Db::purge_tenant`). Returns the rows.
+    pub async fn purge_tenant_rows(&self, tenant: TenantId, fiscal: bool) -> AppResult<u64> {
+        let mut rows = 0;
+        for (name, plane) in ARCHIVED.iter().rev() {
+            if *plane != Plane::Control
+                || *name == "audit_log"
+                || (!fiscal && FISCAL_TABLES.contains(name))
+            {
+                continue;
+            }
+            rows += purge_table(name, self, tenant).await?;
+        }
+        Ok(rows)
+    }
+}
+
+impl Db {
+    /// Deletes every row of `tenant`'s data plane, wherever its tier puts it, audited in
+    /// its chain (a closed tenant past its retention).
+    pub async fn purge_data_plane(&self, tenant: TenantId) -> AppResult<u64> {
+        let data = self.pools.data(tenant, None, true).await?;
+        let mut rows = 0;
+        rows += data
+            .table::<stock_movements::Entity>()
+            .delete()
+            .exec()
+            .await?;
+        rows += data.table::<stock_levels::Entity>().delete().exec().await?;
+        rows += data.table::<products::Entity>().delete().exec().await?;
+        let entry = crate::audit::AuditEntry::new("tenant.purge.data", "tenant", tenant)
+            .with_changes(serde_json::json!({ "rows": rows }));
+        data.commit(crate::audit::Audit::by(Default::default(), entry))
+            .await?;
+        Ok(rows)
     }
 }
 

@@ -29,6 +29,7 @@ mod outbox;
 mod payments;
 mod platform;
 mod rbac;
+mod rights;
 mod scope;
 mod tenancy;
 mod tiers;
@@ -49,6 +50,7 @@ pub use data::{DataPlaneAdmin, Leg, SchemaState, Switched, onboard};
 pub use outbox::PendingJob;
 pub use payments::{Flagged, NewPayment, PaymentChange, StoredCallback, TokenLease};
 pub use platform::{Access, SystemTask};
+pub use rights::{ClosedTenant, Erased, erased_email};
 pub use scope::{AfterCommit, DataScope, GlobalTx, PlatformTx, TenantScope};
 pub use usage::NewUsageEvent;
 pub use webhooks::{AttemptRecord, Claimed};
@@ -337,6 +339,15 @@ impl Db {
             .await
     }
 
+    /// Opens a unit of work that may write, in the context's tenant, even when it is
+    /// suspended or closed: for the tenant's rights over its own data (asking for an
+    /// export). Only the data-rights services call it, after their permission check.
+    pub async fn write_rights(&self, ctx: &TenantContext) -> AppResult<TenantScope> {
+        self.pools
+            .tenant(ctx.tenant_id(), ctx.store_id(), true)
+            .await
+    }
+
     /// Closes the pool.
     pub async fn close(self) {
         self.pools.close().await;
@@ -384,7 +395,8 @@ fn platform_policies(role: &str) -> String {
         .collect()
 }
 
-/// What the platform role may do: every table, but the audit log is append-only and the
+/// What the platform role may do: every table, but the audit log is append-only (but for
+/// erasing an entry's personal fields, which its hash covers only as a digest) and the
 /// migrations are read-only.
 fn platform_grants(role: &str) -> String {
     let role = quoted(role);
@@ -392,6 +404,7 @@ fn platform_grants(role: &str) -> String {
         "GRANT USAGE ON SCHEMA public TO {role};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};\n\
          REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_heads FROM {role};\n\
+         GRANT UPDATE (ip, user_agent, changes, personal_salt, erased_at) ON audit_log TO {role};\n\
          REVOKE INSERT ON audit_heads FROM {role};\n\
          REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON seaql_migrations, seaql_migrations_data FROM {role};\n\
          GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};\n"
@@ -400,6 +413,7 @@ fn platform_grants(role: &str) -> String {
 
 /// The tables whose rows belong to one tenant and that tenant work reads and writes.
 const TENANT_WRITABLE: &[&str] = &[
+    "tenant_exports",
     "stores",
     "memberships",
     "roles",

@@ -19,6 +19,7 @@ mod payments;
 pub mod persisted;
 mod platform;
 mod rbac;
+mod rights;
 mod socket;
 mod tenancy;
 mod usage;
@@ -54,6 +55,7 @@ pub struct Query(
     webhooks::WebhooksQuery,
     inventory::InventoryQuery,
     platform::tenants::TiersQuery,
+    rights::RightsQuery,
 );
 
 /// The mutation root, merged from each feature's mutations.
@@ -75,6 +77,7 @@ pub struct Mutation(
     webhooks::WebhooksMutation,
     inventory::InventoryMutation,
     platform::tenants::TiersMutation,
+    rights::RightsMutation,
 );
 
 /// The executable schema.

@@ -3,6 +3,7 @@
 //! Outermost first: request id (generated or echoed) → tracing span → metrics → CORS →
 //! timeout → body size limit → panic guard → the route.
 
+mod exports;
 mod graphiql;
 mod graphql;
 mod health;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/invoices/{id}", get(invoice_page::show))
+        .route("/exports/{id}", get(exports::download))
         .route("/api/v1/usage", axum::routing::post(usage::record))
         .route("/api/v1/openapi.json", get(usage::openapi))
         .route(

@@ -70,6 +70,8 @@ pub struct WorkerDeps {
     pub webhooks: crate::webhooks::dispatch::Dispatcher,
     /// What tenant moves between isolation tiers connect as.
     pub tiers: crate::tiers::TierAdmin,
+    /// Where tenant exports go, how long they and closed tenants are kept.
+    pub rights: crate::config::RightsConfig,
 }
 
 /// A name unique to this process, so two worker processes never share one (apalis-redis
@@ -219,6 +221,30 @@ impl Handled for msingi_jobs::MoveTenant {
     }
 }
 
+impl Handled for msingi_jobs::ExportTenant {
+    type Deps = (Db, crate::config::RightsConfig);
+    fn deps(worker: &WorkerDeps) -> Self::Deps {
+        (worker.db.clone(), worker.rights.clone())
+    }
+    async fn handle(self, (db, rights): Self::Deps) -> Result<(), BoxDynError> {
+        let tenant = crate::ids::TenantId::from_uuid(self.tenant_id);
+        crate::rights::exports::build(&db, &rights, tenant, self.export_id).await?;
+        Ok(())
+    }
+}
+
+impl Scheduled for msingi_jobs::DataRetention {
+    type Deps = (Db, crate::config::RightsConfig);
+    fn deps(worker: &WorkerDeps) -> Self::Deps {
+        (worker.db.clone(), worker.rights.clone())
+    }
+    async fn tick((db, rights): Self::Deps) -> Result<(), BoxDynError> {
+        let swept = crate::rights::retention::sweep(&db, &rights).await?;
+        tracing::info!(?swept, "data retention");
+        Ok(())
+    }
+}
+
 impl Scheduled for ReconcilePayments {
     type Deps = BillingDeps;
     fn deps(worker: &WorkerDeps) -> BillingDeps {
@@ -342,16 +368,30 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
         shutdown.clone(),
     ));
     let webhooks = tokio::spawn(deps.webhooks.clone().run(shutdown.clone()));
-    let (email, renewals, dunning, callbacks, moves, cleanup, sweep, reconcile, retention) = tokio::join!(
+    let (
+        email,
+        renewals,
+        dunning,
+        callbacks,
+        moves,
+        exports,
+        cleanup,
+        sweep,
+        reconcile,
+        retention,
+        rights,
+    ) = tokio::join!(
         queue_worker::<SendEmail>(&deps, shutdown.clone()),
         queue_worker::<RenewSubscription>(&deps, shutdown.clone()),
         queue_worker::<DunningStep>(&deps, shutdown.clone()),
         queue_worker::<ProcessMpesaCallback>(&deps, shutdown.clone()),
         queue_worker::<msingi_jobs::MoveTenant>(&deps, shutdown.clone()),
+        queue_worker::<msingi_jobs::ExportTenant>(&deps, shutdown.clone()),
         cron_worker::<OutboxCleanup>(&deps, shutdown.clone()),
         cron_worker::<BillingSweep>(&deps, shutdown.clone()),
         cron_worker::<ReconcilePayments>(&deps, shutdown.clone()),
         cron_worker::<UsageRetention>(&deps, shutdown.clone()),
+        cron_worker::<msingi_jobs::DataRetention>(&deps, shutdown.clone()),
     );
     drainer.await.context("outbox drainer")?;
     webhooks.await.context("webhook dispatcher")?;
@@ -360,6 +400,8 @@ pub async fn run(deps: WorkerDeps, shutdown: CancellationToken) -> anyhow::Resul
     dunning.context("dunning workers")?;
     callbacks.context("M-Pesa callback workers")?;
     moves.context("tenant move workers")?;
+    exports.context("tenant export workers")?;
+    rights.context("data retention")?;
     reconcile.context("payment sweeper")?;
     cleanup.context("cron workers")?;
     retention.context("usage retention")?;
