@@ -24,6 +24,7 @@ const PLATFORM_TENANTS: &str = include_str!("../graphql/tenancy/platform_tenants
 /// Operations on the caller's own tenant that take no id: checked below to show nothing of
 /// another tenant.
 const OWN_TENANT_OPERATIONS: &[&str] = &[
+    "exportTenant",
     "tenant",
     "stores",
     "members",
@@ -79,7 +80,7 @@ const NO_TENANT_DATA: &[&str] = &[
 ];
 
 /// Lookups that may answer `null` (rather than NOT_FOUND) for an object of another tenant.
-const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice", "payment", "product"];
+const NULLABLE_LOOKUPS: &[&str] = &["store", "invoice", "payment", "product", "tenantExport"];
 
 /// One field of an SDL type: its name and its arguments' (name, type); an input field is
 /// kept as one pseudo-argument carrying its type.
@@ -305,6 +306,7 @@ struct Victim {
     webhook_endpoint: String,
     webhook_delivery: String,
     product: String,
+    export: String,
 }
 
 impl Victim {
@@ -332,6 +334,7 @@ impl Victim {
             webhook_endpoint: "w".into(),
             webhook_delivery: "d".into(),
             product: "q".into(),
+            export: "e".into(),
         }
     }
 }
@@ -427,7 +430,15 @@ async fn victim(app: &TestApp) -> Victim {
         .to_owned();
     let product = crate::inventory::product(app, &owner, "UNGA", "210").await;
     crate::inventory::adjust(app, &owner, &product, &store, 5).await;
+    let export = owner
+        .gql(app, "mutation { exportTenant { id status } }", json!({}))
+        .await
+        .data()["exportTenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     Victim {
+        export,
         product,
         owner,
         store,
@@ -563,6 +574,21 @@ fn id_cases(v: &Victim) -> Vec<(&'static str, &'static str, Value)> {
         (
             "tenantMove",
             "query($id: ID!) { tenantMove(id: $id) { id status tenant { id } } }",
+            json!({ "id": v.owner.tenant_id }),
+        ),
+        (
+            "tenantExport",
+            "query($id: ID!) { tenantExport(id: $id) { id status url } }",
+            json!({ "id": v.export }),
+        ),
+        (
+            "eraseUser",
+            "mutation($id: ID!) { eraseUser(userId: $id) }",
+            json!({ "id": v.member.user_id }),
+        ),
+        (
+            "closeTenant",
+            "mutation($id: ID) { closeTenant(tenantId: $id) { id status } }",
             json!({ "id": v.owner.tenant_id }),
         ),
         (
@@ -821,6 +847,8 @@ async fn nobody_outside_reaches_a_tenants_objects_and_its_rows_stay_unchanged() 
                 "setTenantTaxRate",
                 "moveTenant",
                 "tenantMove",
+                "eraseUser",
+                "closeTenant",
                 // Notifications are a user's: a key has none.
                 "markNotificationsRead",
             ];
@@ -967,6 +995,10 @@ async fn a_suspended_tenants_members_cannot_write_their_own_objects() {
                 "setTenantTaxRate",
                 "moveTenant",
                 "tenantMove",
+                // Reading an export; platform work on users and tenants.
+                "tenantExport",
+                "eraseUser",
+                "closeTenant",
                 // The victim's plan has no metering: refused for that, whatever its status.
                 "recordUsage",
                 // Reading one's notifications is personal, not a write of the tenant's.
