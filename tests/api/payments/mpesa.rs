@@ -25,7 +25,7 @@ async fn payment(app: &TestApp, owner: &Persona, id: &str) -> Value {
 }
 
 /// Waits until the payment is no longer PENDING (or `timeout`), and returns it.
-async fn settled(app: &TestApp, owner: &Persona, id: &str, timeout: Duration) -> Value {
+pub async fn settled(app: &TestApp, owner: &Persona, id: &str, timeout: Duration) -> Value {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let p = payment(app, owner, id).await;
@@ -36,7 +36,7 @@ async fn settled(app: &TestApp, owner: &Persona, id: &str, timeout: Duration) ->
     }
 }
 
-async fn pay(
+pub async fn pay(
     app: &TestApp,
     owner: &Persona,
     invoice: &str,

@@ -2,6 +2,9 @@
 //! refused when altered; the export through the API and its signed expiring link; user
 //! erasure that keeps invoices, payments and the audit chain; tenant closure and retention.
 
+mod erasure;
+mod exports;
+
 use std::io::Read as _;
 use std::path::Path;
 
