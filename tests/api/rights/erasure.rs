@@ -29,7 +29,7 @@ async fn mentions(app: &TestApp, table: &str, needle: &str) -> i64 {
         _ => (String::new(), "?"),
     };
     let sql = if cast.is_empty() {
-        // SQLite: every column of the row, as text.
+        // SQLite: every text column of the row.
         let columns: Vec<String> = db
             .query_all_raw(Statement::from_string(
                 backend,
@@ -39,9 +39,11 @@ async fn mentions(app: &TestApp, table: &str, needle: &str) -> i64 {
             .unwrap()
             .iter()
             .map(|r| {
+                // A UUID is a blob here: as text it could end the string at a zero byte.
+                let c = r.try_get::<String>("", "name").unwrap();
                 format!(
-                    "COALESCE(CAST({} AS TEXT), '')",
-                    r.try_get::<String>("", "name").unwrap()
+                    "CASE WHEN typeof({c}) IN ('text', 'integer', 'real') \
+                     THEN CAST({c} AS TEXT) ELSE '' END"
                 )
             })
             .collect();
