@@ -185,6 +185,11 @@ pub async fn change_plan(
         "effect": effect,
     }));
     scope.commit(Audit::by(caller.actor(), entry)).await?;
+    // The new plan may put the tenant on another isolation tier: moved there live. The
+    // plan change stands either way (a renewal tries again).
+    if let Err(e) = crate::tiers::moves::follow_plan(&services.db, ctx.tenant_id()).await {
+        tracing::warn!(tenant = %ctx.tenant_id(), error = ?e, "the move to the plan's tier did not start");
+    }
     Ok(changed)
 }
 

@@ -101,6 +101,9 @@ pub struct Plan {
     pub active: bool,
     /// When this version was made.
     pub created_at: DateTime<Utc>,
+    /// The isolation tier its tenants are put on (SHARED or SCHEMA); on SQLite every
+    /// tenant stays SHARED.
+    pub isolation: crate::tenancy::IsolationTier,
 }
 
 /// A validated new plan (or new version of one).
@@ -134,6 +137,8 @@ pub struct NewPlan {
     pub grace_days: Option<i32>,
     /// Tax rate in basis points (`None`: the deployment's).
     pub tax_rate_bp: Option<i32>,
+    /// The isolation tier it puts tenants on (`None`: the replaced version's, else SHARED).
+    pub isolation: Option<crate::tenancy::IsolationTier>,
 }
 
 /// What `createPlan` was given, before validation.
@@ -165,6 +170,8 @@ pub struct PlanInput {
     pub grace_days: Option<i32>,
     /// `input.taxRate`, a percentage (`"16"`).
     pub tax_rate: Option<String>,
+    /// `input.isolation`.
+    pub isolation: Option<crate::tenancy::IsolationTier>,
 }
 
 fn is_code(text: &str) -> bool {
@@ -354,6 +361,15 @@ impl NewPlan {
             metered_prices,
             grace_days: input.grace_days,
             tax_rate_bp,
+            isolation: match input.isolation {
+                Some(crate::tenancy::IsolationTier::Database) => {
+                    return Err(AppError::bad_input(
+                        "input.isolation",
+                        "SHARED or SCHEMA: the DATABASE tier is per tenant, with its own database (moveTenant with databaseUrl)",
+                    ));
+                }
+                other => other,
+            },
         })
     }
 }

@@ -103,6 +103,48 @@ pub async fn begin(
     Ok((moved, current, modules))
 }
 
+/// Moves `tenant` to the tier its plan names when it is on another (a plan chosen or
+/// applied at renewal): recorded and queued as a platform admin's move is, audited, by the
+/// system. Nothing on SQLite (SHARED only), for a tenant on the DATABASE tier (put there
+/// on purpose, with its own database), or while one of its moves is under way (that one
+/// finishes; the next plan change moves it again). Returns the move started, if any.
+pub async fn follow_plan(db: &Db, tenant: TenantId) -> AppResult<Option<TenantMove>> {
+    if db.kind() != DatabaseKind::Postgres {
+        return Ok(None);
+    }
+    let tx = db
+        .platform_read(Access::Task(SystemTask::TenantMoves))
+        .await?;
+    let (Some(current), Some(wanted)) =
+        (tx.find_tenant(tenant).await?, tx.plan_tier(tenant).await?)
+    else {
+        return Ok(None);
+    };
+    drop(tx);
+    if current.isolation == wanted
+        || current.isolation == IsolationTier::Database
+        || wanted == IsolationTier::Database
+    {
+        return Ok(None);
+    }
+    match begin(
+        db,
+        Access::Task(SystemTask::TenantMoves),
+        tenant,
+        wanted,
+        None,
+        None,
+        &crate::audit::Actor::default(),
+    )
+    .await
+    {
+        Ok((moved, _, _)) => Ok(Some(moved)),
+        // One is under way already (at most one per tenant, by a unique index).
+        Err(AppError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Refuses a target this deployment cannot serve, naming the argument.
 fn check_target(
     kind: DatabaseKind,

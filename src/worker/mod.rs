@@ -287,7 +287,10 @@ impl TenantJob for RenewSubscription {
         scope: crate::db::TenantScope,
         deps: BillingDeps,
     ) -> Result<(), BoxDynError> {
+        let tenant = self.acts_in();
         crate::billing::renewals::renew(scope, self, &deps.billing, &deps.links).await?;
+        // A downgrade applied at the period end may put the tenant on another tier.
+        crate::tiers::moves::follow_plan(&deps.db, tenant).await?;
         Ok(())
     }
 }

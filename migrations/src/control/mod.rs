@@ -33,6 +33,7 @@ pub(crate) mod m20261203_000027_add_payment_review_alerts;
 pub(crate) mod m20261203_000028_create_tenant_moves;
 pub(crate) mod m20261203_000029_add_tenant_databases;
 pub(crate) mod m20261203_000030_add_data_rights;
+pub(crate) mod m20261203_000031_add_plan_tiers;
 
 /// The control plane's migrations, in order.
 pub struct Migrator;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000028_create_tenant_moves::Migration),
             Box::new(m20261203_000029_add_tenant_databases::Migration),
             Box::new(m20261203_000030_add_data_rights::Migration),
+            Box::new(m20261203_000031_add_plan_tiers::Migration),
         ]
     }
 }

@@ -41,6 +41,7 @@ pub(super) fn to_plan(row: plans::Model) -> Plan {
         tax_rate_bp: row.tax_rate_bp,
         active: row.active,
         created_at: row.created_at,
+        isolation: crate::tenancy::IsolationTier::from_stored(&row.isolation),
     }
 }
 
@@ -137,7 +138,7 @@ impl PlatformTx {
             .insert(plans::ActiveModel {
                 id: Set(uuid::Uuid::new_v4()),
                 code: Set(new.code.clone()),
-                version: Set(previous.map_or(1, |p| p.version + 1)),
+                version: Set(previous.as_ref().map_or(1, |p| p.version + 1)),
                 name: Set(new.name),
                 description: Set(new.description),
                 price_minor: Set(new.price_minor),
@@ -153,12 +154,42 @@ impl PlatformTx {
                 metered_prices: Set(serde_json::json!(new.metered_prices)),
                 grace_days: Set(new.grace_days),
                 tax_rate_bp: Set(new.tax_rate_bp),
+                isolation: Set(new
+                    .isolation
+                    .or(previous
+                        .as_ref()
+                        .map(|p| crate::tenancy::IsolationTier::from_stored(&p.isolation)))
+                    .unwrap_or(crate::tenancy::IsolationTier::Shared)
+                    .as_str()
+                    .to_owned()),
                 active: Set(true),
                 created_at: Set(self.now()),
             })
             .await
             .map_err(|e| AppError::conflict_on_unique(e, "this plan changed at the same time"))?;
         Ok(to_plan(row))
+    }
+
+    /// The isolation tier `tenant`'s plan puts it on (`None`: no subscription).
+    pub async fn plan_tier(
+        &self,
+        tenant: TenantId,
+    ) -> AppResult<Option<crate::tenancy::IsolationTier>> {
+        let Some(subscription) = self
+            .across_tenants::<subscriptions::Entity>()
+            .find()
+            .filter(subscriptions::Column::TenantId.eq(tenant.into_uuid()))
+            .one()
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .across_tenants::<plans::Entity>()
+            .by_id(subscription.plan_id)
+            .one()
+            .await?
+            .map(|p| crate::tenancy::IsolationTier::from_stored(&p.isolation)))
     }
 
     /// What `tenant`'s plan and the platform's overrides entitle it to.

@@ -21,6 +21,7 @@ pub struct Model {
     pub grace_days: Option<i32>,
     pub tax_rate_bp: Option<i32>,
     pub created_at: DateTimeUtc,
+    pub isolation: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -75,6 +75,9 @@ pub struct Plan {
     grace_days: Option<i32>,
     /// Tax (VAT) percent on its invoices; null: the deployment's default.
     tax_rate: Option<Decimal>,
+    /// The isolation tier a tenant on this plan is put on (on PostgreSQL; SQLite has
+    /// SHARED only): choosing the plan moves the tenant there live.
+    isolation: crate::graphql::tenancy::tenants::IsolationTier,
 }
 
 impl From<billing::Plan> for Plan {
@@ -103,6 +106,7 @@ impl From<billing::Plan> for Plan {
                 })
                 .collect(),
             active: p.active,
+            isolation: p.isolation.into(),
             version: p.version,
             rank: p.rank,
             grace_days: p.grace_days,
@@ -184,6 +188,10 @@ pub struct CreatePlanInput {
     /// Tax (VAT) percent on this plan's invoices, e.g. `"16"` (0 allowed); the deployment's
     /// `BILLING_TAX_RATE` when absent.
     tax_rate: Option<Decimal>,
+    /// The isolation tier its tenants are put on: SHARED or SCHEMA (PostgreSQL; a tenant
+    /// choosing the plan is moved there live); the replaced version's, else SHARED, when
+    /// absent.
+    isolation: Option<crate::graphql::tenancy::tenants::IsolationTier>,
 }
 
 impl TryFrom<CreatePlanInput> for NewPlan {
@@ -208,6 +216,7 @@ impl TryFrom<CreatePlanInput> for NewPlan {
                 .collect(),
             grace_days: input.grace_days,
             tax_rate: input.tax_rate.map(|d| d.0),
+            isolation: input.isolation.map(Into::into),
         })
     }
 }

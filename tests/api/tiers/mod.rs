@@ -590,3 +590,82 @@ async fn drop_own_database(url: &str) {
             .ok();
     }
 }
+
+const SCHEMA_PLAN: &str =
+    "mutation($i: CreatePlanInput!) { createPlan(input: $i) { code isolation } }";
+
+#[tokio::test]
+async fn a_plan_that_asks_for_its_own_schema_moves_its_tenants_there_as_they_choose_it() {
+    let (app, admin) = TestApp::with_platform_admin().await;
+    let plan = app
+        .graphql_as(
+            &admin,
+            &[],
+            SCHEMA_PLAN,
+            json!({ "i": { "code": "pro-schema", "name": "Pro, own schema", "price": "5000",
+                "interval": "MONTH", "modules": ["inventory"], "isolation": "SCHEMA" } }),
+        )
+        .await;
+    assert_eq!(
+        plan.data()["createPlan"]["isolation"],
+        "SCHEMA",
+        "{}",
+        plan.body()
+    );
+    let refused = app
+        .graphql_as(
+            &admin,
+            &[],
+            SCHEMA_PLAN,
+            json!({ "i": { "code": "pro-db", "name": "Own database", "price": "5000",
+                "interval": "MONTH", "modules": [], "isolation": "DATABASE" } }),
+        )
+        .await;
+    assert_eq!(
+        refused.error()["extensions"]["field"],
+        "input.isolation",
+        "{}",
+        refused.body()
+    );
+
+    let owner = app
+        .register("asha@plan-tier.example", "Duka Plan Tier")
+        .await;
+    let store = owner.main_store(&app).await;
+    let id = product(&app, &owner, "UNGA", "210").await;
+    adjust(&app, &owner, &id, &store, 7).await;
+    let changed = owner
+        .gql(
+            &app,
+            "mutation { changePlan(planCode: \"pro-schema\") { status plan { code isolation } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        changed.data()["changePlan"]["plan"]["isolation"],
+        "SCHEMA",
+        "{}",
+        changed.body()
+    );
+    let want = if postgres_url().is_some() {
+        "SCHEMA"
+    } else {
+        "SHARED"
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let tenant = owner.gql(&app, "{ tenant { isolation } }", json!({})).await;
+        if tenant.data()["tenant"]["isolation"] == want {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tenant did not reach {want}: {}",
+            tenant.body()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its stock came along.
+    let got = owner.gql(&app, PRODUCT, json!({ "id": id })).await;
+    assert_eq!(got.data()["product"]["stock"], 7, "{}", got.body());
+}
