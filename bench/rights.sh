@@ -30,8 +30,7 @@ slug="$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["d
 for i in $(seq 1 20); do
   gql "{\"query\":\"mutation { createProduct(input: { sku: \\\"SKU-$i\\\", name: \\\"Product $i\\\", price: \\\"100\\\" }) { id } }\"}" "$token" >/dev/null
 done
-store="$(psql "$owner_url" -Atc "BEGIN; SELECT set_config('app.tenant_id', '$tenant', true) \\g /dev/null
-SELECT id FROM stores WHERE tenant_id = '$tenant' LIMIT 1; COMMIT;" | grep -E '^[0-9a-f-]{36}$')"
+store="$(psql "$owner_url" -Atc "SELECT id FROM stores WHERE tenant_id = '$tenant' LIMIT 1")"
 psql "$owner_url" -q -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
 SELECT set_config('app.tenant_id', '$tenant', true);

@@ -207,12 +207,22 @@ fn scrub(value: &mut serde_json::Value, personal: &[&str], with: &str) -> bool {
             }
             changed
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |c, v| scrub(v, personal, with) || c),
-        Value::Object(map) => map
-            .values_mut()
-            .fold(false, |c, v| scrub(v, personal, with) || c),
+        // Every value is visited (no short circuit): each one is scrubbed.
+        Value::Array(items) => {
+            items
+                .iter_mut()
+                .map(|v| scrub(v, personal, with))
+                .filter(|changed| *changed)
+                .count()
+                > 0
+        }
+        Value::Object(map) => {
+            map.values_mut()
+                .map(|v| scrub(v, personal, with))
+                .filter(|changed| *changed)
+                .count()
+                > 0
+        }
         _ => false,
     }
 }
