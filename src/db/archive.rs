@@ -234,33 +234,45 @@ where
     Ok(())
 }
 
-/// Parses one row into its table's model (naming the column at fault) and loads a batch.
-async fn load<E>(
-    table: Table<'_, E, Unfiltered>,
-    rows: Vec<serde_json::Value>,
-) -> Result<(), sea_orm::DbErr>
+/// Parses each row into its table's model, once (a row that does not parse is a problem
+/// naming its line and the column at fault), ready to insert as it is.
+fn parse_models<E>(
+    table: &str,
+    rows: Vec<(u64, serde_json::Value)>,
+    report: &mut ImportReport,
+) -> Vec<E::ActiveModel>
 where
     E: EntityTrait,
     E::Model: serde::de::DeserializeOwned + IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: sea_orm::ActiveModelBehavior + Send,
 {
     let mut models = Vec::with_capacity(rows.len());
-    for row in rows {
-        let model: E::Model =
-            serde_json::from_value(row).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-        models.push(model.into_active_model().reset_all());
+    for (n, row) in rows {
+        match serde_json::from_value::<E::Model>(row) {
+            Ok(model) => models.push(model.into_active_model().reset_all()),
+            Err(e) => report.problem(format!("{table} line {n}: {e}")),
+        }
     }
-    table.insert_rows(models).await
+    models
 }
 
-fn parses<E>(row: &serde_json::Value) -> Result<(), String>
+/// Inserts `models` in statements small enough for either database's parameter limit.
+async fn insert_models<E>(
+    table: Table<'_, E, Unfiltered>,
+    mut models: Vec<E::ActiveModel>,
+) -> Result<(), sea_orm::DbErr>
 where
     E: EntityTrait,
-    E::Model: serde::de::DeserializeOwned,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: sea_orm::ActiveModelBehavior + Send,
 {
-    E::Model::deserialize(row)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    use sea_orm::Iterable as _;
+    let per = (30_000 / E::Column::iter().count().max(1)).clamp(1, BATCH);
+    while !models.is_empty() {
+        let rest = models.split_off(per.min(models.len()));
+        table.insert_rows(models).await?;
+        models = rest;
+    }
+    Ok(())
 }
 
 /// The archived tables, in load order (referenced ones first), with which rows of each
@@ -287,14 +299,50 @@ macro_rules! archived {
             }
         }
 
-        async fn load_table(
+        /// One table's rows, parsed.
+        #[allow(non_camel_case_types)]
+        enum Batch {
+            $($module(Vec<$module::ActiveModel>),)*
+        }
+
+        /// Parses `rows` of table `name` (problems go to `report`); `None` for a table that
+        /// is not archived.
+        fn parse_batch(
             name: &str,
-            tx: &PlatformTx,
-            rows: Vec<serde_json::Value>,
-        ) -> Result<(), sea_orm::DbErr> {
+            rows: Vec<(u64, serde_json::Value)>,
+            report: &mut ImportReport,
+        ) -> Option<Batch> {
             match name {
-                $($name => load(tx.across_tenants::<$module::Entity>(), rows).await,)*
-                other => Err(sea_orm::DbErr::Custom(format!("{other} is not archived"))),
+                $($name => Some(Batch::$module(parse_models::<$module::Entity>(name, rows, report))),)*
+                _ => None,
+            }
+        }
+
+        impl Batch {
+            fn len(&self) -> usize {
+                match self {
+                    $(Self::$module(models) => models.len(),)*
+                }
+            }
+
+            async fn insert(self, tx: &PlatformTx) -> Result<(), sea_orm::DbErr> {
+                match self {
+                    $(Self::$module(models) => {
+                        insert_models(tx.across_tenants::<$module::Entity>(), models).await
+                    })*
+                }
+            }
+        }
+
+        /// Deletes the tenant's rows of a data-plane table, wherever its tier puts them;
+        /// 0 for the others.
+        async fn purge_data_table(
+            name: &str,
+            data: &super::scope::DataScope,
+        ) -> Result<u64, sea_orm::DbErr> {
+            match name {
+                $($name => archived!(@purge_data $plane, $module, data),)*
+                _ => Ok(0),
             }
         }
 
@@ -310,12 +358,6 @@ macro_rules! archived {
             }
         }
 
-        fn parse_row(name: &str, row: &serde_json::Value) -> Result<(), String> {
-            match name {
-                $($name => parses::<$module::Entity>(row),)*
-                other => Err(format!("{other} is not archived")),
-            }
-        }
     };
     (@dump Tenant, $module:ident, $from:ident, $name:ident, $file:ident, $progress:ident) => {
         dump(
@@ -353,6 +395,12 @@ macro_rules! archived {
             .await
     };
     (@purge $plane:ident, $module:ident, $tx:ident, $tenant:ident) => {
+        Ok(0)
+    };
+    (@purge_data Data, $module:ident, $data:ident) => {
+        $data.table::<$module::Entity>().delete().exec().await
+    };
+    (@purge_data $plane:ident, $module:ident, $data:ident) => {
         Ok(0)
     };
     (@dump Data, $module:ident, $from:ident, $name:ident, $file:ident, $progress:ident) => {
@@ -515,13 +563,11 @@ impl Db {
     pub async fn purge_data_plane(&self, tenant: TenantId) -> AppResult<u64> {
         let data = self.pools.data(tenant, None, true).await?;
         let mut rows = 0;
-        rows += data
-            .table::<stock_movements::Entity>()
-            .delete()
-            .exec()
-            .await?;
-        rows += data.table::<stock_levels::Entity>().delete().exec().await?;
-        rows += data.table::<products::Entity>().delete().exec().await?;
+        for (name, plane) in ARCHIVED.iter().rev() {
+            if *plane == Plane::Data {
+                rows += purge_data_table(name, &data).await?;
+            }
+        }
         let entry = crate::audit::AuditEntry::new("tenant.purge.data", "tenant", tenant)
             .with_changes(serde_json::json!({ "rows": rows }));
         data.commit(crate::audit::Audit::by(Default::default(), entry))
@@ -810,44 +856,37 @@ impl Db {
                             continue;
                         }
                         adapt(&table, &mut row);
-                        if let Err(why) = parse_row(&table, &row) {
-                            report.problem(format!("{table} line {n}: {why}"));
-                            continue;
+                        if table == "subscriptions" {
+                            rename_plans(&mut row, &renamed);
                         }
                         if state.plane == Plane::Tenant {
                             tenant_rows += 1;
                         }
                         good.push((n, row));
                     }
-                    if !writable {
-                        continue;
+                    // What is here already decides what loads of the tenant, its members and
+                    // the plans (asked while the transaction can still answer).
+                    if writable {
+                        good = match state.plane {
+                            Plane::Tenant => new_tenant(&tx, &table, good, &mut report).await?,
+                            Plane::Members => new_users(&tx, &table, good, &mut report).await?,
+                            Plane::Plans => new_plans(&tx, good, &mut renamed).await?,
+                            Plane::Control | Plane::Data => good,
+                        };
                     }
-                    let rows = match state.plane {
-                        Plane::Tenant => new_tenant(&tx, &table, good, &mut report).await?,
-                        Plane::Members => new_users(&tx, &table, good, &mut report).await?,
-                        Plane::Plans => new_plans(&tx, good, &mut renamed).await?,
-                        Plane::Control | Plane::Data => good
-                            .into_iter()
-                            .map(|(_, mut row)| {
-                                if table == "subscriptions" {
-                                    rename_plans(&mut row, &renamed);
-                                }
-                                row
-                            })
-                            .collect(),
+                    // Each row is parsed into its model once, problems named by line.
+                    let Some(batch) = parse_batch(&table, good, &mut report) else {
+                        continue;
                     };
-                    if !report.is_clean() {
+                    if !writable || !report.is_clean() {
                         continue;
                     }
-                    let count = rows.len() as u64;
-                    for chunk in chunks(rows, &table) {
-                        if let Err(e) = load_table(&table, &tx, chunk).await {
-                            report.problem(format!(
-                                "{table}: rows {first_line}..: refused by the database: {e}"
-                            ));
-                            writable = false;
-                            break;
-                        }
+                    let count = batch.len() as u64;
+                    if let Err(e) = batch.insert(&tx).await {
+                        report.problem(format!(
+                            "{table}: rows {first_line}..: refused by the database: {e}"
+                        ));
+                        writable = false;
                     }
                     progress(&table, count);
                 }
@@ -911,22 +950,6 @@ impl Db {
     }
 }
 
-/// Splits `rows` into statements small enough for either database's parameter limit.
-fn chunks(rows: Vec<serde_json::Value>, _table: &str) -> Vec<Vec<serde_json::Value>> {
-    let columns = rows
-        .first()
-        .and_then(|r| r.as_object().map(|o| o.len()))
-        .unwrap_or(1)
-        .max(1);
-    let per = (30_000 / columns).clamp(1, BATCH);
-    let mut out = Vec::new();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        out.push(rows.by_ref().take(per).collect());
-    }
-    out
-}
-
 /// A row belongs to the archive's tenant: its `tenant_id` (or, for `tenants`, its `id`).
 fn check_row(plane: Plane, tenant: uuid::Uuid, row: &serde_json::Value) -> Result<(), String> {
     let column = match plane {
@@ -950,7 +973,7 @@ async fn new_tenant(
     table: &str,
     rows: Vec<(u64, serde_json::Value)>,
     report: &mut ImportReport,
-) -> AppResult<Vec<serde_json::Value>> {
+) -> AppResult<Vec<(u64, serde_json::Value)>> {
     let mut out = Vec::new();
     for (n, row) in rows {
         let id = row.get("id").and_then(|v| v.as_str()).unwrap_or_default();
@@ -973,7 +996,7 @@ async fn new_tenant(
             Some(_) => report.problem(format!(
                 "{table} line {n}: the slug {slug:?} is taken here by another tenant"
             )),
-            None => out.push(row),
+            None => out.push((n, row)),
         }
     }
     Ok(out)
@@ -986,7 +1009,7 @@ async fn new_users(
     table: &str,
     rows: Vec<(u64, serde_json::Value)>,
     report: &mut ImportReport,
-) -> AppResult<Vec<serde_json::Value>> {
+) -> AppResult<Vec<(u64, serde_json::Value)>> {
     let text = |row: &serde_json::Value, k: &str| {
         row.get(k)
             .and_then(|v| v.as_str())
@@ -1014,7 +1037,7 @@ async fn new_users(
         let by_id = here.iter().find(|u| u.id.to_string() == id);
         let by_email = here.iter().find(|u| u.email.eq_ignore_ascii_case(&email));
         match (by_id, by_email) {
-            (None, None) => out.push(row),
+            (None, None) => out.push((n, row)),
             (Some(a), Some(b)) if a.id == b.id => report.existing_users += 1,
             (Some(_), _) => report.problem(format!(
                 "{table} line {n}: the user {id} exists here with another email"
@@ -1034,7 +1057,7 @@ async fn new_plans(
     tx: &PlatformTx,
     rows: Vec<(u64, serde_json::Value)>,
     renamed: &mut Vec<(String, String)>,
-) -> AppResult<Vec<serde_json::Value>> {
+) -> AppResult<Vec<(u64, serde_json::Value)>> {
     let text = |row: &serde_json::Value, k: &str| {
         row.get(k)
             .and_then(|v| v.as_str())
@@ -1057,7 +1080,7 @@ async fn new_plans(
         .all()
         .await?;
     let mut out = Vec::new();
-    for (_, row) in rows {
+    for (n, row) in rows {
         let id = text(&row, "id");
         let version = row.get("version").and_then(|v| v.as_i64()).unwrap_or(1);
         if here.iter().any(|p| p.id.to_string() == id) {
@@ -1068,7 +1091,7 @@ async fn new_plans(
             .find(|p| p.code == text(&row, "code") && i64::from(p.version) == version)
         {
             Some(same) => renamed.push((id, same.id.to_string())),
-            None => out.push(row),
+            None => out.push((n, row)),
         }
     }
     Ok(out)
