@@ -377,6 +377,34 @@ impl DataPlaneAdmin {
         Ok(Copy { rows, floor })
     }
 
+    /// Adds to `dst` the rows of an append-only `table` it lacks (those with an id at or
+    /// past `since`, when given), in one statement.
+    async fn add_missing(
+        &self,
+        tx: &DatabaseTransaction,
+        src: &str,
+        dst: &str,
+        table: &Copied,
+        tenant: &Value,
+        since: Option<uuid::Uuid>,
+    ) -> AppResult<()> {
+        let columns = self.columns(tx, table.table).await?;
+        let (t, matches) = (table.table, key_match(table.key, "y", "x"));
+        let (after, values) = match since {
+            Some(floor) => (" AND x.id >= $2", vec![tenant.clone(), floor.into()]),
+            None => ("", vec![tenant.clone()]),
+        };
+        tx.execute_raw(pg(
+            format!(
+                "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} x \
+                 WHERE x.tenant_id = $1{after} AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})"
+            ),
+            values,
+        ))
+        .await?;
+        Ok(())
+    }
+
     async fn columns(&self, tx: &DatabaseTransaction, table: &str) -> AppResult<String> {
         let rows = tx
             .query_all_raw(pg(
@@ -433,17 +461,16 @@ impl DataPlaneAdmin {
             .await?;
         }
         for table in COPIED {
-            let columns = self.columns(&tx, table.table).await?;
-            let t = table.table;
-            let sql = if table.append_only {
+            if table.append_only {
                 // The rows added since the copy (ids past the floor); a late one below it
                 // is found by the counts below.
-                let matches = key_match(table.key, "y", "x");
-                format!(
-                    "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} x \
-                     WHERE x.tenant_id = $1 AND x.id >= $2 AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})"
-                )
-            } else {
+                self.add_missing(&tx, &src, &dst, table, &id, Some(floor))
+                    .await?;
+                continue;
+            }
+            let columns = self.columns(&tx, table.table).await?;
+            let t = table.table;
+            let sql = {
                 let names: Vec<&str> = columns.split(", ").collect();
                 let rest: Vec<&&str> = names
                     .iter()
@@ -461,12 +488,7 @@ impl DataPlaneAdmin {
                     theirs = theirs.join(", "),
                 )
             };
-            let values = if table.append_only {
-                vec![id.clone(), floor.into()]
-            } else {
-                vec![id.clone()]
-            };
-            tx.execute_raw(pg(sql, values)).await?;
+            tx.execute_raw(pg(sql, vec![id.clone()])).await?;
         }
         let mut rows = 0;
         for table in COPIED {
@@ -491,17 +513,7 @@ impl DataPlaneAdmin {
                 let recent = if there == here { Some(floor) } else { None };
                 if recent.is_none() {
                     // A row older than the floor came in late: take every missing one.
-                    let columns = self.columns(&tx, table.table).await?;
-                    let matches = key_match(table.key, "y", "x");
-                    tx.execute_raw(pg(
-                        format!(
-                            "INSERT INTO {dst}.{t} ({columns}) SELECT {columns} FROM {src}.{t} x \
-                             WHERE x.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM {dst}.{t} y WHERE {matches})",
-                            t = table.table
-                        ),
-                        vec![id.clone()],
-                    ))
-                    .await?;
+                    self.add_missing(&tx, &src, &dst, table, &id, None).await?;
                 }
                 let (there_sum, here_sum) = (
                     checksum(&tx, &src, table.table, &id, recent).await?,

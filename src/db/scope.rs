@@ -107,6 +107,15 @@ impl Tx {
             sqlite_transaction_mode: write.then_some(sea_orm::SqliteTransactionMode::Immediate),
             ..Default::default()
         };
+        Self::begin_with(conn, hooks, options).await
+    }
+
+    /// Begins a transaction with `options`.
+    async fn begin_with(
+        conn: &sea_orm::DatabaseConnection,
+        hooks: &Hooks,
+        options: TransactionOptions,
+    ) -> AppResult<Self> {
         Ok(Self {
             tx: conn.begin_with_options(options).await?,
             clock: hooks.clock.clone(),
@@ -962,12 +971,7 @@ impl Pools {
             access_mode: postgres.then_some(sea_orm::AccessMode::ReadOnly),
             ..Default::default()
         };
-        let tx = Tx {
-            tx: self.platform.begin_with_options(options).await?,
-            clock: self.hooks.clock.clone(),
-            after_commit: self.hooks.after_commit.clone(),
-            events: Default::default(),
-        };
+        let tx = Tx::begin_with(&self.platform, &self.hooks, options).await?;
         Ok(PlatformTx {
             global: GlobalTx { tx },
         })
