@@ -221,6 +221,13 @@ impl Db {
         )
     }
 
+    /// What the tenant pool's idle connections carry between units of work: every one is
+    /// read at once, and each answer is the tenant it is still bound to, an empty string
+    /// when none (always, or a binding outlived its unit of work). For checks and tests.
+    pub async fn bindings_left(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self.pools.bindings_left().await?)
+    }
+
     /// The newest data-plane migration applied to the main database's shared tables.
     pub async fn data_plane_version(&self) -> anyhow::Result<Option<String>> {
         let row = self

@@ -16,17 +16,19 @@ use std::marker::PhantomData;
 
 use sea_orm::sea_query::{IntoCondition, IntoValueTuple, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseTransaction, DbBackend, DbErr, DeleteMany, EntityTrait, IdenStatic, IntoActiveModel,
-    IntoSimpleExpr, Iterable, PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder,
-    QuerySelect, Select, Statement, TransactionOptions, TransactionTrait, TryGetableMany,
-    UpdateMany, sea_query::SimpleExpr,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    DbErr, DeleteMany, EntityTrait, IdenStatic, IntoActiveModel, IntoSimpleExpr, Iterable,
+    PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    TransactionOptions, TransactionTrait, TryGetableMany, UpdateMany, sea_query::SimpleExpr,
 };
 
 use crate::clock::SharedClock;
 use crate::error::AppResult;
 use crate::ids::{StoreId, TenantId};
 use crate::tenancy::access::AccessEvent;
+
+mod unit;
+use unit::Unit;
 
 /// An entity whose rows belong to one tenant: reachable from a [`TenantScope`].
 pub(super) trait TenantOwned: EntityTrait {
@@ -78,7 +80,7 @@ pub trait AfterCommit: Send + Sync {
 /// The database transaction under a unit of work, with the clock that stamps its rows and
 /// the access changes to publish when it commits.
 struct Tx {
-    tx: DatabaseTransaction,
+    tx: Unit,
     clock: SharedClock,
     after_commit: Option<std::sync::Arc<dyn AfterCommit>>,
     events: std::sync::Mutex<Vec<AccessEvent>>,
@@ -117,11 +119,23 @@ impl Tx {
         options: TransactionOptions,
     ) -> AppResult<Self> {
         Ok(Self {
-            tx: conn.begin_with_options(options).await?,
+            tx: Unit::Tx(conn.begin_with_options(options).await?),
             clock: hooks.clock.clone(),
             after_commit: hooks.after_commit.clone(),
             events: Default::default(),
         })
+    }
+
+    /// A tenant's read on PostgreSQL without a transaction of its own: each statement is
+    /// sent with the tenant binding in one round trip (see `scope/unit.rs` for why this
+    /// isolates exactly as a read-only transaction does).
+    fn each_statement(conn: &sea_orm::DatabaseConnection, hooks: &Hooks, tenant: TenantId) -> Self {
+        Self {
+            tx: Unit::EachStatement(unit::EachStatement::new(conn, tenant)),
+            clock: hooks.clock.clone(),
+            after_commit: hooks.after_commit.clone(),
+            events: Default::default(),
+        }
     }
 
     /// The first statement of a PostgreSQL unit of work, one round trip: binds the tenant
@@ -129,7 +143,11 @@ impl Tx {
     /// tenant into the next unit of work) and, for a read, makes the transaction read-only
     /// (allowed at any point: only going back to read-write must come first).
     async fn settle(&self, tenant: Option<TenantId>, write: bool) -> AppResult<()> {
-        settle(&self.tx, tenant, write).await
+        match self.tx.transaction() {
+            Some(tx) => settle(tx, tenant, write).await,
+            // Each statement carries its own binding.
+            None => Ok(()),
+        }
     }
 
     /// Makes the writes permanent; dropping discards them.
@@ -165,7 +183,7 @@ impl Tx {
 }
 
 /// The first statement of a PostgreSQL unit of work, one round trip (see [`Tx::settle`]).
-async fn settle(tx: &DatabaseTransaction, tenant: Option<TenantId>, write: bool) -> AppResult<()> {
+async fn settle(tx: &impl ConnectionTrait, tenant: Option<TenantId>, write: bool) -> AppResult<()> {
     if tx.get_database_backend() != DbBackend::Postgres || (tenant.is_none() && write) {
         return Ok(());
     }
@@ -188,7 +206,7 @@ async fn settle(tx: &DatabaseTransaction, tenant: Option<TenantId>, write: bool)
 }
 
 /// A table handle whose rows are filtered by a tenant ([`Filtered`]) or not ([`Unfiltered`]).
-pub(super) struct Table<'s, E: EntityTrait, D, C = DatabaseTransaction> {
+pub(super) struct Table<'s, E: EntityTrait, D, C = Unit> {
     tx: &'s C,
     filter: Condition,
     /// On a tenant handle: the tenant, and the column that names it.
@@ -205,7 +223,7 @@ pub(super) struct Unfiltered;
 
 /// A query built by a [`Table`]: it can be narrowed and run, never widened.
 #[derive(Debug)]
-pub(super) struct Scoped<'s, Q, C = DatabaseTransaction> {
+pub(super) struct Scoped<'s, Q, C = Unit> {
     tx: &'s C,
     query: Q,
 }
@@ -568,8 +586,13 @@ impl TenantScope {
         store: Option<StoreId>,
         write: bool,
     ) -> AppResult<Self> {
-        let tx = Tx::begin(conn, hooks, write).await?;
-        tx.settle(Some(tenant), write).await?;
+        let tx = if !write && conn.get_database_backend() == DbBackend::Postgres {
+            Tx::each_statement(conn, hooks, tenant)
+        } else {
+            let tx = Tx::begin(conn, hooks, write).await?;
+            tx.settle(Some(tenant), write).await?;
+            tx
+        };
         Ok(Self { tx, tenant, store })
     }
 
@@ -658,7 +681,7 @@ pub struct DataScope {
     /// The main database's transaction: the tier (locked while this writes) and the audit.
     tx: Tx,
     /// On the DATABASE tier, the transaction in the tenant's own database.
-    data: Option<DatabaseTransaction>,
+    data: Option<Unit>,
     tenant: TenantId,
     store: Option<StoreId>,
     tier: crate::tenancy::IsolationTier,
@@ -710,7 +733,7 @@ impl DataScope {
                 let conn = databases.pool(tenant, sealed.as_deref()).await?;
                 let dtx = conn.begin().await?;
                 settle(&dtx, Some(tenant), write).await?;
-                data = Some(dtx);
+                data = Some(Unit::Tx(dtx));
             }
         }
         Ok(Self {
@@ -981,6 +1004,34 @@ impl Pools {
     pub(super) async fn ping(&self) -> AppResult<()> {
         self.conn.execute_unprepared("SELECT 1").await?;
         Ok(())
+    }
+
+    /// The tenant each open connection of the tenant pool carries between units of work,
+    /// read on all of them at once (held together, so each is a different connection): an
+    /// empty string everywhere, or a binding outlived its unit of work. PostgreSQL only.
+    pub(super) async fn bindings_left(&self) -> Result<Vec<String>, DbErr> {
+        if self.backend() != DbBackend::Postgres {
+            return Ok(Vec::new());
+        }
+        let pool = self.conn.get_postgres_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..pool.num_idle() {
+            held.push(
+                pool.acquire()
+                    .await
+                    .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?,
+            );
+        }
+        let mut left = Vec::new();
+        for conn in &mut held {
+            let binding: String =
+                sqlx::query_scalar("SELECT coalesce(current_setting('app.tenant_id', true), '')")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+            left.push(binding);
+        }
+        Ok(left)
     }
 
     /// One row of a read-only statement, on the tenant connection or the doors'.

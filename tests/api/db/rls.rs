@@ -328,3 +328,80 @@ async fn a_table_made_by_the_tenant_table_helper_is_keyed_and_isolated_by_tenant
         "a row for tenant B cannot be written from A"
     );
 }
+
+/// Issue 10: a tenant's read on PostgreSQL sends each statement with its tenant binding in
+/// one round trip, no transaction of its own. Under many concurrent reads of two tenants
+/// on one pool, every answer holds its own tenant's stores only, with and without the
+/// count, and afterwards no pooled connection carries a tenant.
+#[tokio::test]
+async fn a_tenant_read_binds_each_statement_and_leaves_no_tenant_on_a_pooled_connection() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: row-level security is PostgreSQL's (set TEST_DATABASE_URL)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (a, b) = app.two_tenants().await;
+    let query = "query($count: Boolean!) { stores(first: 50) { \
+                 totalCount @include(if: $count) edges { node { id name } } } }";
+    let own_stores = |persona: &crate::personas::Persona| {
+        let app = &app;
+        let token = persona.access.clone();
+        async move {
+            let answer = app
+                .graphql_as(&token, &[], query, json!({ "count": false }))
+                .await;
+            let mut ids: Vec<String> = answer.data()["stores"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let (a_stores, b_stores) = (own_stores(&a).await, own_stores(&b).await);
+    assert_eq!(
+        (a_stores.len(), b_stores.len()),
+        (1, 1),
+        "each tenant has its first store"
+    );
+    assert_ne!(a_stores, b_stores);
+
+    let reads = (0..64).map(|i| {
+        let (persona, expected) = if i % 2 == 0 {
+            (&a, &a_stores)
+        } else {
+            (&b, &b_stores)
+        };
+        let app = &app;
+        async move {
+            let count = i % 4 < 2;
+            let answer = app
+                .graphql_as(&persona.access, &[], query, json!({ "count": count }))
+                .await;
+            let stores = &answer.data()["stores"];
+            let ids: Vec<String> = stores["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(&ids, expected, "read {i} saw another tenant's stores");
+            if count {
+                assert_eq!(
+                    stores["totalCount"], 1,
+                    "read {i} counted another tenant's stores"
+                );
+            }
+        }
+    });
+    futures::future::join_all(reads).await;
+
+    let left = app.db.bindings_left().await.unwrap();
+    assert!(!left.is_empty(), "the pool has connections to check");
+    assert!(
+        left.iter().all(String::is_empty),
+        "pooled connections still carry tenants between units of work: {left:?}"
+    );
+}
