@@ -8,7 +8,7 @@
 # SECONDS each, medians and ratios at the end, with the CPU per request of the server and
 # of PostgreSQL (bench/cpu.py).
 #
-# usage: [TENANTS=100] [STORES=1000] [ROUNDS=3] [SECONDS_PER_ROUND=20] bench/compare.sh
+# usage: [TENANTS=100] [STORES=1000] [ROUNDS=3] [SECONDS_PER_ROUND=20] [PERF=prefix] bench/compare.sh
 # needs: target/release/msingi (cargo build --release; BIN=path for another), PostgreSQL
 #        on $PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), wrk,
 #        pgbench, curl, python3, and npm (with any node) to fetch Node 22 and PostGraphile
@@ -110,6 +110,19 @@ for round in $(seq 1 "$rounds"); do
   wrk_round postgraphile "$pgl_port" "$pgl_token" "$pgl_body" '"nodes"' "$pgl_pid"
   wrk_round msingi "$msingi_port" "$token" "$msingi_body" '"edges"' "$msingi_pid"
 done
+
+# PERF=<prefix>: after the rounds, a 10 s profile of the whole machine under Msingi's load
+# (perf record -a -g), reported by process and symbol into <prefix>.txt.
+if [ -n "${PERF:-}" ]; then
+  perf record -q -a -g -F 499 -o "$PERF.data" -- sleep 10 2>/dev/null &
+  perf_pid=$!
+  TOKEN="$token" BODY="$msingi_body" EXPECT='"edges"' wrk -t2 -c16 -d10s -s bench/check.lua \
+    "http://127.0.0.1:$msingi_port/graphql" >/dev/null
+  wait "$perf_pid" || true
+  perf report -i "$PERF.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null \
+    | grep -E '^ +[0-9]' | sed 's/  */ /g' | head -150 >"$PERF.txt" || true
+  echo "profile: $PERF.txt"
+fi
 
 python3 - "$results" <<'PY'
 import re, statistics, sys

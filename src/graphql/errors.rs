@@ -7,55 +7,36 @@
 //! - any other error (a `?` on a database error, say) is logged in full under the request
 //!   id and reaches the client only as a generic `INTERNAL` message.
 
-use std::sync::Arc;
-
 use std::any::TypeId;
 use std::sync::OnceLock;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe,
-};
-use async_graphql::{Request, Response, ServerError, ServerResult, Value};
+use async_graphql::extensions::ExtensionContext;
+use async_graphql::{Request, Response, ServerError, Value};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
 use super::RequestMeta;
 use crate::error::AppError;
 
-/// The schema extension that maps errors.
-pub struct ErrorMapping;
-
-impl ExtensionFactory for ErrorMapping {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorMappingExtension::default())
-    }
-}
-
-/// One instance per request. The request id is read from the request's data when it is
-/// prepared, because errors of parsing and validation happen before any resolver context
-/// (with its data) exists.
+/// The error shaping of one request (held by [`super::pipeline::Pipeline`]'s per-request
+/// extension). The request id is read from the request's data when it is prepared,
+/// because errors of parsing and validation happen before any resolver context (with its
+/// data) exists.
 #[derive(Default)]
-struct ErrorMappingExtension {
+pub(super) struct RequestErrors {
     request_id: OnceLock<String>,
 }
 
-impl ErrorMappingExtension {
+impl RequestErrors {
     fn request_id(&self, ctx: &ExtensionContext<'_>) -> String {
         match self.request_id.get() {
             Some(id) => id.clone(),
             None => request_id(ctx),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Extension for ErrorMappingExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+    /// Remembers the request's id, before anything can fail.
+    pub(super) fn remember(&self, request: &Request) {
         let meta = request
             .data
             .get(&TypeId::of::<RequestMeta>())
@@ -63,11 +44,10 @@ impl Extension for ErrorMappingExtension {
         if let Some(meta) = meta {
             let _ = self.request_id.set(meta.request_id.clone());
         }
-        next.run(ctx, request).await
     }
 
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
+    /// Shapes every error of an answer.
+    pub(super) fn shape(&self, ctx: &ExtensionContext<'_>, mut response: Response) -> Response {
         let request_id = self.request_id(ctx);
         for error in &mut response.errors {
             shape(error, &request_id);
@@ -75,14 +55,14 @@ impl Extension for ErrorMappingExtension {
         response
     }
 
-    fn subscribe<'s>(
+    /// Shapes every error of a subscription's answers.
+    pub(super) fn shape_stream<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
         stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
         let request_id = self.request_id(ctx);
-        next.run(ctx, stream)
+        stream
             .map(move |mut response| {
                 for error in &mut response.errors {
                     shape(error, &request_id);

@@ -4,45 +4,34 @@
 //! in the document, before anything runs: `BAD_USER_INPUT` naming the field (`input.name`
 //! for `$input`'s `name`, the argument's name for a literal).
 
-use async_graphql::extensions::{Extension, ExtensionContext, NextPrepareRequest};
 use async_graphql::parser::types::{Selection, SelectionSet};
 use async_graphql::{Pos, Request, ServerResult};
 use async_graphql_value::{ConstValue, Value};
 
 use crate::error::AppError;
 
-/// The schema extension.
-#[derive(Clone, Copy)]
-pub struct TextInputs;
-
-#[async_trait::async_trait]
-impl Extension for TextInputs {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let mut bad = None;
-        for (name, value) in request.variables.iter() {
-            bad = bad.or_else(|| in_const(value, name.as_str()));
-        }
-        if bad.is_none()
-            && let Ok(document) = request.parsed_query()
-        {
-            for fragment in document.fragments.values() {
-                bad = bad.or_else(|| in_set(&fragment.node.selection_set.node));
-            }
-            for (_, operation) in document.operations.iter() {
-                bad = bad.or_else(|| in_set(&operation.node.selection_set.node));
-            }
-        }
-        if let Some(field) = bad {
-            let error = AppError::bad_input(field, "must not contain control characters");
-            return Err(async_graphql::Error::from(error).into_server_error(Pos::default()));
-        }
-        next.run(ctx, request).await
+/// Refuses a request whose variables or document strings hold a control character (a
+/// stage of [`super::pipeline::Pipeline`]).
+pub(super) fn check(mut request: Request) -> ServerResult<Request> {
+    let mut bad = None;
+    for (name, value) in request.variables.iter() {
+        bad = bad.or_else(|| in_const(value, name.as_str()));
     }
+    if bad.is_none()
+        && let Ok(document) = request.parsed_query()
+    {
+        for fragment in document.fragments.values() {
+            bad = bad.or_else(|| in_set(&fragment.node.selection_set.node));
+        }
+        for (_, operation) in document.operations.iter() {
+            bad = bad.or_else(|| in_set(&operation.node.selection_set.node));
+        }
+    }
+    if let Some(field) = bad {
+        let error = AppError::bad_input(field, "must not contain control characters");
+        return Err(async_graphql::Error::from(error).into_server_error(Pos::default()));
+    }
+    Ok(request)
 }
 
 /// Whether `text` holds a character no text input may hold.

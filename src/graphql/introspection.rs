@@ -2,40 +2,29 @@
 //! that asks for `__schema` or `__type` is refused with an error saying so, instead of the
 //! silent `null` async-graphql answers.
 
-use async_graphql::extensions::{Extension, ExtensionContext, NextPrepareRequest};
 use async_graphql::parser::types::{Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult};
 
-/// The schema extension, installed only when introspection is off.
-#[derive(Clone, Copy)]
-pub struct IntrospectionOff;
-
-#[async_trait::async_trait]
-impl Extension for IntrospectionOff {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let asks = request.parsed_query().is_ok_and(|document| {
-            document
-                .operations
-                .iter()
-                .any(|(_, op)| asks_schema(&op.node.selection_set.node))
-                || document
-                    .fragments
-                    .values()
-                    .any(|f| asks_schema(&f.node.selection_set.node))
-        });
-        if asks {
-            return Err(ServerError::new(
-                "introspection is turned off on this server (GRAPHQL_INTROSPECTION)",
-                None,
-            ));
-        }
-        next.run(ctx, request).await
+/// Refuses a document that asks for `__schema` or `__type` (a stage of
+/// [`super::pipeline::Pipeline`], when introspection is off).
+pub(super) fn refuse(mut request: Request) -> ServerResult<Request> {
+    let asks = request.parsed_query().is_ok_and(|document| {
+        document
+            .operations
+            .iter()
+            .any(|(_, op)| asks_schema(&op.node.selection_set.node))
+            || document
+                .fragments
+                .values()
+                .any(|f| asks_schema(&f.node.selection_set.node))
+    });
+    if asks {
+        return Err(ServerError::new(
+            "introspection is turned off on this server (GRAPHQL_INTROSPECTION)",
+            None,
+        ));
     }
+    Ok(request)
 }
 
 fn asks_schema(set: &SelectionSet) -> bool {

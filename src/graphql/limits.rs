@@ -11,27 +11,77 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, NextExecute, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Request, Response, ServerError, ServerResult};
 
 use crate::config::GraphqlLimits;
 
 /// The schema extension.
-#[derive(Clone, Copy)]
-pub struct DocumentLimits(pub GraphqlLimits);
+#[derive(Clone)]
+pub struct DocumentLimits {
+    limits: GraphqlLimits,
+    checked: std::sync::Arc<Checked>,
+}
 
-#[async_trait::async_trait]
-impl Extension for DocumentLimits {
-    /// Runs before async-graphql's own parse-time checks (recursive depth, directives),
-    /// which walk fragments without memoising and are themselves the expensive part.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let limits = self.0;
+impl DocumentLimits {
+    /// The extension for `limits`, with an empty cache of checked documents.
+    pub fn new(limits: GraphqlLimits) -> Self {
+        Self {
+            limits,
+            checked: Default::default(),
+        }
+    }
+}
+
+/// Documents already parsed and found within the limits, by their text: a client sends
+/// the same few documents over and over, and parsing is most of what a small query costs
+/// before it runs. The result depends on the text and the limits alone (variables are
+/// checked by validation, which runs on every request). Bounded: past
+/// [`Checked::MAX_DOCUMENTS`] the cache starts again, and a document longer than
+/// [`Checked::MAX_LEN`] is not kept.
+#[derive(Default)]
+struct Checked {
+    documents: std::sync::Mutex<HashMap<String, std::sync::Arc<ExecutableDocument>>>,
+}
+
+impl Checked {
+    const MAX_DOCUMENTS: usize = 512;
+    const MAX_LEN: usize = 16 * 1024;
+
+    fn get(&self, query: &str) -> Option<std::sync::Arc<ExecutableDocument>> {
+        self.documents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(query)
+            .cloned()
+    }
+
+    fn keep(&self, query: &str, document: &ExecutableDocument) {
+        if query.len() > Self::MAX_LEN {
+            return;
+        }
+        let mut documents = self
+            .documents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if documents.len() >= Self::MAX_DOCUMENTS {
+            documents.clear();
+        }
+        documents.insert(query.to_owned(), std::sync::Arc::new(document.clone()));
+    }
+}
+
+impl DocumentLimits {
+    /// Parses the document and refuses it past a limit (a stage of
+    /// [`super::pipeline::Pipeline`]). Runs before async-graphql's own parse-time checks
+    /// (recursive depth, directives), which walk fragments without memoising and are
+    /// themselves the expensive part.
+    pub(super) fn check(&self, mut request: Request) -> ServerResult<Request> {
+        if let Some(document) = self.checked.get(&request.query) {
+            request.set_parsed_query(ExecutableDocument::clone(&document));
+            return Ok(request);
+        }
+        let limits = self.limits;
         let tokens = count_tokens(&request.query, limits.max_tokens);
         if tokens > limits.max_tokens {
             return Err(ServerError::new(
@@ -43,24 +93,26 @@ impl Extension for DocumentLimits {
             ));
         }
         // Parsed once here; async-graphql reuses the parsed document.
-        check_document(request.parsed_query()?, limits)?;
-        next.run(ctx, request).await
+        let document = async_graphql::parser::parse_query(&request.query)?;
+        check_document(&document, limits)?;
+        self.checked.keep(&request.query, &document);
+        request.set_parsed_query(document);
+        Ok(request)
     }
 
-    async fn execute(
+    /// Runs the operation under the time budget, cancelled past it.
+    pub(super) async fn within_budget(
         &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
+        operation: impl Future<Output = Response>,
     ) -> Response {
-        let budget = Duration::from_millis(self.0.execution_timeout_ms);
-        match tokio::time::timeout(budget, next.run(ctx, operation_name)).await {
+        let budget = Duration::from_millis(self.limits.execution_timeout_ms);
+        match tokio::time::timeout(budget, operation).await {
             Ok(response) => response,
             Err(_) => Response::from_errors(vec![ServerError::new(
                 format!(
                     "the operation ran longer than {} ms and was cancelled \
                      (GRAPHQL_EXECUTION_TIMEOUT_MS)",
-                    self.0.execution_timeout_ms
+                    self.limits.execution_timeout_ms
                 ),
                 None,
             )]),
@@ -320,6 +372,23 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checked_documents_are_found_by_their_text_and_stay_bounded() {
+        let checked = Checked::default();
+        let document = async_graphql::parser::parse_query("{ me { id } }").unwrap();
+        checked.keep("{ me { id } }", &document);
+        assert!(checked.get("{ me { id } }").is_some());
+        assert!(checked.get("{ me { id name } }").is_none(), "another text");
+        for i in 0..Checked::MAX_DOCUMENTS + 10 {
+            checked.keep(&format!("{{ a{i} }}"), &document);
+        }
+        let kept = checked.documents.lock().unwrap().len();
+        assert!((1..=Checked::MAX_DOCUMENTS).contains(&kept), "{kept} kept");
+        let long = format!("{{ me {{ id }} }}{}", " ".repeat(Checked::MAX_LEN));
+        checked.keep(&long, &document);
+        assert!(checked.get(&long).is_none(), "a long document is not kept");
+    }
 
     fn limits() -> GraphqlLimits {
         GraphqlLimits::default()

@@ -17,6 +17,7 @@ mod live;
 mod notify;
 mod payments;
 pub mod persisted;
+mod pipeline;
 mod platform;
 mod rbac;
 mod rights;
@@ -28,7 +29,7 @@ mod webhooks;
 use async_graphql::{Context, MergedObject, Schema};
 
 pub use crate::request::RequestMeta;
-pub use errors::{ErrorMapping, INTERNAL_MESSAGE};
+pub use errors::INTERNAL_MESSAGE;
 
 use crate::auth::Caller;
 use crate::config::{Environment, GraphqlLimits};
@@ -83,17 +84,6 @@ pub struct Mutation(
 /// The executable schema.
 pub type AppSchema = Schema<Query, Mutation, live::Live>;
 
-/// Installs a stateless extension (one value shared by every request) in the schema.
-struct Shared<E>(E);
-
-impl<E: async_graphql::extensions::Extension + Clone> async_graphql::extensions::ExtensionFactory
-    for Shared<E>
-{
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(self.0.clone())
-    }
-}
-
 /// The shared services, from the schema's data.
 fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, AppError> {
     ctx.data::<Services>()
@@ -117,12 +107,11 @@ pub fn schema(
     services: Option<Services>,
 ) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), live::Live::default())
-        .extension(ErrorMapping);
-    if let Some(persisted) = persisted {
-        // Before the limits: a hash is resolved to its text first.
-        builder = builder.extension(persisted);
-    }
-    let mut builder = builder
+        .extension(pipeline::Pipeline::new(
+            limits::DocumentLimits::new(limits),
+            persisted,
+            introspection,
+        ))
         // Scalar descriptions say what a client sends, not which Rust type holds it.
         .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
             "An instant as an RFC 3339 string in UTC, e.g. \"2026-12-01T09:30:00Z\" \
@@ -131,9 +120,6 @@ pub fn schema(
         .override_output_type_description::<async_graphql::Json<serde_json::Value>>(
             "Any JSON value, sent as JSON (not as a string holding JSON).",
         )
-        .extension(Shared(socket::FreshSocketCaller))
-        .extension(Shared(limits::DocumentLimits(limits)))
-        .extension(Shared(inputs::TextInputs))
         // Depth is checked by `limits::DocumentLimits` (fragments expanded, introspection
         // with its own bound); async-graphql's own check stays as a backstop above both.
         .limit_depth(limits.max_depth.max(limits::INTROSPECTION_MAX_DEPTH) + 1)
@@ -144,9 +130,7 @@ pub fn schema(
         builder = builder.disable_suggestions();
     }
     if !introspection {
-        builder = builder
-            .disable_introspection()
-            .extension(Shared(introspection::IntrospectionOff));
+        builder = builder.disable_introspection();
     }
     if let Some(services) = services {
         builder = builder.data(services);

@@ -12,9 +12,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
@@ -187,20 +184,11 @@ fn refuse(code: &str, message: &str) -> ServerError {
     error
 }
 
-impl ExtensionFactory for PersistedQueries {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for PersistedQueries {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl PersistedQueries {
+    /// Resolves a hash to its text, or remembers a text by its hash, refusing what the
+    /// allow-list does not hold (a stage of [`super::pipeline::Pipeline`], before the
+    /// limits).
+    pub(super) async fn resolve(&self, mut request: Request) -> ServerResult<Request> {
         let persisted = request.extensions.remove("persistedQuery");
         let hash = match &persisted {
             Some(value) => {
@@ -285,7 +273,7 @@ impl Extension for PersistedQueries {
                 return Err(refuse("BAD_USER_INPUT", "mutations must be sent with POST"));
             }
         }
-        next.run(ctx, request).await
+        Ok(request)
     }
 }
 

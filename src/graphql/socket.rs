@@ -7,37 +7,29 @@
 //! socket from its next operation; the socket's watchdog (in `http::graphql`) closes it when
 //! the session or membership goes.
 
-use async_graphql::extensions::{Extension, ExtensionContext, NextPrepareRequest};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::{Request, ServerError, ServerResult};
 
 use crate::auth::{Caller, SocketCredentials};
 use crate::services::Services;
 
-/// The schema extension.
-#[derive(Clone, Copy)]
-pub struct FreshSocketCaller;
-
-#[async_trait::async_trait]
-impl Extension for FreshSocketCaller {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let (Some(socket), Some(services)) = (
-            ctx.data_opt::<SocketCredentials>(),
-            ctx.data_opt::<Services>(),
-        ) {
-            let caller =
-                Caller::authenticate(services, socket.meta.clone(), socket.credentials.clone())
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = ?e, "re-authenticating a socket operation failed");
-                        ServerError::new(crate::graphql::INTERNAL_MESSAGE, None)
-                    })?;
-            request.data.insert(caller);
-        }
-        next.run(ctx, request).await
+/// On a socket, the caller as of this operation (a stage of [`super::pipeline::Pipeline`]).
+pub(super) async fn refresh_caller(
+    ctx: &ExtensionContext<'_>,
+    mut request: Request,
+) -> ServerResult<Request> {
+    if let (Some(socket), Some(services)) = (
+        ctx.data_opt::<SocketCredentials>(),
+        ctx.data_opt::<Services>(),
+    ) {
+        let caller =
+            Caller::authenticate(services, socket.meta.clone(), socket.credentials.clone())
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = ?e, "re-authenticating a socket operation failed");
+                    ServerError::new(crate::graphql::INTERNAL_MESSAGE, None)
+                })?;
+        request.data.insert(caller);
     }
+    Ok(request)
 }
