@@ -18,8 +18,9 @@ use sea_orm::sea_query::{IntoCondition, IntoValueTuple, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend,
     DbErr, DeleteMany, EntityTrait, IdenStatic, IntoActiveModel, IntoSimpleExpr, Iterable,
-    PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
-    TransactionOptions, TransactionTrait, TryGetableMany, UpdateMany, sea_query::SimpleExpr,
+    PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    Statement, TransactionOptions, TransactionTrait, TryGetableMany, UpdateMany,
+    sea_query::SimpleExpr,
 };
 
 use crate::clock::SharedClock;
@@ -28,6 +29,7 @@ use crate::ids::{StoreId, TenantId};
 use crate::tenancy::access::AccessEvent;
 
 mod unit;
+pub(super) use unit::TwoReads;
 use unit::Unit;
 
 /// An entity whose rows belong to one tenant: reachable from a [`TenantScope`].
@@ -129,13 +131,18 @@ impl Tx {
     /// A tenant's read on PostgreSQL without a transaction of its own: each statement is
     /// sent with the tenant binding in one round trip (see `scope/unit.rs` for why this
     /// isolates exactly as a read-only transaction does).
-    fn each_statement(conn: &sea_orm::DatabaseConnection, hooks: &Hooks, tenant: TenantId) -> Self {
-        Self {
-            tx: Unit::EachStatement(unit::EachStatement::new(conn, tenant)),
+    fn each_statement(
+        conn: &sea_orm::DatabaseConnection,
+        hooks: &Hooks,
+        tenant: TenantId,
+        schema: Option<&str>,
+    ) -> AppResult<Self> {
+        Ok(Self {
+            tx: Unit::EachStatement(unit::EachStatement::new(conn, tenant, schema)?),
             clock: hooks.clock.clone(),
             after_commit: hooks.after_commit.clone(),
             events: Default::default(),
-        }
+        })
     }
 
     /// The first statement of a PostgreSQL unit of work, one round trip: binds the tenant
@@ -474,7 +481,8 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
     }
 
     /// One page in keyset order of `key` (a UUIDv7 column, so creation order; `newest_first`
-    /// reverses it), with the total of the whole list.
+    /// reverses it), with the total of the whole list when `page.count`: the count and the
+    /// page in one round trip where the unit of work can ([`TwoReads`]).
     pub(super) async fn page(
         self,
         key: E::Column,
@@ -483,8 +491,18 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
     ) -> Result<crate::page::Page<E::Model>, DbErr>
     where
         E::Model: Sync,
+        C: TwoReads,
     {
-        let total = if page.count { self.count().await? } else { 0 };
+        let backend = self.tx.get_database_backend();
+        let count = page.count.then(|| {
+            let mut list = self.query.clone().into_query();
+            list.reset_limit().reset_offset().clear_order_by();
+            backend.build(
+                sea_orm::sea_query::SelectStatement::new()
+                    .expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "num_items")
+                    .from_subquery(list, "sub_query"),
+            )
+        });
         let mut query = self;
         if let Some(after) = page.after {
             query = query.filter(if newest_first {
@@ -498,7 +516,23 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
         } else {
             query.order_by_asc(key)
         };
-        let mut rows = query.limit(page.first + 1).all().await?;
+        let query = query.limit(page.first + 1);
+        let read = query.query.build(backend);
+        let (total, rows) = match count {
+            Some(count) => {
+                let (counted, rows) = query.tx.two_reads(count, read).await?;
+                let total = match counted.first() {
+                    Some(row) => row.try_get::<i64>("", "num_items")?,
+                    None => 0,
+                };
+                (u64::try_from(total).unwrap_or(0), rows)
+            }
+            None => (0, query.tx.query_all_raw(read).await?),
+        };
+        let mut rows = rows
+            .iter()
+            .map(|row| <E::Model as sea_orm::FromQueryResult>::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
         let has_next = rows.len() as u64 > page.first;
         rows.truncate(page.first as usize);
         Ok(crate::page::Page {
@@ -587,7 +621,7 @@ impl TenantScope {
         write: bool,
     ) -> AppResult<Self> {
         let tx = if !write && conn.get_database_backend() == DbBackend::Postgres {
-            Tx::each_statement(conn, hooks, tenant)
+            Tx::each_statement(conn, hooks, tenant, None)?
         } else {
             let tx = Tx::begin(conn, hooks, write).await?;
             tx.settle(Some(tenant), write).await?;
@@ -694,6 +728,9 @@ impl DataScope {
         store: Option<StoreId>,
         write: bool,
     ) -> AppResult<Self> {
+        if !write && pools.backend() == DbBackend::Postgres {
+            return Self::begin_read(pools, tenant, store).await;
+        }
         let tx = Tx::begin(&pools.conn, &pools.hooks, write).await?;
         tx.settle(Some(tenant), write).await?;
         let mut tier = crate::tenancy::IsolationTier::Shared;
@@ -736,6 +773,51 @@ impl DataScope {
                 data = Some(Unit::Tx(dtx));
             }
         }
+        Ok(Self {
+            tx,
+            data,
+            tenant,
+            store,
+            tier,
+        })
+    }
+
+    /// A read of the data plane on PostgreSQL, statement by statement (see
+    /// `scope/unit.rs`): one round trip finds the tier, then each read carries the tenant
+    /// binding, and on the SCHEMA tier the search path to the tenant's schema. As in a
+    /// read transaction at READ COMMITTED, the tier and each read are separate snapshots.
+    async fn begin_read(
+        pools: &Pools,
+        tenant: TenantId,
+        store: Option<StoreId>,
+    ) -> AppResult<Self> {
+        use crate::tenancy::IsolationTier;
+        let lookup = Unit::EachStatement(unit::EachStatement::new(&pools.conn, tenant, None)?);
+        let row = lookup
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT isolation, data_url_sealed FROM tenants WHERE id = $1",
+                [tenant.into_uuid().into()],
+            ))
+            .await?
+            .ok_or(crate::error::AppError::NotFound { entity: "tenant" })?;
+        let tier = IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
+        let schema = (tier == IsolationTier::Schema).then(|| crate::tiers::schema_name(tenant));
+        let tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, schema.as_deref())?;
+        let data = if tier == IsolationTier::Database {
+            let sealed: Option<String> = row.try_get("", "data_url_sealed")?;
+            let databases = pools.databases.as_ref().ok_or_else(|| {
+                crate::error::AppError::internal(anyhow::anyhow!(
+                    "a tenant is on the DATABASE tier but no data keys are loaded"
+                ))
+            })?;
+            let conn = databases.pool(tenant, sealed.as_deref()).await?;
+            Some(Unit::EachStatement(unit::EachStatement::new(
+                &conn, tenant, None,
+            )?))
+        } else {
+            None
+        };
         Ok(Self {
             tx,
             data,

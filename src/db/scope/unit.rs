@@ -81,19 +81,41 @@ pub(in crate::db) struct EachStatement {
 }
 
 impl EachStatement {
-    pub(super) fn new(conn: &DatabaseConnection, tenant: TenantId) -> Self {
+    /// Reads of `tenant` on `conn`; with `schema`, in that schema first (the SCHEMA tier's
+    /// transaction-local search path). A schema name must be a plain identifier
+    /// (`tenant_<hex>`), so it needs no quoting.
+    pub(super) fn new(
+        conn: &DatabaseConnection,
+        tenant: TenantId,
+        schema: Option<&str>,
+    ) -> Result<Self, DbErr> {
+        let search_path = match schema {
+            Some(name)
+                if name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                format!(", set_config('search_path', '{name}, public', true)")
+            }
+            Some(name) => {
+                return Err(DbErr::Custom(format!(
+                    "{name:?} is not a tenant schema name"
+                )));
+            }
+            None => String::new(),
+        };
         // A UUID's text form is hex digits and hyphens: nothing to escape.
         let binding = format!(
             "SELECT set_config('app.tenant_id', '{}', true), \
-                    set_config('transaction_read_only', 'on', true);\n",
+                    set_config('transaction_read_only', 'on', true){search_path};\n",
             tenant.into_uuid()
         );
-        Self {
+        Ok(Self {
             pool: conn.get_postgres_connection_pool().clone(),
             conn: conn.clone(),
             tenant,
             binding,
-        }
+        })
     }
 
     /// The binding and `stmt` as one message, when every value of `stmt` can be a literal.
@@ -117,18 +139,26 @@ impl EachStatement {
 
     /// The rows of the statement after the binding, in one round trip.
     async fn rows(&self, sql: String) -> Result<Vec<QueryResult>, DbErr> {
-        let mut results = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(&self.pool);
-        let mut done = 0;
+        Ok(self.results(sql).await?.pop().unwrap_or_default())
+    }
+
+    /// The rows of each statement after the binding, in one round trip.
+    async fn results(&self, sql: String) -> Result<Vec<Vec<QueryResult>>, DbErr> {
+        let mut stream = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(&self.pool);
+        let mut ended = Vec::new();
         let mut rows = Vec::new();
-        while let Some(item) = results.try_next().await.map_err(query_err)? {
+        while let Some(item) = stream.try_next().await.map_err(query_err)? {
             match item {
-                // The end of a statement's results: the binding's first, then the read's.
-                sqlx::Either::Left(_) => done += 1,
-                sqlx::Either::Right(row) if done == 1 => rows.push(row.into()),
-                sqlx::Either::Right(_) => {}
+                // The end of a statement's results.
+                sqlx::Either::Left(_) => ended.push(std::mem::take(&mut rows)),
+                sqlx::Either::Right(row) => rows.push(row.into()),
             }
         }
-        Ok(rows)
+        // The binding's result came first.
+        if !ended.is_empty() {
+            ended.remove(0);
+        }
+        Ok(ended)
     }
 
     /// `stmt` in an explicit read-only transaction bound to the tenant, its values bound
@@ -140,6 +170,45 @@ impl EachStatement {
         let rows = tx.query_all_raw(stmt).await?;
         tx.commit().await?;
         Ok(rows)
+    }
+}
+
+/// Two reads of one unit of work, in one round trip where it can (a page and its count):
+/// one after the other on a transaction or a connection.
+#[async_trait::async_trait]
+pub(in crate::db) trait TwoReads: ConnectionTrait {
+    async fn two_reads(
+        &self,
+        first: Statement,
+        second: Statement,
+    ) -> Result<(Vec<QueryResult>, Vec<QueryResult>), DbErr> {
+        let first = self.query_all_raw(first).await?;
+        Ok((first, self.query_all_raw(second).await?))
+    }
+}
+
+impl TwoReads for DatabaseConnection {}
+
+#[async_trait::async_trait]
+impl TwoReads for Unit {
+    async fn two_reads(
+        &self,
+        first: Statement,
+        second: Statement,
+    ) -> Result<(Vec<QueryResult>, Vec<QueryResult>), DbErr> {
+        if let Self::EachStatement(each) = self
+            && let (Some(a), Some(b)) = (each.message(&first), each.message(&second))
+        {
+            // One message: the binding, then both reads, in one implicit transaction.
+            let mut results = each
+                .results(format!("{a};\n{}", &b[each.binding.len()..]))
+                .await?;
+            let second = results.pop().unwrap_or_default();
+            let first = results.pop().unwrap_or_default();
+            return Ok((first, second));
+        }
+        let first = self.query_all_raw(first).await?;
+        Ok((first, self.query_all_raw(second).await?))
     }
 }
 

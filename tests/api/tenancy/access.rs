@@ -113,6 +113,9 @@ async fn stores_are_created_renamed_archived_and_paged() {
         )
         .await;
     assert_eq!(next.data()["stores"]["edges"][0]["node"]["id"], id.as_str());
+    // The count sent with a later page is of the whole list, not of what follows the cursor.
+    assert_eq!(next.data()["stores"]["totalCount"], 2);
+    assert_eq!(next.data()["stores"]["pageInfo"]["hasNextPage"], false);
     assert_eq!(
         owner
             .gql(&app, STORES, json!({ "first": 500 }))
