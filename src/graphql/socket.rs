@@ -1,8 +1,9 @@
 //! Operations over a WebSocket get a fresh caller each, as HTTP requests do.
 //!
 //! `connection_init` stores the socket's [`SocketCredentials`] in the connection's data;
-//! this extension re-resolves them for every operation (query, mutation or subscription)
-//! and puts the result in the operation's own data, which shadows the connection's. So a
+//! this stage of the schema's extension (`pipeline.rs`) re-resolves them for every
+//! operation (query, mutation or subscription) and puts the result in the operation's own
+//! data, which shadows the connection's. So a
 //! removed member, a withdrawn permission, a logout or a suspension holds on an open
 //! socket from its next operation; the socket's watchdog (in `http::graphql`) closes it when
 //! the session or membership goes.
