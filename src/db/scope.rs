@@ -18,9 +18,8 @@ use sea_orm::sea_query::{IntoCondition, IntoValueTuple, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend,
     DbErr, DeleteMany, EntityTrait, IdenStatic, IntoActiveModel, IntoSimpleExpr, Iterable,
-    PaginatorTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    Statement, TransactionOptions, TransactionTrait, TryGetableMany, UpdateMany,
-    sea_query::SimpleExpr,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    TransactionOptions, TransactionTrait, TryGetableMany, UpdateMany, sea_query::SimpleExpr,
 };
 
 use crate::clock::SharedClock;
@@ -210,6 +209,15 @@ async fn settle(tx: &impl ConnectionTrait, tenant: Option<TenantId>, write: bool
     ))
     .await?;
     Ok(())
+}
+
+/// The total a [`Scoped::count_statement`] answered.
+fn counted_rows(counted: &[sea_orm::QueryResult]) -> Result<u64, DbErr> {
+    let total = match counted.first() {
+        Some(row) => row.try_get::<i64>("", "num_items")?,
+        None => 0,
+    };
+    Ok(u64::try_from(total).unwrap_or(0))
 }
 
 /// A table handle whose rows are filtered by a tenant ([`Filtered`]) or not ([`Unfiltered`]).
@@ -473,11 +481,23 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
     }
 
     /// How many rows match.
-    pub(super) async fn count(&self) -> Result<u64, DbErr>
-    where
-        E::Model: Sync,
-    {
-        self.query.clone().count(self.tx).await
+    pub(super) async fn count(&self) -> Result<u64, DbErr> {
+        let counted = self
+            .tx
+            .query_all_raw(self.count_statement(self.tx.get_database_backend()))
+            .await?;
+        counted_rows(&counted)
+    }
+
+    /// `SELECT COUNT(*) AS num_items` over this query, without its order and limits.
+    fn count_statement(&self, backend: DbBackend) -> Statement {
+        let mut list = self.query.clone().into_query();
+        list.reset_limit().reset_offset().clear_order_by();
+        backend.build(
+            sea_orm::sea_query::SelectStatement::new()
+                .expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "num_items")
+                .from_subquery(list, "sub_query"),
+        )
     }
 
     /// One page in keyset order of `key` (a UUIDv7 column, so creation order; `newest_first`
@@ -494,15 +514,7 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
         C: TwoReads,
     {
         let backend = self.tx.get_database_backend();
-        let count = page.count.then(|| {
-            let mut list = self.query.clone().into_query();
-            list.reset_limit().reset_offset().clear_order_by();
-            backend.build(
-                sea_orm::sea_query::SelectStatement::new()
-                    .expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "num_items")
-                    .from_subquery(list, "sub_query"),
-            )
-        });
+        let count = page.count.then(|| self.count_statement(backend));
         let mut query = self;
         if let Some(after) = page.after {
             query = query.filter(if newest_first {
@@ -521,11 +533,7 @@ impl<'s, E: EntityTrait, C: ConnectionTrait> Scoped<'s, Select<E>, C> {
         let (total, rows) = match count {
             Some(count) => {
                 let (counted, rows) = query.tx.two_reads(count, read).await?;
-                let total = match counted.first() {
-                    Some(row) => row.try_get::<i64>("", "num_items")?,
-                    None => 0,
-                };
-                (u64::try_from(total).unwrap_or(0), rows)
+                (counted_rows(&counted)?, rows)
             }
             None => (0, query.tx.query_all_raw(read).await?),
         };
@@ -761,13 +769,7 @@ impl DataScope {
                 &row.try_get::<String>("", "isolation")?,
             );
             if tier == crate::tenancy::IsolationTier::Database {
-                let sealed: Option<String> = row.try_get("", "data_url_sealed")?;
-                let databases = pools.databases.as_ref().ok_or_else(|| {
-                    crate::error::AppError::internal(anyhow::anyhow!(
-                        "a tenant is on the DATABASE tier but no data keys are loaded"
-                    ))
-                })?;
-                let conn = databases.pool(tenant, sealed.as_deref()).await?;
+                let conn = pools.tenant_database(tenant, &row).await?;
                 let dtx = conn.begin().await?;
                 settle(&dtx, Some(tenant), write).await?;
                 data = Some(Unit::Tx(dtx));
@@ -805,13 +807,7 @@ impl DataScope {
         let schema = (tier == IsolationTier::Schema).then(|| crate::tiers::schema_name(tenant));
         let tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, schema.as_deref())?;
         let data = if tier == IsolationTier::Database {
-            let sealed: Option<String> = row.try_get("", "data_url_sealed")?;
-            let databases = pools.databases.as_ref().ok_or_else(|| {
-                crate::error::AppError::internal(anyhow::anyhow!(
-                    "a tenant is on the DATABASE tier but no data keys are loaded"
-                ))
-            })?;
-            let conn = databases.pool(tenant, sealed.as_deref()).await?;
+            let conn = pools.tenant_database(tenant, &row).await?;
             Some(Unit::EachStatement(unit::EachStatement::new(
                 &conn, tenant, None,
             )?))
@@ -1037,6 +1033,21 @@ impl Pools {
         write: bool,
     ) -> AppResult<DataScope> {
         DataScope::begin(self, tenant, store, write).await
+    }
+
+    /// The pool of a tenant on the DATABASE tier, from its `tenants` row's sealed address.
+    async fn tenant_database(
+        &self,
+        tenant: TenantId,
+        row: &sea_orm::QueryResult,
+    ) -> AppResult<sea_orm::DatabaseConnection> {
+        let sealed: Option<String> = row.try_get("", "data_url_sealed")?;
+        let databases = self.databases.as_ref().ok_or_else(|| {
+            crate::error::AppError::internal(anyhow::anyhow!(
+                "a tenant is on the DATABASE tier but no data keys are loaded"
+            ))
+        })?;
+        databases.pool(tenant, sealed.as_deref()).await
     }
 
     /// Opens the global door (see `db/global.rs`), logging why.

@@ -16,7 +16,7 @@ use async_graphql::{Name, Request, Response, ServerError, ServerResult};
 
 use crate::config::GraphqlLimits;
 
-/// The schema extension.
+/// The limits, a stage of the schema's extension ([`super::pipeline::Pipeline`]).
 #[derive(Clone)]
 pub struct DocumentLimits {
     limits: GraphqlLimits,
@@ -29,6 +29,51 @@ impl DocumentLimits {
         Self {
             limits,
             checked: Default::default(),
+        }
+    }
+
+    /// Parses the document and refuses it past a limit. Runs before async-graphql's own
+    /// parse-time checks (recursive depth, directives), which walk fragments without
+    /// memoising and are themselves the expensive part.
+    pub(super) fn check(&self, mut request: Request) -> ServerResult<Request> {
+        if let Some(document) = self.checked.get(&request.query) {
+            request.set_parsed_query(ExecutableDocument::clone(&document));
+            return Ok(request);
+        }
+        let limits = self.limits;
+        let tokens = count_tokens(&request.query, limits.max_tokens);
+        if tokens > limits.max_tokens {
+            return Err(ServerError::new(
+                format!(
+                    "the document has more than {} tokens (GRAPHQL_MAX_TOKENS)",
+                    limits.max_tokens
+                ),
+                None,
+            ));
+        }
+        // Parsed once (or already, by an earlier stage); async-graphql reuses it.
+        check_document(request.parsed_query()?, limits)?;
+        let document = request.parsed_query()?.clone();
+        self.checked.keep(&request.query, document);
+        Ok(request)
+    }
+
+    /// Runs the operation under the time budget, cancelled past it.
+    pub(super) async fn within_budget(
+        &self,
+        operation: impl Future<Output = Response>,
+    ) -> Response {
+        let budget = Duration::from_millis(self.limits.execution_timeout_ms);
+        match tokio::time::timeout(budget, operation).await {
+            Ok(response) => response,
+            Err(_) => Response::from_errors(vec![ServerError::new(
+                format!(
+                    "the operation ran longer than {} ms and was cancelled \
+                     (GRAPHQL_EXECUTION_TIMEOUT_MS)",
+                    self.limits.execution_timeout_ms
+                ),
+                None,
+            )]),
         }
     }
 }
@@ -56,7 +101,7 @@ impl Checked {
             .cloned()
     }
 
-    fn keep(&self, query: &str, document: &ExecutableDocument) {
+    fn keep(&self, query: &str, document: ExecutableDocument) {
         if query.len() > Self::MAX_LEN {
             return;
         }
@@ -67,56 +112,7 @@ impl Checked {
         if documents.len() >= Self::MAX_DOCUMENTS {
             documents.clear();
         }
-        documents.insert(query.to_owned(), std::sync::Arc::new(document.clone()));
-    }
-}
-
-impl DocumentLimits {
-    /// Parses the document and refuses it past a limit (a stage of
-    /// [`super::pipeline::Pipeline`]). Runs before async-graphql's own parse-time checks
-    /// (recursive depth, directives), which walk fragments without memoising and are
-    /// themselves the expensive part.
-    pub(super) fn check(&self, mut request: Request) -> ServerResult<Request> {
-        if let Some(document) = self.checked.get(&request.query) {
-            request.set_parsed_query(ExecutableDocument::clone(&document));
-            return Ok(request);
-        }
-        let limits = self.limits;
-        let tokens = count_tokens(&request.query, limits.max_tokens);
-        if tokens > limits.max_tokens {
-            return Err(ServerError::new(
-                format!(
-                    "the document has more than {} tokens (GRAPHQL_MAX_TOKENS)",
-                    limits.max_tokens
-                ),
-                None,
-            ));
-        }
-        // Parsed once here; async-graphql reuses the parsed document.
-        let document = async_graphql::parser::parse_query(&request.query)?;
-        check_document(&document, limits)?;
-        self.checked.keep(&request.query, &document);
-        request.set_parsed_query(document);
-        Ok(request)
-    }
-
-    /// Runs the operation under the time budget, cancelled past it.
-    pub(super) async fn within_budget(
-        &self,
-        operation: impl Future<Output = Response>,
-    ) -> Response {
-        let budget = Duration::from_millis(self.limits.execution_timeout_ms);
-        match tokio::time::timeout(budget, operation).await {
-            Ok(response) => response,
-            Err(_) => Response::from_errors(vec![ServerError::new(
-                format!(
-                    "the operation ran longer than {} ms and was cancelled \
-                     (GRAPHQL_EXECUTION_TIMEOUT_MS)",
-                    self.limits.execution_timeout_ms
-                ),
-                None,
-            )]),
-        }
+        documents.insert(query.to_owned(), std::sync::Arc::new(document));
     }
 }
 
@@ -377,16 +373,16 @@ mod tests {
     fn checked_documents_are_found_by_their_text_and_stay_bounded() {
         let checked = Checked::default();
         let document = async_graphql::parser::parse_query("{ me { id } }").unwrap();
-        checked.keep("{ me { id } }", &document);
+        checked.keep("{ me { id } }", document.clone());
         assert!(checked.get("{ me { id } }").is_some());
         assert!(checked.get("{ me { id name } }").is_none(), "another text");
         for i in 0..Checked::MAX_DOCUMENTS + 10 {
-            checked.keep(&format!("{{ a{i} }}"), &document);
+            checked.keep(&format!("{{ a{i} }}"), document.clone());
         }
         let kept = checked.documents.lock().unwrap().len();
         assert!((1..=Checked::MAX_DOCUMENTS).contains(&kept), "{kept} kept");
         let long = format!("{{ me {{ id }} }}{}", " ".repeat(Checked::MAX_LEN));
-        checked.keep(&long, &document);
+        checked.keep(&long, document);
         assert!(checked.get(&long).is_none(), "a long document is not kept");
     }
 

@@ -76,7 +76,7 @@ pub(in crate::db) struct EachStatement {
     /// The others run in a transaction of their own on the same pool.
     conn: DatabaseConnection,
     tenant: TenantId,
-    /// `SELECT set_config(…tenant…, true), set_config('transaction_read_only', 'on', true);`
+    /// `SELECT set_config(…tenant…, true), set_config('transaction_read_only', 'on', true)`
     binding: String,
 }
 
@@ -107,7 +107,7 @@ impl EachStatement {
         // A UUID's text form is hex digits and hyphens: nothing to escape.
         let binding = format!(
             "SELECT set_config('app.tenant_id', '{}', true), \
-                    set_config('transaction_read_only', 'on', true){search_path};\n",
+                    set_config('transaction_read_only', 'on', true){search_path}",
             tenant.into_uuid()
         );
         Ok(Self {
@@ -118,28 +118,27 @@ impl EachStatement {
         })
     }
 
-    /// The binding and `stmt` as one message, when every value of `stmt` can be a literal.
-    fn message(&self, stmt: &Statement) -> Option<String> {
-        let values = stmt.values.as_ref().map(|v| v.0.as_slice()).unwrap_or(&[]);
-        if !values.iter().all(inert) {
-            return None;
-        }
+    /// The binding and `statements` as one message, when every value of every statement
+    /// can be a literal.
+    fn message(&self, statements: &[&Statement]) -> Option<String> {
         let mut sql = self.binding.clone();
-        if values.is_empty() {
-            sql.push_str(&stmt.sql);
-        } else {
-            sql.push_str(&sea_orm::sea_query::inject_parameters(
-                &stmt.sql,
-                values,
-                &PostgresQueryBuilder,
-            ));
+        for stmt in statements {
+            let values = stmt.values.as_ref().map(|v| v.0.as_slice()).unwrap_or(&[]);
+            if !values.iter().all(inert) {
+                return None;
+            }
+            sql.push_str(";\n");
+            if values.is_empty() {
+                sql.push_str(&stmt.sql);
+            } else {
+                sql.push_str(&sea_orm::sea_query::inject_parameters(
+                    &stmt.sql,
+                    values,
+                    &PostgresQueryBuilder,
+                ));
+            }
         }
         Some(sql)
-    }
-
-    /// The rows of the statement after the binding, in one round trip.
-    async fn rows(&self, sql: String) -> Result<Vec<QueryResult>, DbErr> {
-        Ok(self.results(sql).await?.pop().unwrap_or_default())
     }
 
     /// The rows of each statement after the binding, in one round trip.
@@ -165,8 +164,7 @@ impl EachStatement {
     /// as parameters.
     async fn in_transaction(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let tx = self.conn.begin().await?;
-        tx.execute_unprepared(self.binding.trim_end().trim_end_matches(';'))
-            .await?;
+        tx.execute_unprepared(&self.binding).await?;
         let rows = tx.query_all_raw(stmt).await?;
         tx.commit().await?;
         Ok(rows)
@@ -182,9 +180,18 @@ pub(in crate::db) trait TwoReads: ConnectionTrait {
         first: Statement,
         second: Statement,
     ) -> Result<(Vec<QueryResult>, Vec<QueryResult>), DbErr> {
-        let first = self.query_all_raw(first).await?;
-        Ok((first, self.query_all_raw(second).await?))
+        in_turn(self, first, second).await
     }
+}
+
+/// Two reads, one after the other.
+async fn in_turn(
+    conn: &(impl ConnectionTrait + ?Sized),
+    first: Statement,
+    second: Statement,
+) -> Result<(Vec<QueryResult>, Vec<QueryResult>), DbErr> {
+    let first = conn.query_all_raw(first).await?;
+    Ok((first, conn.query_all_raw(second).await?))
 }
 
 impl TwoReads for DatabaseConnection {}
@@ -197,18 +204,15 @@ impl TwoReads for Unit {
         second: Statement,
     ) -> Result<(Vec<QueryResult>, Vec<QueryResult>), DbErr> {
         if let Self::EachStatement(each) = self
-            && let (Some(a), Some(b)) = (each.message(&first), each.message(&second))
+            && let Some(sql) = each.message(&[&first, &second])
         {
             // One message: the binding, then both reads, in one implicit transaction.
-            let mut results = each
-                .results(format!("{a};\n{}", &b[each.binding.len()..]))
-                .await?;
+            let mut results = each.results(sql).await?;
             let second = results.pop().unwrap_or_default();
             let first = results.pop().unwrap_or_default();
             return Ok((first, second));
         }
-        let first = self.query_all_raw(first).await?;
-        Ok((first, self.query_all_raw(second).await?))
+        in_turn(self, first, second).await
     }
 }
 
@@ -281,8 +285,8 @@ impl ConnectionTrait for Unit {
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match self {
             Self::Tx(tx) => tx.query_all_raw(stmt).await,
-            Self::EachStatement(each) => match each.message(&stmt) {
-                Some(sql) => each.rows(sql).await,
+            Self::EachStatement(each) => match each.message(&[&stmt]) {
+                Some(sql) => Ok(each.results(sql).await?.pop().unwrap_or_default()),
                 None => each.in_transaction(stmt).await,
             },
         }

@@ -334,7 +334,8 @@ async fn a_table_made_by_the_tenant_table_helper_is_keyed_and_isolated_by_tenant
 /// on one pool, every answer holds its own tenant's stores only, with and without the
 /// count, and afterwards no pooled connection carries a tenant.
 #[tokio::test]
-async fn a_tenant_read_binds_each_statement_and_leaves_no_tenant_on_a_pooled_connection() {
+async fn concurrent_tenant_reads_see_only_their_own_stores_and_leave_no_tenant_on_a_pooled_connection()
+ {
     if postgres_url().is_none() {
         eprintln!("skipped: row-level security is PostgreSQL's (set TEST_DATABASE_URL)");
         return;
@@ -350,14 +351,7 @@ async fn a_tenant_read_binds_each_statement_and_leaves_no_tenant_on_a_pooled_con
             let answer = app
                 .graphql_as(&token, &[], query, json!({ "count": false }))
                 .await;
-            let mut ids: Vec<String> = answer.data()["stores"]["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
-                .collect();
-            ids.sort();
-            ids
+            store_ids(&answer.data()["stores"])
         }
     };
     let (a_stores, b_stores) = (own_stores(&a).await, own_stores(&b).await);
@@ -381,13 +375,11 @@ async fn a_tenant_read_binds_each_statement_and_leaves_no_tenant_on_a_pooled_con
                 .graphql_as(&persona.access, &[], query, json!({ "count": count }))
                 .await;
             let stores = &answer.data()["stores"];
-            let ids: Vec<String> = stores["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
-                .collect();
-            assert_eq!(&ids, expected, "read {i} saw another tenant's stores");
+            assert_eq!(
+                &store_ids(stores),
+                expected,
+                "read {i} saw another tenant's stores"
+            );
             if count {
                 assert_eq!(
                     stores["totalCount"], 1,
@@ -404,4 +396,16 @@ async fn a_tenant_read_binds_each_statement_and_leaves_no_tenant_on_a_pooled_con
         left.iter().all(String::is_empty),
         "pooled connections still carry tenants between units of work: {left:?}"
     );
+}
+
+/// The ids of a `stores` connection's nodes, sorted.
+fn store_ids(stores: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = stores["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
 }
