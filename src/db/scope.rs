@@ -794,8 +794,9 @@ impl DataScope {
         store: Option<StoreId>,
     ) -> AppResult<Self> {
         use crate::tenancy::IsolationTier;
-        let lookup = Unit::EachStatement(unit::EachStatement::new(&pools.conn, tenant, None)?);
-        let row = lookup
+        let mut tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, None)?;
+        let row = tx
+            .tx
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT isolation, data_url_sealed FROM tenants WHERE id = $1",
@@ -804,8 +805,10 @@ impl DataScope {
             .await?
             .ok_or(crate::error::AppError::NotFound { entity: "tenant" })?;
         let tier = IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
-        let schema = (tier == IsolationTier::Schema).then(|| crate::tiers::schema_name(tenant));
-        let tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, schema.as_deref())?;
+        if tier == IsolationTier::Schema {
+            let schema = crate::tiers::schema_name(tenant);
+            tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, Some(&schema))?;
+        }
         let data = if tier == IsolationTier::Database {
             let conn = pools.tenant_database(tenant, &row).await?;
             Some(Unit::EachStatement(unit::EachStatement::new(
