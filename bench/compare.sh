@@ -4,7 +4,9 @@
 #   PostGraphile v4 on Node 22 (both from the npm registry, into bench/postgraphile/node_modules)
 #   Msingi   stores(first: 20) { edges { node { id name code status } } }
 # All three read as the run-time role msingi_app (owns nothing, RLS FORCEd) the first 20
-# stores of one tenant; every HTTP answer is checked. 16 connections, ROUNDS rounds of
+# stores of one tenant; every HTTP answer is checked. All three reach PostgreSQL the same way,
+# plain TCP on loopback (sslmode=disable: PostGraphile's driver asks for no TLS by default,
+# libpq and sqlx would otherwise negotiate it). 16 connections, ROUNDS rounds of
 # SECONDS each, medians and ratios at the end, with the CPU per request of the server and
 # of PostgreSQL (bench/cpu.py).
 #
@@ -19,7 +21,7 @@ bin="${BIN:-target/release/msingi}"
 admin="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 base="${admin%/*}"
 owner_url="$base/msingi_compare"
-app_url="${base/\/\/postgres@/\/\/msingi_app@}/msingi_compare"
+app_url="${base/\/\/postgres@/\/\/msingi_app@}/msingi_compare?sslmode=disable"
 msingi_port=18091 pgl_port=18092
 work="$(mktemp -d)"
 pids=()

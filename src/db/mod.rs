@@ -90,7 +90,7 @@ impl Db {
                 .map_err(|e| at_start("PLATFORM_DATABASE_URL", &e))?
         };
         Ok(Self {
-            pools: scope::Pools::new(conn, platform, clock),
+            pools: scope::Pools::new(conn, platform, clock)?,
         })
     }
 

@@ -130,14 +130,20 @@ impl Tx {
     /// A tenant's read on PostgreSQL without a transaction of its own: each statement is
     /// sent with the tenant binding in one round trip (see `scope/unit.rs` for why this
     /// isolates exactly as a read-only transaction does).
-    fn each_statement(
-        conn: &sea_orm::DatabaseConnection,
-        hooks: &Hooks,
-        tenant: TenantId,
-        schema: Option<&str>,
-    ) -> AppResult<Self> {
+    fn each_statement(pools: &Pools, tenant: TenantId, schema: Option<&str>) -> AppResult<Self> {
+        let reads = pools.reads.clone().ok_or_else(|| {
+            crate::error::AppError::internal(anyhow::anyhow!(
+                "tenant reads on a database with no read pool"
+            ))
+        })?;
+        let hooks = &pools.hooks;
         Ok(Self {
-            tx: Unit::EachStatement(unit::EachStatement::new(conn, tenant, schema)?),
+            tx: Unit::EachStatement(unit::EachStatement::new(
+                reads,
+                &pools.conn,
+                tenant,
+                schema,
+            )?),
             clock: hooks.clock.clone(),
             after_commit: hooks.after_commit.clone(),
             events: Default::default(),
@@ -622,16 +628,15 @@ impl TenantScope {
     }
 
     async fn begin(
-        conn: &sea_orm::DatabaseConnection,
-        hooks: &Hooks,
+        pools: &Pools,
         tenant: TenantId,
         store: Option<StoreId>,
         write: bool,
     ) -> AppResult<Self> {
-        let tx = if !write && conn.get_database_backend() == DbBackend::Postgres {
-            Tx::each_statement(conn, hooks, tenant, None)?
+        let tx = if !write && pools.backend() == DbBackend::Postgres {
+            Tx::each_statement(pools, tenant, None)?
         } else {
-            let tx = Tx::begin(conn, hooks, write).await?;
+            let tx = Tx::begin(&pools.conn, &pools.hooks, write).await?;
             tx.settle(Some(tenant), write).await?;
             tx
         };
@@ -794,7 +799,7 @@ impl DataScope {
         store: Option<StoreId>,
     ) -> AppResult<Self> {
         use crate::tenancy::IsolationTier;
-        let mut tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, None)?;
+        let mut tx = Tx::each_statement(pools, tenant, None)?;
         let row = tx
             .tx
             .query_one_raw(Statement::from_sql_and_values(
@@ -807,12 +812,13 @@ impl DataScope {
         let tier = IsolationTier::from_stored(&row.try_get::<String>("", "isolation")?);
         if tier == IsolationTier::Schema {
             let schema = crate::tiers::schema_name(tenant);
-            tx = Tx::each_statement(&pools.conn, &pools.hooks, tenant, Some(&schema))?;
+            tx = Tx::each_statement(pools, tenant, Some(&schema))?;
         }
         let data = if tier == IsolationTier::Database {
             let conn = pools.tenant_database(tenant, &row).await?;
+            let reads = unit::Reads::Shared(conn.get_postgres_connection_pool().clone());
             Some(Unit::EachStatement(unit::EachStatement::new(
-                &conn, tenant, None,
+                reads, &conn, tenant, None,
             )?))
         } else {
             None
@@ -970,6 +976,8 @@ pub(super) struct Pools {
     /// The doors' connection (`PLATFORM_DATABASE_URL`); on SQLite the same pool.
     platform: sea_orm::DatabaseConnection,
     hooks: Hooks,
+    /// On PostgreSQL, the connections tenant reads run on (`scope/unit.rs`).
+    reads: Option<unit::Reads>,
     /// The pools of tenants' own databases (DATABASE tier).
     pub(super) databases: Option<std::sync::Arc<super::data::TenantDatabases>>,
 }
@@ -994,16 +1002,21 @@ impl Pools {
         conn: sea_orm::DatabaseConnection,
         platform: sea_orm::DatabaseConnection,
         clock: SharedClock,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, DbErr> {
+        let reads = match conn.get_database_backend() {
+            DbBackend::Postgres => Some(unit::Reads::like(conn.get_postgres_connection_pool())?),
+            _ => None,
+        };
+        Ok(Self {
             conn,
             platform,
+            reads,
             hooks: Hooks {
                 clock,
                 after_commit: None,
             },
             databases: None,
-        }
+        })
     }
 
     /// Publishes access changes to `sink` after each commit.
@@ -1025,7 +1038,7 @@ impl Pools {
         store: Option<StoreId>,
         write: bool,
     ) -> AppResult<TenantScope> {
-        TenantScope::begin(&self.conn, &self.hooks, tenant, store, write).await
+        TenantScope::begin(self, tenant, store, write).await
     }
 
     /// Opens a tenant's data plane where its tier puts it.
@@ -1102,27 +1115,25 @@ impl Pools {
         Ok(())
     }
 
-    /// The tenant each open connection of the tenant pool carries between units of work,
+    /// The tenant each open connection of the tenant pools (transactions' and reads')
+    /// carries between units of work,
     /// read on all of them at once (held together, so each is a different connection): an
     /// empty string everywhere, or a binding outlived its unit of work. PostgreSQL only.
     pub(super) async fn bindings_left(&self) -> Result<Vec<String>, DbErr> {
         if self.backend() != DbBackend::Postgres {
             return Ok(Vec::new());
         }
-        let pool = self.conn.get_postgres_connection_pool();
-        let mut held = Vec::new();
-        for _ in 0..pool.num_idle() {
-            held.push(
-                pool.acquire()
-                    .await
-                    .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?,
-            );
+        let mut held = unit::Reads::Shared(self.conn.get_postgres_connection_pool().clone())
+            .idle()
+            .await?;
+        if let Some(reads) = &self.reads {
+            held.extend(reads.idle().await?);
         }
         let mut left = Vec::new();
         for conn in &mut held {
             let binding: String =
                 sqlx::query_scalar("SELECT coalesce(current_setting('app.tenant_id', true), '')")
-                    .fetch_one(&mut **conn)
+                    .fetch_one(conn.connection())
                     .await
                     .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
             left.push(binding);
@@ -1179,6 +1190,9 @@ impl Pools {
     }
 
     pub(super) async fn close(self) {
+        if let Some(reads) = &self.reads {
+            reads.close();
+        }
         self.conn.close().await.ok();
     }
 }

@@ -14,6 +14,9 @@
 //! carries a tenant into the next checkout. One round trip instead of four (`BEGIN`,
 //! binding, statement, `COMMIT`).
 //!
+//! These messages run on connections of their own ([`ReadConnections`]), taken back
+//! without the ping sqlx's pool sends on every release: one round trip per read, not two.
+//!
 //! The simple protocol has no parameters, so the statement's values are written into it
 //! as literals by sea-query's PostgreSQL writer. Only values whose literal form is known to
 //! be inert are written that way (numbers, booleans, UUIDs, times, and strings, which are
@@ -69,10 +72,156 @@ impl Unit {
     }
 }
 
+/// Where a tenant read's one-message statements run.
+#[derive(Clone)]
+pub(in crate::db) enum Reads {
+    /// The main database's read connections ([`ReadConnections`]).
+    Own(deadpool::managed::Pool<ReadConnections>),
+    /// A pool of sqlx's (a tenant's own database, a few connections and seldom hot).
+    Shared(sqlx::PgPool),
+}
+
+impl Reads {
+    /// Read connections like `pool`'s (same address, role and options), as many at most.
+    pub(in crate::db) fn like(pool: &sqlx::PgPool) -> Result<Self, DbErr> {
+        let pool = deadpool::managed::Pool::builder(ReadConnections {
+            options: pool.connect_options(),
+        })
+        .max_size(pool.options().get_max_connections() as usize)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(std::time::Duration::from_secs(10)))
+        .recycle_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbErr::Custom(format!("the read pool: {e}")))?;
+        Ok(Self::Own(pool))
+    }
+
+    /// The rows of every statement of `sql`, each list closed by the end of its statement.
+    async fn fetch(&self, sql: String) -> Result<Vec<Vec<QueryResult>>, DbErr> {
+        let query = sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+        match self {
+            Self::Own(pool) => {
+                let mut conn = pool.get().await.map_err(acquire_err)?;
+                conn.settled = false;
+                let results = collect(query.fetch_many(&mut conn.conn)).await?;
+                conn.settled = true;
+                Ok(results)
+            }
+            Self::Shared(pool) => collect(query.fetch_many(pool)).await,
+        }
+    }
+
+    /// Closes the read connections (a pool of sqlx's closes with its owner).
+    pub(in crate::db) fn close(&self) {
+        if let Self::Own(pool) = self {
+            pool.close();
+        }
+    }
+
+    /// Every idle read connection, held at once (so each is a different one).
+    pub(in crate::db) async fn idle(&self) -> Result<Vec<Held>, DbErr> {
+        let mut held = Vec::new();
+        match self {
+            Self::Own(pool) => {
+                for _ in 0..pool.status().available {
+                    held.push(Held::Own(pool.get().await.map_err(acquire_err)?));
+                }
+            }
+            Self::Shared(pool) => {
+                for _ in 0..pool.num_idle() {
+                    held.push(Held::Shared(pool.acquire().await.map_err(conn_err)?));
+                }
+            }
+        }
+        Ok(held)
+    }
+}
+
+/// A read connection taken out of its pool.
+pub(in crate::db) enum Held {
+    Own(deadpool::managed::Object<ReadConnections>),
+    Shared(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl Held {
+    pub(in crate::db) fn connection(&mut self) -> &mut sqlx::PgConnection {
+        match self {
+            Self::Own(own) => &mut own.conn,
+            Self::Shared(shared) => shared,
+        }
+    }
+}
+
+/// The main database's connections for tenant reads. sqlx's pool pings every connection
+/// it takes back (a round trip, waking the server, after every read); these are taken
+/// back as they are, and pinged on their next checkout only when the last read on them
+/// did not run to its end (cancelled or failed, so results may be left unread: the ping
+/// reads past them) or they sat idle for a second (a restarted database or a proxy's cut
+/// is found before a request meets it). Nothing else can be left on one: every statement
+/// it runs is one implicit transaction, over when the server answers.
+pub(in crate::db) struct ReadConnections {
+    options: std::sync::Arc<sqlx::postgres::PgConnectOptions>,
+}
+
+/// A read connection, and whether its last read ran to its end.
+pub(in crate::db) struct ReadConnection {
+    conn: sqlx::PgConnection,
+    settled: bool,
+}
+
+impl deadpool::managed::Manager for ReadConnections {
+    type Type = ReadConnection;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<ReadConnection, sqlx::Error> {
+        use sqlx::Connection;
+        Ok(ReadConnection {
+            conn: sqlx::PgConnection::connect_with(&self.options).await?,
+            settled: true,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut ReadConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<sqlx::Error> {
+        use sqlx::Connection;
+        if !conn.settled || metrics.last_used() >= std::time::Duration::from_secs(1) {
+            conn.conn
+                .ping()
+                .await
+                .map_err(deadpool::managed::RecycleError::Backend)?;
+            conn.settled = true;
+        }
+        Ok(())
+    }
+}
+
+/// The rows of each statement of a multi-statement message.
+async fn collect<'e>(
+    mut stream: futures::stream::BoxStream<
+        'e,
+        Result<sqlx::Either<sqlx::postgres::PgQueryResult, sqlx::postgres::PgRow>, sqlx::Error>,
+    >,
+) -> Result<Vec<Vec<QueryResult>>, DbErr> {
+    let mut ended = Vec::new();
+    let mut rows = Vec::new();
+    while let Some(item) = stream.try_next().await.map_err(query_err)? {
+        match item {
+            // The end of a statement's results.
+            sqlx::Either::Left(_) => ended.push(std::mem::take(&mut rows)),
+            sqlx::Either::Right(row) => rows.push(row.into()),
+        }
+    }
+    Ok(ended)
+}
+
 /// A PostgreSQL tenant read whose statements each carry the tenant binding.
 pub(in crate::db) struct EachStatement {
-    /// Statements whose values can be literals go straight to the pool.
-    pool: sqlx::PgPool,
+    /// Statements whose values can be literals run on these.
+    reads: Reads,
     /// The others run in a transaction of their own on the same pool.
     conn: DatabaseConnection,
     tenant: TenantId,
@@ -85,6 +234,7 @@ impl EachStatement {
     /// transaction-local search path). A schema name must be a plain identifier
     /// (`tenant_<hex>`), so it needs no quoting.
     pub(super) fn new(
+        reads: Reads,
         conn: &DatabaseConnection,
         tenant: TenantId,
         schema: Option<&str>,
@@ -111,7 +261,7 @@ impl EachStatement {
             tenant.into_uuid()
         );
         Ok(Self {
-            pool: conn.get_postgres_connection_pool().clone(),
+            reads,
             conn: conn.clone(),
             tenant,
             binding,
@@ -143,16 +293,7 @@ impl EachStatement {
 
     /// The rows of each statement after the binding, in one round trip.
     async fn results(&self, sql: String) -> Result<Vec<Vec<QueryResult>>, DbErr> {
-        let mut stream = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_many(&self.pool);
-        let mut ended = Vec::new();
-        let mut rows = Vec::new();
-        while let Some(item) = stream.try_next().await.map_err(query_err)? {
-            match item {
-                // The end of a statement's results.
-                sqlx::Either::Left(_) => ended.push(std::mem::take(&mut rows)),
-                sqlx::Either::Right(row) => rows.push(row.into()),
-            }
-        }
+        let mut ended = self.reads.fetch(sql).await?;
         // The binding's result came first.
         if !ended.is_empty() {
             ended.remove(0);
@@ -248,6 +389,21 @@ fn executes_nothing() -> DbErr {
     DbErr::Custom("a tenant read executes no statements: open a writing unit of work".into())
 }
 
+/// As sea-orm reports sqlx's pool: a wait too long is a timeout.
+fn acquire_err(e: deadpool::managed::PoolError<sqlx::Error>) -> DbErr {
+    use deadpool::managed::PoolError;
+    match e {
+        PoolError::Backend(e) => conn_err(e),
+        PoolError::Timeout(_) => DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
+        PoolError::Closed => DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Custom(format!("a read connection: {other}")),
+    }
+}
+
+fn conn_err(e: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(e.into()))
+}
+
 fn query_err(e: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(e.into()))
 }
@@ -314,5 +470,74 @@ impl StreamTrait for Unit {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The backend's pid and tenant binding of the connection a read runs on.
+    async fn backend_of(reads: &Reads) -> (String, String) {
+        let rows = reads
+            .fetch(
+                "SELECT pg_backend_pid()::text AS pid, \
+                 coalesce(current_setting('app.tenant_id', true), '') AS tenant"
+                    .into(),
+            )
+            .await
+            .unwrap();
+        let row = &rows[0][0];
+        (
+            row.try_get("", "pid").unwrap(),
+            row.try_get("", "tenant").unwrap(),
+        )
+    }
+
+    /// A read connection is taken back without a ping, so one whose read was cut off
+    /// while the server was still answering (the request went away) must not hand the
+    /// rest of that answer, or its tenant, to the next read on it.
+    #[tokio::test]
+    async fn a_read_cut_off_midway_leaves_nothing_for_the_next_read_on_its_connection() {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("skipped: a PostgreSQL read (set TEST_DATABASE_URL)");
+            return;
+        };
+        let mut options = sea_orm::ConnectOptions::new(url);
+        options.max_connections(1).sqlx_logging(false);
+        let conn = sea_orm::Database::connect(options).await.unwrap();
+        let reads = Reads::like(conn.get_postgres_connection_pool()).unwrap();
+        let (pid, tenant) = backend_of(&reads).await;
+        assert_eq!(tenant, "", "a fresh connection carries no tenant");
+
+        let each = Unit::EachStatement(
+            EachStatement::new(
+                reads.clone(),
+                &conn,
+                TenantId::from_uuid(uuid::Uuid::now_v7()),
+                None,
+            )
+            .unwrap(),
+        );
+        let slow = Statement::from_string(
+            DbBackend::Postgres,
+            "WITH pause AS MATERIALIZED (SELECT pg_sleep(0.3)) \
+             SELECT current_setting('app.tenant_id') AS tenant, g FROM pause, generate_series(1, 500) g",
+        );
+        let cut = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            each.query_all_raw(slow),
+        )
+        .await;
+        assert!(cut.is_err(), "the slow read was cut off");
+
+        // The pool's only connection, again: its next read answers itself, unbound.
+        assert_eq!(
+            backend_of(&reads).await,
+            (pid.clone(), String::new()),
+            "the next read on the same connection saw the cut-off read's rows or tenant"
+        );
+        // And a settled connection is reused as it is.
+        assert_eq!(backend_of(&reads).await, (pid, String::new()));
     }
 }
