@@ -1123,17 +1123,28 @@ impl Pools {
         if self.backend() != DbBackend::Postgres {
             return Ok(Vec::new());
         }
-        let mut held = unit::Reads::Shared(self.conn.get_postgres_connection_pool().clone())
-            .idle()
-            .await?;
-        if let Some(reads) = &self.reads {
-            held.extend(reads.idle().await?);
+        let pool = self.conn.get_postgres_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..pool.num_idle() {
+            held.push(
+                pool.acquire()
+                    .await
+                    .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?,
+            );
         }
+        let mut reads = match &self.reads {
+            Some(reads) => reads.idle().await?,
+            None => Vec::new(),
+        };
+        let connections = held
+            .iter_mut()
+            .map(|c| &mut **c)
+            .chain(reads.iter_mut().map(|r| r.connection()));
         let mut left = Vec::new();
-        for conn in &mut held {
+        for conn in connections {
             let binding: String =
                 sqlx::query_scalar("SELECT coalesce(current_setting('app.tenant_id', true), '')")
-                    .fetch_one(conn.connection())
+                    .fetch_one(conn)
                     .await
                     .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
             left.push(binding);

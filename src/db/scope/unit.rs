@@ -119,19 +119,13 @@ impl Reads {
         }
     }
 
-    /// Every idle read connection, held at once (so each is a different one).
+    /// Every idle connection of the main database's read pool, held at once (so each is a
+    /// different one).
     pub(in crate::db) async fn idle(&self) -> Result<Vec<Held>, DbErr> {
         let mut held = Vec::new();
-        match self {
-            Self::Own(pool) => {
-                for _ in 0..pool.status().available {
-                    held.push(Held::Own(pool.get().await.map_err(acquire_err)?));
-                }
-            }
-            Self::Shared(pool) => {
-                for _ in 0..pool.num_idle() {
-                    held.push(Held::Shared(pool.acquire().await.map_err(conn_err)?));
-                }
+        if let Self::Own(pool) = self {
+            for _ in 0..pool.status().available {
+                held.push(pool.get().await.map_err(acquire_err)?);
             }
         }
         Ok(held)
@@ -139,17 +133,11 @@ impl Reads {
 }
 
 /// A read connection taken out of its pool.
-pub(in crate::db) enum Held {
-    Own(deadpool::managed::Object<ReadConnections>),
-    Shared(sqlx::pool::PoolConnection<sqlx::Postgres>),
-}
+pub(in crate::db) type Held = deadpool::managed::Object<ReadConnections>;
 
-impl Held {
+impl ReadConnection {
     pub(in crate::db) fn connection(&mut self) -> &mut sqlx::PgConnection {
-        match self {
-            Self::Own(own) => &mut own.conn,
-            Self::Shared(shared) => shared,
-        }
+        &mut self.conn
     }
 }
 
